@@ -1,0 +1,485 @@
+//! Reading a directory of case files into a [`Corpus`].
+//!
+//! Each file is checked on its own first, so that an error points into the file that has it
+//! (with line, column and key), then `extend` chains are resolved by merging TOML tables:
+//! tables merge key by key, anything else (strings, numbers, arrays) is replaced whole.
+//! A bad file never stops the others: the corpus carries the good cases and the errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::Deserialize;
+
+use super::schema::{Case, MAX_TIMEOUT_SECS, MountKind};
+
+/// Case files larger than this are refused unread: a case is a page of TOML, not a data set.
+pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024;
+
+/// Host paths a case may bind-mount. A bind of anything else is refused, so that a case file
+/// can never make the harness expose or write a host path it did not mean to.
+pub const ALLOWED_BIND_SOURCES: &[&str] = &["/sys/fs/cgroup", "/lib/modules"];
+
+/// Keys that belong to one file and are not taken over by a case that extends it.
+const NOT_INHERITED: &[&str] = &["name", "extend", "abstract"];
+
+/// The cases of a directory: those that loaded, and one error for each file that did not.
+#[derive(Debug, Default)]
+pub struct Corpus {
+    /// Every valid case, abstract ones included, sorted by name.
+    pub cases: Vec<Case>,
+    pub errors: Vec<CaseError>,
+}
+
+impl Corpus {
+    /// The cases that are run (not abstract).
+    pub fn runnable(&self) -> impl Iterator<Item = &Case> {
+        self.cases.iter().filter(|c| !c.is_abstract)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Case> {
+        self.cases.iter().find(|c| c.name == name)
+    }
+}
+
+/// One problem with one case file, located as precisely as the problem allows.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{}", self.headline())]
+pub struct CaseError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key at fault, when there is one.
+    pub key: Option<String>,
+    pub message: String,
+    #[help]
+    pub hint: Option<String>,
+    #[source_code]
+    src: Option<NamedSource<String>>,
+    #[label("here")]
+    span: Option<SourceSpan>,
+}
+
+impl CaseError {
+    fn new(file: &Path, message: impl Into<String>) -> Self {
+        CaseError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+            hint: None,
+            src: None,
+            span: None,
+        }
+    }
+
+    fn at(mut self, text: &str, offset: usize, len: usize) -> Self {
+        let offset = offset.min(text.len());
+        let (line, column) = line_col(text, offset);
+        self.line = Some(line);
+        self.column = Some(column);
+        if self.key.is_none() {
+            self.key = key_on_line(text, offset);
+        }
+        self.src = Some(NamedSource::new(
+            self.file.display().to_string(),
+            text.to_string(),
+        ));
+        self.span = Some((offset, len.max(1)).into());
+        self
+    }
+
+    /// Locates the error at the line where `key` is assigned, if the file assigns it.
+    fn at_key(mut self, text: &str, key: &str) -> Self {
+        self.key = Some(key.to_string());
+        match find_key(text, key) {
+            Some(offset) => self.at(text, offset, key.len()),
+            None => self,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// `file:line:column: key `k`: message`, the one line a terminal or CI log shows.
+    pub fn headline(&self) -> String {
+        let mut s = self.file.display().to_string();
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            s.push_str(&format!(":{l}:{c}"));
+        }
+        s.push_str(": ");
+        if let Some(k) = &self.key {
+            s.push_str(&format!("key `{k}`: "));
+        }
+        s.push_str(&self.message);
+        s
+    }
+}
+
+impl fmt::Display for Corpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} cases, {} errors",
+            self.cases.len(),
+            self.errors.len()
+        )
+    }
+}
+
+/// One file as read: its text, its table for merging, and the case it declares on its own.
+struct Parsed {
+    file: PathBuf,
+    text: String,
+    table: toml::Table,
+    case: Case,
+}
+
+/// Loads every `*.toml` file of `dir` (not recursively). An unreadable directory, or one
+/// without any case file, is an error of its own: a typo in a path must never pass as
+/// "zero cases, all fine".
+pub fn load_dir(dir: &Path) -> Result<Corpus, Box<CaseError>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Box::new(CaseError::new(
+            dir,
+            format!("cannot read the case directory: {e}"),
+        ))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Box::new(CaseError::new(
+            dir,
+            "no case files found (expected `*.toml` files in this directory)",
+        )));
+    }
+    Ok(load_files(&files))
+}
+
+/// Loads the given case files as one corpus (`extend` resolves among them).
+pub fn load_files(files: &[PathBuf]) -> Corpus {
+    let mut corpus = Corpus::default();
+    let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
+    for file in files {
+        match parse_file(file) {
+            Ok(p) => {
+                if let Some(other) = parsed.get(&p.case.name) {
+                    let err = CaseError::new(
+                        &p.file,
+                        format!(
+                            "case name `{}` is already used by {}",
+                            p.case.name,
+                            other.file.display()
+                        ),
+                    )
+                    .at_key(&p.text, "name");
+                    corpus.errors.push(err);
+                } else {
+                    parsed.insert(p.case.name.clone(), p);
+                }
+            }
+            Err(e) => corpus.errors.push(*e),
+        }
+    }
+    for name in parsed.keys() {
+        match resolve(name, &parsed, &mut Vec::new()).and_then(|t| finish(&parsed[name], t)) {
+            Ok(case) => corpus.cases.push(case),
+            Err(e) => corpus.errors.push(*e),
+        }
+    }
+    corpus
+}
+
+fn parse_file(file: &Path) -> Result<Parsed, Box<CaseError>> {
+    let meta = std::fs::metadata(file)
+        .map_err(|e| CaseError::new(file, format!("cannot read the file: {e}")))?;
+    if meta.len() > MAX_CASE_FILE_BYTES {
+        return Err(Box::new(
+            CaseError::new(
+                file,
+                format!("file is {} bytes, more than a case file may be", meta.len()),
+            )
+            .hint(format!(
+                "case files are limited to {MAX_CASE_FILE_BYTES} bytes"
+            )),
+        ));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CaseError::new(file, format!("cannot read the file: {e}")))?;
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let toml_err = |e: toml::de::Error| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let hint = hint_for(&message);
+        let mut err = CaseError::new(file, message).at(&text, span.start, span.len());
+        err.hint = hint;
+        Box::new(err)
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(toml_err)?;
+    let mut case: Case = toml::from_str(&text).map_err(toml_err)?;
+    if case.name.is_empty() {
+        case.name = stem;
+    }
+    if !valid_name(&case.name) {
+        return Err(Box::new(
+            CaseError::new(file, format!("`{}` is not a valid case name", case.name))
+                .at_key(&text, "name")
+                .hint("use lowercase letters, digits, `-` and `_` (it becomes part of test names and paths)"),
+        ));
+    }
+    Ok(Parsed {
+        file: file.to_path_buf(),
+        text,
+        table,
+        case,
+    })
+}
+
+/// The merged table of `name` after its `extend` chain, parent first.
+fn resolve(
+    name: &str,
+    parsed: &BTreeMap<String, Parsed>,
+    chain: &mut Vec<String>,
+) -> Result<toml::Table, Box<CaseError>> {
+    let p = &parsed[name];
+    if chain.iter().any(|n| n == name) {
+        chain.push(name.to_string());
+        return Err(Box::new(
+            CaseError::new(
+                &p.file,
+                format!("`extend` forms a cycle: {}", chain.join(" → ")),
+            )
+            .at_key(&p.text, "extend"),
+        ));
+    }
+    chain.push(name.to_string());
+    let mut own = p.table.clone();
+    for k in NOT_INHERITED {
+        own.remove(*k);
+    }
+    let Some(parent) = &p.case.extend else {
+        return Ok(own);
+    };
+    if !parsed.contains_key(parent) {
+        let names: Vec<&str> = parsed.keys().map(String::as_str).collect();
+        let mut err = CaseError::new(
+            &p.file,
+            format!("extends `{parent}`, which is not a case here"),
+        )
+        .at_key(&p.text, "extend");
+        if let Some(c) = super::capability::closest(parent, &names) {
+            err = err.hint(format!("did you mean `{c}`?"));
+        }
+        return Err(Box::new(err));
+    }
+    let mut base = resolve(parent, parsed, chain)?;
+    merge(&mut base, own);
+    Ok(base)
+}
+
+/// Merges `top` into `base`: tables key by key, everything else replaced.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (k, v) in top {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Turns a merged table into a checked case.
+fn finish(p: &Parsed, table: toml::Table) -> Result<Case, Box<CaseError>> {
+    let mut case = Case::deserialize(toml::Value::Table(table))
+        .map_err(|e| Box::new(CaseError::new(&p.file, format!("after `extend`: {e}"))))?;
+    case.name = p.case.name.clone();
+    case.extend = p.case.extend.clone();
+    case.is_abstract = p.case.is_abstract;
+    check(&case, p)?;
+    Ok(case)
+}
+
+fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
+    let err = |key: &str, msg: String| CaseError::new(&p.file, msg).at_key(&p.text, key);
+    if !case.is_abstract {
+        for (key, value) in [
+            ("rootfs", &case.rootfs),
+            ("source", &case.source),
+            ("claim", &case.claim),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Box::new(
+                    CaseError::new(
+                        &p.file,
+                        "this key is missing (here or in the case it extends)",
+                    )
+                    .at_key(&p.text, key)
+                    .hint(format!("add `{key} = \"…\"`; see cases/README.md")),
+                ));
+            }
+        }
+    }
+    if let Some(t) = case.timeout
+        && !(1..=MAX_TIMEOUT_SECS).contains(&t)
+    {
+        return Err(Box::new(
+            err(
+                "timeout",
+                format!("{t} s is not a usable readiness timeout"),
+            )
+            .hint(format!(
+                "give a number of seconds from 1 to {MAX_TIMEOUT_SECS}"
+            )),
+        ));
+    }
+    if let Some(c) = case.capabilities.conflicts().first() {
+        return Err(Box::new(
+            err(
+                "capabilities",
+                format!("`{}` is both added and dropped", c.as_str()),
+            )
+            .hint("keep it in one of `add` or `drop`"),
+        ));
+    }
+    for m in &case.mounts {
+        check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
+    }
+    Ok(())
+}
+
+/// (message, hint) for a mount the harness refuses.
+struct MountProblem(String, String);
+
+fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
+    let dest = &m.destination;
+    if !dest.is_absolute() || dest.components().any(|c| c.as_os_str() == "..") {
+        return Err(MountProblem(
+            format!(
+                "destination `{}` must be an absolute path without `..`",
+                dest.display()
+            ),
+            "write the path as it is inside the sandbox, e.g. `/var/lib/docker`".into(),
+        ));
+    }
+    match (m.kind, &m.source) {
+        (MountKind::Tmpfs, Some(_)) => Err(MountProblem(
+            "a tmpfs mount takes no `source`".into(),
+            "remove `source`, or use `type = \"bind\"`".into(),
+        )),
+        (MountKind::Bind, None) => Err(MountProblem(
+            "a bind mount needs a `source`".into(),
+            "name the host path to bind".into(),
+        )),
+        (MountKind::Bind, Some(src)) => {
+            let ok = src.is_absolute()
+                && !src.components().any(|c| c.as_os_str() == "..")
+                && ALLOWED_BIND_SOURCES.iter().any(|a| src == Path::new(a));
+            if ok {
+                Ok(())
+            } else {
+                Err(MountProblem(
+                    format!("bind source `{}` is not on the allow list", src.display()),
+                    format!("a case may bind only {}", ALLOWED_BIND_SOURCES.join(", ")),
+                ))
+            }
+        }
+        (MountKind::Tmpfs, None) => Ok(()),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn hint_for(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        // "unknown field `timout`, expected one of `name`, `timeout`, …"
+        let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+        if let Some((unknown, expected)) = quoted.split_first()
+            && let Some(c) = super::capability::closest(unknown, expected)
+        {
+            return Some(format!("did you mean `{c}`? (see cases/README.md)"));
+        }
+        Some("see cases/README.md for the keys a case may have".into())
+    } else if message.starts_with("unknown variant") {
+        Some("the value must be one of those listed".into())
+    } else {
+        None
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The key assigned on the line that holds `offset` (`key = …`), or the table header there.
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?.trim();
+    if let Some(h) = line.strip_prefix('[') {
+        return Some(h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    if k.is_empty() || k.contains(' ') {
+        return None;
+    }
+    // Inside a `[table]` or `[[array]]` section the key's full name includes the section's.
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match section {
+        Some(s) => format!("{s}.{k}"),
+        None => k.to_string(),
+    })
+}
+
+/// Byte offset of the line that assigns `key` at the top level or opens `[key]`.
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        let assigns = t
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        let opens = t.starts_with(&format!("[{key}]")) || t.starts_with(&format!("[[{key}]]"));
+        if assigns || opens {
+            return Some(offset + indent);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Names of the cases in `corpus` that were given but do not exist, for a clear error.
+pub fn unknown_names<'a>(corpus: &Corpus, names: &'a [String]) -> Vec<&'a str> {
+    let known: BTreeSet<&str> = corpus.cases.iter().map(|c| c.name.as_str()).collect();
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !known.contains(n))
+        .collect()
+}

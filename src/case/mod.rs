@@ -1,0 +1,13 @@
+//! Case files: what one recipe for running dockerd inside gVisor consists of.
+//!
+//! [`schema`] defines the keys of a case file (documented for users in `cases/README.md`),
+//! [`capability`] the capability sets, and [`load`] reads a directory of cases, resolves
+//! `extend` chains and reports a bad file with its line, column and key.
+
+pub mod capability;
+pub mod load;
+pub mod schema;
+
+pub use capability::{CapabilityBase, CapabilitySet};
+pub use load::{CaseError, Corpus, load_dir};
+pub use schema::{Case, CgroupMode, Mount, MountKind, RunscNetwork, SpecEdit};

@@ -1,0 +1,166 @@
+//! What this host has to test with: runsc binaries and root filesystems.
+//!
+//! `scripts/setup-host` installs them under `DINDCHECK_HOME` (default `/var/lib/dindcheck`)
+//! and writes `inventory.toml`; this module reads it back. A [`Runtime`] is one runsc binary
+//! with one platform: the axis that trials are crossed with.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_HOME: &str = "/var/lib/dindcheck";
+
+/// `DINDCHECK_HOME`, or the default.
+pub fn home() -> PathBuf {
+    std::env::var_os("DINDCHECK_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("no inventory at {path}: run `scripts/setup-host` (as root) first")]
+    Missing { path: PathBuf },
+    #[error("cannot read the inventory at {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unknown runtime `{name}`; this host has: {known}")]
+    UnknownRuntime { name: String, known: String },
+    #[error(
+        "runsc binary {path} is listed in the inventory but missing: rerun `scripts/setup-host`"
+    )]
+    MissingRunsc { path: PathBuf },
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    pub home: PathBuf,
+    /// The host kernel when the setup ran.
+    pub kernel: String,
+    #[serde(default)]
+    pub runsc: Vec<RunscBinary>,
+    #[serde(default)]
+    pub rootfs: Vec<Rootfs>,
+    #[serde(default)]
+    pub images: Images,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunscBinary {
+    /// gVisor's release date, e.g. `20240729`.
+    pub release: String,
+    /// The Debian package version it came from.
+    pub package_version: String,
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rootfs {
+    pub name: String,
+    pub path: PathBuf,
+    /// Versions of the Debian packages inside.
+    pub docker: String,
+    pub containerd: String,
+    pub runc: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// A tarball of a tiny busybox root filesystem, for nested workloads.
+    #[serde(default)]
+    pub busybox: Option<PathBuf>,
+}
+
+/// One runsc binary on one platform.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runtime {
+    /// `runsc-<release>`, or `runsc-<release>@<platform>` when a platform is forced.
+    pub name: String,
+    pub release: String,
+    pub path: PathBuf,
+    /// `None`: runsc's own default (ptrace before mid-2023 releases, systrap after).
+    pub platform: Option<String>,
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Inventory {
+    /// Reads `<home>/inventory.toml`.
+    pub fn load(home: &Path) -> Result<Inventory, InventoryError> {
+        let path = home.join("inventory.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => InventoryError::Missing { path: path.clone() },
+            _ => InventoryError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            },
+        })?;
+        toml::from_str(&text).map_err(|e| InventoryError::Invalid {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Every runsc binary with its default platform, oldest release first.
+    pub fn runtimes(&self) -> Vec<Runtime> {
+        let mut v: Vec<Runtime> = self
+            .runsc
+            .iter()
+            .map(|r| Runtime {
+                name: format!("runsc-{}", r.release),
+                release: r.release.clone(),
+                path: r.path.clone(),
+                platform: None,
+            })
+            .collect();
+        v.sort_by(|a, b| a.release.cmp(&b.release));
+        v
+    }
+
+    /// Resolves runtime names as given on a command line: `runsc-20240729`, `20240729`, or
+    /// either with `@platform` (`runsc-20240729@systrap`).
+    pub fn select(&self, names: &[String]) -> Result<Vec<Runtime>, InventoryError> {
+        let all = self.runtimes();
+        names
+            .iter()
+            .map(|name| {
+                let (base, platform) = match name.split_once('@') {
+                    Some((b, p)) => (b, Some(p.to_string())),
+                    None => (name.as_str(), None),
+                };
+                let base = base.strip_prefix("runsc-").unwrap_or(base);
+                let rt = all.iter().find(|r| r.release == base).ok_or_else(|| {
+                    InventoryError::UnknownRuntime {
+                        name: name.clone(),
+                        known: all
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
+                })?;
+                let mut rt = rt.clone();
+                if let Some(p) = platform {
+                    rt.name = format!("{}@{p}", rt.name);
+                    rt.platform = Some(p);
+                }
+                if !rt.path.exists() {
+                    return Err(InventoryError::MissingRunsc { path: rt.path });
+                }
+                Ok(rt)
+            })
+            .collect()
+    }
+
+    pub fn rootfs(&self, name: &str) -> Option<&Rootfs> {
+        self.rootfs.iter().find(|r| r.name == name)
+    }
+}

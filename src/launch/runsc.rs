@@ -1,0 +1,181 @@
+//! Driving one runsc binary for one trial: `create`, `start` and `wait`, each with the
+//! global flags the trial needs.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use crate::plan::Trial;
+
+use super::TrialDir;
+
+/// Flags the harness always passes, which a case may not override.
+pub const RESERVED_FLAGS: &[&str] = &[
+    "--root",
+    "--debug-log",
+    "--host-uds",
+    "--network",
+    "--platform",
+];
+
+/// A runsc binary with a trial's global flags.
+#[derive(Debug, Clone)]
+pub struct Runsc {
+    path: PathBuf,
+    global: Vec<String>,
+}
+
+/// What a runsc subcommand printed when it failed.
+#[derive(Debug, Clone)]
+pub struct RunscFailure {
+    pub command: String,
+    pub status: Option<i32>,
+    pub output: String,
+}
+
+impl Runsc {
+    pub fn for_trial(trial: &Trial, dir: &TrialDir) -> Runsc {
+        let mut global = vec![
+            format!("--root={}", dir.state().display()),
+            "--debug".to_string(),
+            format!("--debug-log={}/", dir.logs().display()),
+            // dockerd's socket is created inside the sandbox in a bind-mounted directory:
+            // without this the host cannot connect to it.
+            "--host-uds=all".to_string(),
+            // Writes stay in memory, so one read-only rootfs serves every sandbox.
+            "--overlay2=root:memory".to_string(),
+            format!("--network={}", trial.network.as_str()),
+        ];
+        if let Some(p) = &trial.runtime.platform {
+            global.push(format!("--platform={p}"));
+        }
+        global.extend(trial.case.runsc.flags.iter().cloned());
+        Runsc {
+            path: trial.runtime.path.clone(),
+            global,
+        }
+    }
+
+    /// The full command line, for the report and for a user who wants to rerun it by hand.
+    pub fn command_line(&self, sub: &[&str]) -> String {
+        std::iter::once(self.path.display().to_string())
+            .chain(self.global.iter().cloned())
+            .chain(sub.iter().map(|s| s.to_string()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn command(&self, sub: &[&str]) -> Command {
+        let mut c = Command::new(&self.path);
+        c.args(&self.global)
+            .args(sub)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// `runsc create`: the sandbox's process inherits this command's stdout and stderr, so
+    /// both go to `output`, where the container's own output follows later.
+    pub async fn create(&self, id: &str, bundle: &Path, output: &Path) -> Result<(), RunscFailure> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(output)
+            .map_err(|e| self.failure("create", None, e.to_string()))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| self.failure("create", None, e.to_string()))?;
+        let bundle = bundle.display().to_string();
+        let status = self
+            .command(&["create", "--bundle", &bundle, id])
+            .stdout(file)
+            .stderr(err)
+            .status()
+            .await
+            .map_err(|e| self.failure("create", None, e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            let text = std::fs::read_to_string(output).unwrap_or_default();
+            Err(self.failure("create", status.code(), text))
+        }
+    }
+
+    /// `runsc start`: its own output is captured separately from the container's.
+    pub async fn start(&self, id: &str) -> Result<(), RunscFailure> {
+        let out = self
+            .command(&["start", id])
+            .output()
+            .await
+            .map_err(|e| self.failure("start", None, e.to_string()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            Err(self.failure("start", out.status.code(), text))
+        }
+    }
+
+    /// `runsc wait`: finishes when the container's process exits, printing its status.
+    pub fn spawn_wait(&self, id: &str) -> std::io::Result<Child> {
+        self.command(&["wait", id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    }
+
+    fn failure(&self, sub: &str, status: Option<i32>, output: String) -> RunscFailure {
+        RunscFailure {
+            command: self.command_line(&[sub]),
+            status,
+            output,
+        }
+    }
+}
+
+/// The exit status in `runsc wait`'s output (`{"id":"…","exitStatus":N}`). runsc reports a
+/// wait status: a signal death shows as 128 + signal.
+pub fn parse_wait_status(stdout: &str) -> Option<i32> {
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).ok()?;
+    let raw = v.get("exitStatus")?.as_i64()? as i32;
+    Some(if raw > 255 { raw >> 8 } else { raw })
+}
+
+/// The lines of runsc's own debug logs that say why a sandbox did not start.
+pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(logs) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let mut lines = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for l in text.lines() {
+            // runsc's log lines start with a level letter: W for warnings, E/F for errors.
+            let fatal = l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F');
+            if fatal {
+                let msg = l.split_once("] ").map_or(l, |(_, m)| m);
+                let msg = crate::observe::normalise(msg);
+                if !lines.contains(&msg) {
+                    lines.push(msg);
+                }
+            }
+        }
+    }
+    lines
+}
+
+impl std::fmt::Display for RunscFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` failed", self.command)?;
+        if let Some(s) = self.status {
+            write!(f, " (exit {s})")?;
+        }
+        Ok(())
+    }
+}

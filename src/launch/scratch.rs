@@ -1,0 +1,309 @@
+//! A trial's scratch directory, and the cleanup of everything a trial started.
+//!
+//! Every trial gets `<home>/runs/<pid>-<n>/` (short, because dockerd's socket path inside it
+//! must fit in a unix socket address), holding:
+//!
+//! - `owner`: the harness pid, the runsc binary and the trial name, so that a later run can
+//!   clean up after a harness that was killed ([`reap_stale`]);
+//! - `state/`: the runsc `--root` of this trial alone;
+//! - `bundle/`: `config.json`;
+//! - `io/`: bind-mounted into the sandbox (entry script, `daemon.json`, dockerd's socket);
+//! - `logs/`: runsc's debug logs;
+//! - `output.log`: everything the sandbox's process printed.
+//!
+//! Dropping the [`TrialDir`] kills and deletes every runsc container under `state/`, ends any
+//! process still running with that state directory, and removes the directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug)]
+pub struct TrialDir {
+    root: PathBuf,
+    runsc: PathBuf,
+    /// Set when the caller wants the directory kept for inspection.
+    keep: bool,
+}
+
+/// What cleaning up one scratch directory found still alive.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+    pub containers: Vec<String>,
+    pub processes: Vec<u32>,
+}
+
+impl Leftovers {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.processes.is_empty()
+    }
+}
+
+impl TrialDir {
+    pub fn create(home: &Path, runsc: &Path, trial_name: &str) -> std::io::Result<TrialDir> {
+        let runs = home.join("runs");
+        std::fs::create_dir_all(&runs)?;
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let root = runs.join(id);
+        // A directory left by an earlier process with the same pid is stale by definition.
+        if root.exists() {
+            cleanup(&root, runsc);
+        }
+        for sub in ["state", "bundle", "io", "logs"] {
+            std::fs::create_dir_all(root.join(sub))?;
+        }
+        std::fs::write(
+            root.join("owner"),
+            format!(
+                "{}\n{}\n{}\n",
+                std::process::id(),
+                runsc.display(),
+                trial_name
+            ),
+        )?;
+        Ok(TrialDir {
+            root,
+            runsc: runsc.to_path_buf(),
+            keep: false,
+        })
+    }
+
+    /// `<pid>-<n>`: unique on this host while the process lives.
+    pub fn id(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    pub fn bundle(&self) -> PathBuf {
+        self.root.join("bundle")
+    }
+    pub fn io(&self) -> PathBuf {
+        self.root.join("io")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn output(&self) -> PathBuf {
+        self.root.join("output.log")
+    }
+    /// dockerd's socket as seen from the host.
+    pub fn socket(&self) -> PathBuf {
+        self.io().join("docker.sock")
+    }
+
+    /// Keeps the directory (but still ends every process) when dropped.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// Ends everything the trial started and removes its directory now, returning what was
+    /// still running. Dropping does the same, silently.
+    pub fn close(mut self) -> Leftovers {
+        let found = end_processes(&self.root, &self.runsc);
+        if !self.keep {
+            remove(&self.root);
+        }
+        self.keep = true; // already done; nothing for Drop
+        self.root = PathBuf::new();
+        found
+    }
+}
+
+impl Drop for TrialDir {
+    fn drop(&mut self) {
+        if self.root.as_os_str().is_empty() {
+            return;
+        }
+        end_processes(&self.root, &self.runsc);
+        if !self.keep {
+            remove(&self.root);
+        }
+    }
+}
+
+/// Ends everything under one scratch directory and removes it.
+pub fn cleanup(root: &Path, runsc: &Path) -> Leftovers {
+    let found = end_processes(root, runsc);
+    remove(root);
+    found
+}
+
+/// Kills and deletes every runsc container whose state lives under `root`, then kills any
+/// process still naming that directory on its command line (a sandbox or gofer whose
+/// container record was lost).
+fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
+    let state = root.join("state");
+    let mut found = Leftovers::default();
+    if state.is_dir() {
+        let out = Command::new(runsc)
+            .arg(format!("--root={}", state.display()))
+            .args(["list", "-q"])
+            .stderr(Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                found.containers.push(id.to_string());
+                for args in [
+                    vec!["kill", "--all", id, "KILL"],
+                    vec!["delete", "--force", id],
+                ] {
+                    let _ = Command::new(runsc)
+                        .arg(format!("--root={}", state.display()))
+                        .args(&args)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
+    }
+    let needle = root.to_string_lossy().into_owned();
+    for _ in 0..50 {
+        let pids = processes_mentioning(&needle);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in &pids {
+            if !found.processes.contains(pid) {
+                found.processes.push(*pid);
+            }
+            // SAFETY: kill(2) with a pid we just read from /proc; at worst the process is gone.
+            unsafe {
+                libc::kill(*pid as i32, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    found
+}
+
+fn remove(root: &Path) {
+    unmount_below(root);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// Unmounts anything mounted below `root` (nothing is, normally: runsc mounts inside its own
+/// namespaces). A safety net so that `remove_dir_all` never walks into a mount.
+fn unmount_below(root: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(root))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: a plain umount2 call on a NUL-terminated path.
+            unsafe {
+                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// Pids (other than ours) whose command line contains `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Ends and removes every scratch directory of this process: what a signal handler calls
+/// when the process must stop before its trials could clean up after themselves.
+pub fn cleanup_own(home: &Path) -> usize {
+    let prefix = format!("{}-", std::process::id());
+    let Ok(dir) = std::fs::read_dir(home.join("runs")) else {
+        return 0;
+    };
+    let mut n = 0;
+    for entry in dir.filter_map(Result::ok) {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let owner = std::fs::read_to_string(path.join("owner")).unwrap_or_default();
+        let runsc = owner.lines().nth(1).map(PathBuf::from).unwrap_or_default();
+        cleanup(&path, &runsc);
+        n += 1;
+    }
+    n
+}
+
+/// Problems left after a trial was torn down: processes still naming its scratch directory,
+/// or the directory itself. Empty when the teardown was complete.
+pub fn leak_check(root: &Path) -> Vec<String> {
+    let mut leaks: Vec<String> = processes_mentioning(&root.to_string_lossy())
+        .into_iter()
+        .map(|pid| format!("process {pid} still running"))
+        .collect();
+    if root.exists() {
+        leaks.push(format!("directory {} still exists", root.display()));
+    }
+    leaks
+}
+
+/// A scratch directory left by a harness process that is gone.
+#[derive(Debug, Clone)]
+pub struct Stale {
+    pub dir: PathBuf,
+    pub trial: String,
+    pub leftovers: Leftovers,
+}
+
+/// Finds scratch directories under `<home>/runs` whose owner process is dead, ends what they
+/// left running and removes them. Called at the start of every run.
+pub fn reap_stale(home: &Path) -> Vec<Stale> {
+    let Ok(dir) = std::fs::read_dir(home.join("runs")) else {
+        return Vec::new();
+    };
+    let mut reaped = Vec::new();
+    for entry in dir.filter_map(Result::ok) {
+        let path = entry.path();
+        let owner = std::fs::read_to_string(path.join("owner")).unwrap_or_default();
+        let mut lines = owner.lines();
+        let pid: Option<i32> = lines.next().and_then(|l| l.parse().ok());
+        let runsc = lines.next().map(PathBuf::from).unwrap_or_default();
+        let trial = lines.next().unwrap_or("?").to_string();
+        if pid.is_some_and(alive) {
+            continue;
+        }
+        let leftovers = cleanup(&path, &runsc);
+        reaped.push(Stale {
+            dir: path,
+            trial,
+            leftovers,
+        });
+    }
+    reaped
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}

@@ -1,0 +1,29 @@
+//! dindcheck: measures whether, and how, Docker runs inside a gVisor (`runsc`) sandbox.
+//!
+//! The library is one pipeline, each stage owning one plain data type:
+//!
+//! ```text
+//! cases (TOML) → plan (case × runtime) → launch (runsc bundle) → observe (readiness, logs)
+//!   → outcome → report (markdown, JSON) and gate (baseline snapshots in tests/)
+//! ```
+//!
+//! - [`case`] reads and validates case files ([`case::Case`]).
+//! - [`inventory`] discovers runsc binaries and root filesystems ([`inventory::Runtime`]).
+//! - [`plan`] crosses cases with runtimes into [`plan::Trial`]s.
+//! - [`launch`] turns a trial into an OCI bundle and a running sandbox, and removes it again.
+//! - [`observe`] waits for dockerd and collects the lines that explain a failure.
+//! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
+//! - [`runner`] drives trials end to end, with bounded concurrency.
+//! - [`report`] renders outcomes as markdown and JSON.
+//!
+//! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
+//! front ends over this library.
+
+pub mod case;
+pub mod inventory;
+pub mod launch;
+pub mod observe;
+pub mod outcome;
+pub mod plan;
+pub mod report;
+pub mod runner;

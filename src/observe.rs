@@ -1,0 +1,209 @@
+//! Watching a launched dockerd: readiness through its socket, and the lines of its output
+//! that explain a failure.
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bollard::{ClientVersion, Docker};
+use regex::Regex;
+
+use crate::outcome::DaemonInfo;
+
+/// The marker the entry script prints when the case's setup script fails.
+pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";
+/// The line the entry script prints before the case's setup script.
+pub const SETUP_STARTED_MARKER: &str = "dindcheck: setup";
+
+/// How long one readiness attempt may take before it counts as "no answer yet".
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the dockerd at `socket` and asks for `info`, negotiating the API version:
+/// dockerd 20.10 speaks 1.41 and refuses newer clients, newer dockerd refuse much older ones,
+/// so start from bollard's version and step down to what the server says it supports.
+pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
+    let path = socket.to_str().ok_or("socket path is not UTF-8")?;
+    let connect = |v: &ClientVersion| {
+        Docker::connect_with_unix(path, ATTEMPT_TIMEOUT.as_secs(), v).map_err(|e| e.to_string())
+    };
+    let mut docker = connect(bollard::API_DEFAULT_VERSION)?;
+    let version = match tokio::time::timeout(ATTEMPT_TIMEOUT, docker.version()).await {
+        Err(_) => return Err("no answer to `version`".into()),
+        Ok(Ok(v)) => v,
+        Ok(Err(bollard::errors::Error::DockerResponseServerError { message, .. })) => {
+            let max = max_api_version(&message).ok_or(message)?;
+            docker = connect(&max)?;
+            docker.version().await.map_err(|e| e.to_string())?
+        }
+        Ok(Err(e)) => return Err(e.to_string()),
+    };
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| e.to_string())?;
+    let info = tokio::time::timeout(ATTEMPT_TIMEOUT, docker.info())
+        .await
+        .map_err(|_| "no answer to `info`".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(DaemonInfo {
+        server_version: info.server_version.or(version.version),
+        api_version: version.api_version,
+        storage_driver: info.driver,
+        cgroup_driver: info.cgroup_driver.map(|d| d.to_string()),
+        cgroup_version: info.cgroup_version.map(|v| v.to_string()),
+        kernel_version: info.kernel_version,
+    })
+}
+
+/// moby answers a too-new client with "client version 1.53 is too new. Maximum supported API
+/// version is 1.41".
+fn max_api_version(message: &str) -> Option<ClientVersion> {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"Maximum supported API version is (\d+)\.(\d+)").unwrap());
+    let c = RE.captures(message)?;
+    Some(ClientVersion {
+        major_version: c[1].parse().ok()?,
+        minor_version: c[2].parse().ok()?,
+    })
+}
+
+/// The error lines of dockerd's (and the entry script's) output, normalised, in order,
+/// without repeats.
+pub fn error_lines(output: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in output.lines() {
+        if is_error_line(line) {
+            let n = normalise(line);
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+    }
+    seen
+}
+
+fn is_error_line(line: &str) -> bool {
+    line.contains("level=error")
+        || line.contains("level=fatal")
+        || line.starts_with("failed to start daemon")
+        || line.starts_with(SETUP_FAILED_MARKER)
+}
+
+/// The one line that best explains why dockerd did not become ready: the setup script's
+/// failure (with the last thing it printed), dockerd's `failed to start daemon`, its last
+/// fatal line, its last error line, or else the last line of output.
+pub fn decisive_line(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let Some(end) = lines
+        .iter()
+        .position(|l| l.starts_with(SETUP_FAILED_MARKER))
+    {
+        // The first thing the setup printed is the error; later lines are often advice
+        // ("dmesg(1) may have more information…").
+        let marker = normalise(lines[end]);
+        let start = lines[..end]
+            .iter()
+            .rposition(|l| *l == SETUP_STARTED_MARKER)
+            .map_or(0, |i| i + 1);
+        return Some(match lines[start..end].first() {
+            Some(first) => format!("{marker}: {}", normalise(first)),
+            None => marker,
+        });
+    }
+    let pick =
+        |pred: &dyn Fn(&str) -> bool| lines.iter().rev().find(|l| pred(l)).map(|l| normalise(l));
+    pick(&|l| l.starts_with("failed to start daemon"))
+        .or_else(|| pick(&|l| l.contains("level=fatal")))
+        .or_else(|| pick(&|l| l.contains("level=error")))
+        .or_else(|| lines.last().map(|l| normalise(l)))
+}
+
+/// Removes what changes from run to run without meaning anything: timestamps, container and
+/// layer ids, the trial's scratch paths, pids.
+pub fn normalise(line: &str) -> String {
+    static TIME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"time="[^"]*"\s*"#).unwrap());
+    static ISO: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?").unwrap()
+    });
+    static HEX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[0-9a-f]{12,}\b").unwrap());
+    static SCRATCH: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"/[^\s:]*/runs/[0-9]+-[0-9]+").unwrap());
+    static PID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bpid[= ]\d+").unwrap());
+    static PROC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"/proc/\d+/").unwrap());
+    static SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s+").unwrap());
+    let s = TIME.replace_all(line, "");
+    let s = ISO.replace_all(&s, "<time>");
+    let s = HEX.replace_all(&s, "<id>");
+    let s = SCRATCH.replace_all(&s, "<scratch>");
+    let s = PID.replace_all(&s, "pid=<n>");
+    let s = PROC.replace_all(&s, "/proc/<pid>/");
+    SPACES.replace_all(s.trim(), " ").into_owned()
+}
+
+/// The last `n` lines of `output`, for the report.
+pub fn tail(output: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| normalise(l))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEVICES: &str = concat!(
+        "time=\"2026-11-29T16:21:14.974318822Z\" level=info msg=\"Starting up\"\n",
+        "time=\"2026-11-29T16:21:15.1Z\" level=error msg=\"failed to mount overlay: invalid argument\" storage-driver=overlay2\n",
+        "failed to start daemon: Devices cgroup isn't mounted\n",
+    );
+
+    #[test]
+    fn failed_to_start_daemon_is_the_decisive_line() {
+        assert_eq!(
+            decisive_line(DEVICES).as_deref(),
+            Some("failed to start daemon: Devices cgroup isn't mounted")
+        );
+    }
+
+    #[test]
+    fn error_lines_drop_timestamps() {
+        assert_eq!(
+            error_lines(DEVICES),
+            vec![
+                "level=error msg=\"failed to mount overlay: invalid argument\" storage-driver=overlay2",
+                "failed to start daemon: Devices cgroup isn't mounted",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_setup_is_explained_by_its_last_line() {
+        let out = "dindcheck: setup\nmount: /sys/fs/cgroup/devices: permission denied.\n       dmesg(1) may have more information after failed mount system call.\ndindcheck: setup failed (exit 32)\n";
+        assert_eq!(
+            decisive_line(out).as_deref(),
+            Some(
+                "dindcheck: setup failed (exit 32): mount: /sys/fs/cgroup/devices: permission denied."
+            )
+        );
+    }
+
+    #[test]
+    fn ids_and_scratch_paths_are_normalised() {
+        let line = "open /var/lib/dindcheck/runs/123-4/io/x: layer 0123456789abcdef0123 pid 77 /proc/9988/ns/net";
+        assert_eq!(
+            normalise(line),
+            "open <scratch>/io/x: layer <id> pid=<n> /proc/<pid>/ns/net"
+        );
+    }
+
+    #[test]
+    fn the_too_new_message_gives_the_server_version() {
+        let v = max_api_version(
+            "client version 1.53 is too new. Maximum supported API version is 1.41",
+        )
+        .unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+    }
+}

@@ -1,0 +1,89 @@
+//! What a trial observed. Plain data: produced by [`crate::runner`], read by the report and
+//! the conformance gate.
+
+use serde::{Deserialize, Serialize};
+
+/// How far dockerd got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// dockerd answered `info` on its socket.
+    Ready,
+    /// dockerd, the setup script or the sandbox stopped before dockerd was ready.
+    Exited,
+    /// Nothing stopped, and dockerd did not answer within the case's timeout.
+    Timeout,
+    /// runsc refused to create or start the sandbox.
+    LaunchFailed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ready => "ready",
+            Verdict::Exited => "exited",
+            Verdict::Timeout => "timeout",
+            Verdict::LaunchFailed => "launch-failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What dockerd said about itself once it answered `info`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub server_version: Option<String>,
+    pub api_version: Option<String>,
+    pub storage_driver: Option<String>,
+    pub cgroup_driver: Option<String>,
+    pub cgroup_version: Option<String>,
+    /// The kernel as the sandbox reports it (gVisor's, not the host's).
+    pub kernel_version: Option<String>,
+}
+
+/// Everything one trial observed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `<case>::<runtime>`.
+    pub trial: String,
+    pub case: String,
+    pub runtime: String,
+    pub launcher: String,
+    /// The runsc network mode used, and whether the run substituted it for the case's own.
+    pub network: String,
+    pub network_substituted: bool,
+    pub verdict: Verdict,
+    /// Milliseconds from the launch to the first answered `info` (ready only).
+    pub ready_ms: Option<u64>,
+    /// The container's exit status (exited only).
+    pub exit_code: Option<i32>,
+    /// The one line that best explains a verdict other than ready (normalised).
+    pub decisive: Option<String>,
+    /// Every error line seen: dockerd's `level=error|fatal`, its `failed to start daemon`,
+    /// the setup script's failure, runsc's own errors (normalised, in order, deduplicated).
+    pub error_lines: Vec<String>,
+    /// The last lines of output, for the report's details.
+    pub log_tail: Vec<String>,
+    #[serde(default)]
+    pub daemon: Option<DaemonInfo>,
+}
+
+impl Outcome {
+    /// The part of an outcome that the conformance gate compares with its baseline: what
+    /// should not change unless runsc, dockerd or the recipe did. Never timings.
+    pub fn baseline(&self) -> String {
+        let mut s = format!("verdict: {}\n", self.verdict);
+        if let Some(code) = self.exit_code {
+            s.push_str(&format!("exit code: {code}\n"));
+        }
+        if let Some(d) = &self.decisive {
+            s.push_str(&format!("explained by: {d}\n"));
+        }
+        s
+    }
+}

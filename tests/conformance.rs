@@ -1,0 +1,275 @@
+//! The conformance gate: one trial per case × runtime, under real runsc, each compared with
+//! its recorded baseline in `tests/baselines/`.
+//!
+//! A libtest-mimic harness, so that `cargo nextest run` lists and runs every trial on its own
+//! (`--list --format terse`, `--exact NAME`, `--ignored`). Trials are named
+//! `<case>::<runtime>`.
+//!
+//! Environment:
+//! - `DINDCHECK_HOME`: where `scripts/setup-host` installed runsc and the root filesystems.
+//! - `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode (CI: `none`).
+//! - `DINDCHECK_RUNTIMES`: a comma-separated subset of runtimes.
+//! - `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem fails the run
+//!   instead of ignoring the trials (CI sets it).
+//!
+//! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial; the
+//! reasons are printed to stderr when the harness starts (not with `--list`).
+
+use std::path::{Path, PathBuf};
+
+use dindcheck::case::{self, RunscNetwork};
+use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::scratch;
+use dindcheck::plan::{RunOptions, Trial as CaseTrial};
+use dindcheck::runner::{RunContext, TrialResult, run_trial};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() {
+    quiet_snapshot_panics();
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    let home = inventory::home();
+    let quiet = args.list;
+    let mut trials = Vec::new();
+    let mut ignored_reasons = Vec::new();
+
+    let corpus = match case::load_dir(&root.join("cases")) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.headline();
+            trials.push(Trial::test("cases::load", move || Err(msg.into())));
+            libtest_mimic::run(&args, trials).exit();
+        }
+    };
+    // A bad case file is a failing trial of its own; the other cases still run.
+    for e in &corpus.errors {
+        let stem = e
+            .file
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let msg = format!("{:?}", miette::Report::new(e.clone()));
+        trials.push(Trial::test(format!("case-file::{stem}"), move || {
+            Err(msg.into())
+        }));
+    }
+
+    let network = match std::env::var("DINDCHECK_RUNSC_NETWORK") {
+        Ok(v) if !v.is_empty() => match v.parse::<RunscNetwork>() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                trials.push(Trial::test("environment::network", move || Err(e.into())));
+                None
+            }
+        },
+        _ => None,
+    };
+    let options = RunOptions {
+        network_override: network,
+    };
+
+    match Inventory::load(&home) {
+        Err(e) => {
+            let reason = e.to_string();
+            if require {
+                trials.push(Trial::test("environment::inventory", move || {
+                    Err(reason.into())
+                }));
+            } else {
+                ignored_reasons.push(format!("every trial: {reason}"));
+                for c in corpus.runnable() {
+                    trials.push(
+                        Trial::test(format!("{}::no-runtime", c.name), || Ok(()))
+                            .with_ignored_flag(true),
+                    );
+                }
+            }
+        }
+        Ok(inv) => {
+            let runtimes = match std::env::var("DINDCHECK_RUNTIMES") {
+                Ok(list) if !list.is_empty() => {
+                    let names: Vec<String> =
+                        list.split(',').map(|s| s.trim().to_string()).collect();
+                    match inv.select(&names) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let msg = e.to_string();
+                            trials.push(Trial::test("environment::runtimes", move || {
+                                Err(msg.into())
+                            }));
+                            Vec::new()
+                        }
+                    }
+                }
+                _ => inv.runtimes(),
+            };
+            if runtimes.is_empty() {
+                let msg = "the inventory lists no runsc: run scripts/setup-host".to_string();
+                if require {
+                    trials.push(Trial::test("environment::runsc", move || Err(msg.into())));
+                } else {
+                    ignored_reasons.push(msg);
+                }
+            }
+            if !quiet {
+                // What a killed earlier run left behind is removed before anything starts.
+                for s in scratch::reap_stale(&home) {
+                    eprintln!(
+                        "conformance: removed a dead run's scratch directory {} ({})",
+                        s.dir.display(),
+                        s.trial
+                    );
+                }
+                install_signal_cleanup(home.clone());
+            }
+            let ctx = RunContext {
+                home: home.clone(),
+                inventory: inv.clone(),
+                keep_scratch: false,
+            };
+            for t in dindcheck::plan::plan(corpus.runnable(), &runtimes, &options) {
+                let missing = match inv.rootfs(&t.case.rootfs) {
+                    None => Some(format!(
+                        "root filesystem `{}` is not installed",
+                        t.case.rootfs
+                    )),
+                    Some(_) if !t.runtime.path.exists() => {
+                        Some(format!("{} is missing", t.runtime.path.display()))
+                    }
+                    Some(_) => None,
+                };
+                let name = t.name();
+                match missing {
+                    Some(reason) if require => {
+                        let msg = format!("{reason} (DINDCHECK_REQUIRE=1): run scripts/setup-host");
+                        trials.push(Trial::test(name, move || Err(msg.into())));
+                    }
+                    Some(reason) => {
+                        ignored_reasons.push(format!("{name}: {reason}"));
+                        trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    }
+                    None => {
+                        let ctx = ctx.clone();
+                        let dockerd = inv
+                            .rootfs(&t.case.rootfs)
+                            .map(|r| r.docker.clone())
+                            .unwrap_or_default();
+                        trials.push(Trial::test(name, move || check_trial(&t, &ctx, &dockerd)));
+                    }
+                }
+            }
+        }
+    }
+    if !quiet {
+        for r in &ignored_reasons {
+            eprintln!("conformance: ignored: {r}");
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A baseline mismatch is reported by [`check_trial`] with everything needed to act on it;
+/// the panic that insta raises to signal it would only add a backtrace.
+fn quiet_snapshot_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if !msg.starts_with("snapshot assertion") {
+            default(info);
+        }
+    }));
+}
+
+/// On SIGINT or SIGTERM (nextest's timeout, a user's ^C), end every sandbox this process
+/// started before exiting.
+fn install_signal_cleanup(home: PathBuf) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let n = scratch::cleanup_own(&home);
+            eprintln!("conformance: signal {sig}: removed {n} sandbox(es) of this process");
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// The baseline's name: everything that decides an outcome, so that a new runsc or dockerd
+/// version is a new baseline to review rather than a silent change.
+fn baseline_name(t: &CaseTrial, dockerd: &str) -> String {
+    let dockerd: String = dockerd
+        .split(['+', '~'])
+        .next()
+        .unwrap_or(dockerd)
+        .to_string();
+    format!(
+        "{}__{}__oci__net-{}__dockerd-{}",
+        t.case.name,
+        t.runtime.name.replace('@', "-"),
+        t.network.as_str(),
+        dockerd
+    )
+}
+
+fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let TrialResult { outcome, leaks, .. } =
+        rt.block_on(run_trial(t, ctx)).map_err(|e| e.to_string())?;
+    if !leaks.is_empty() {
+        return Err(format!("the teardown left: {}", leaks.join("; ")).into());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/baselines");
+    let name = baseline_name(t, dockerd);
+    let observed = outcome.baseline();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(&dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!(
+        "{} (runsc network {})",
+        t.name(),
+        t.network.as_str()
+    ));
+    let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name.as_str(), observed.as_str()));
+    }));
+    if matched.is_ok() {
+        return Ok(());
+    }
+    let file = dir.join(format!("{name}.snap"));
+    let expected = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.splitn(3, "---\n").nth(2).map(str::to_string))
+        .unwrap_or_else(|| "(no baseline recorded yet)\n".into());
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    Err(format!(
+        "outcome differs from the baseline\n\
+         trial:    {}\ncase:     cases/{}.toml\nbaseline: {}\n\
+         EXPECTED:\n{}OBSERVED:\n{}\
+         error lines:\n{}last lines of output:\n{}\
+         to accept the observed outcome as the new baseline:\n    \
+         INSTA_UPDATE=always DINDCHECK_RUNSC_NETWORK={} cargo nextest run --test conformance -E 'test(={})'",
+        t.name(),
+        t.case.name,
+        file.display(),
+        indent(&expected),
+        indent(&observed),
+        indent(&outcome.error_lines.join("\n")),
+        indent(&outcome.log_tail.join("\n")),
+        t.network.as_str(),
+        t.name(),
+    )
+    .into())
+}
