@@ -3,7 +3,8 @@
 //! The library is one pipeline, each stage owning one plain data type:
 //!
 //! ```text
-//! cases (TOML) → plan (case × runtime) → launch (runsc bundle) → observe (readiness, logs)
+//! cases (TOML) → plan (case × launcher × runtime) → launch (runsc bundle | engine)
+//!   → observe (readiness, logs)
 //!   → outcome → report (markdown, JSON) and gate (baseline snapshots in tests/)
 //! ```
 //!
@@ -11,6 +12,8 @@
 //! - [`inventory`] discovers runsc binaries and root filesystems ([`inventory::Runtime`]).
 //! - [`plan`] crosses cases with runtimes into [`plan::Trial`]s.
 //! - [`launch`] turns a trial into an OCI bundle and a running sandbox, and removes it again.
+//! - [`engine`] runs a trial as a `docker run --runtime=runsc` container through an outer
+//!   Docker Engine that the harness owns.
 //! - [`observe`] waits for dockerd and collects the lines that explain a failure.
 //! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
 //! - [`runner`] drives trials end to end, with bounded concurrency.
@@ -20,6 +23,7 @@
 //! front ends over this library.
 
 pub mod case;
+pub mod engine;
 pub mod inventory;
 pub mod launch;
 pub mod observe;

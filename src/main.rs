@@ -7,10 +7,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dindcheck::case::{self, RunscNetwork};
+use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
-use dindcheck::plan::{self, RunOptions};
+use dindcheck::plan::{self, Launcher, RunOptions};
 use dindcheck::report::{self, CaseInfo, NotRun, Results, RuntimeInfo};
 use dindcheck::runner::{self, RunContext};
 
@@ -49,6 +50,10 @@ struct Common {
     /// where runsc's sandbox networking cannot start; the report says it was substituted.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
     runsc_network: Option<RunscNetwork>,
+    /// Which launcher(s) start the sandboxes: `oci` (a hand-made bundle under `runsc`),
+    /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
+    #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = Launcher::parse_selection)]
+    launcher: std::vec::Vec<Launcher>,
 }
 
 #[derive(clap::Args)]
@@ -118,6 +123,7 @@ fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
     }
     let options = RunOptions {
         network_override: c.runsc_network,
+        launchers: c.launcher.clone(),
     };
     let cases = corpus
         .runnable()
@@ -128,7 +134,10 @@ fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
 fn list(args: ListArgs) -> Result<ExitCode, String> {
     let (trials, _, bad) = prepare(&args.common)?;
     for t in &trials {
-        println!("{}", t.name());
+        match t.not_expressible() {
+            None => println!("{}", t.name()),
+            Some(why) => println!("{} (not run: {why})", t.name()),
+        }
     }
     Ok(if bad {
         ExitCode::from(1)
@@ -138,8 +147,20 @@ fn list(args: ListArgs) -> Result<ExitCode, String> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let (trials, inventory, bad) = prepare(&args.common)?;
+    let (planned, inventory, bad) = prepare(&args.common)?;
     let home = args.common.home.clone();
+    // A trial the engine cannot express is reported as such, never run as something else.
+    let mut not_expressible: Vec<NotRun> = Vec::new();
+    let mut trials = Vec::new();
+    for t in planned.iter().cloned() {
+        match t.not_expressible() {
+            Some(reason) => not_expressible.push(NotRun {
+                trial: t.name(),
+                reason,
+            }),
+            None => trials.push(t),
+        }
+    }
     for s in scratch::reap_stale(&home) {
         eprintln!(
             "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
@@ -149,12 +170,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             s.dir.display()
         );
     }
-    let ctx = RunContext {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let engine = rt.block_on(start_engine(&trials, &home, &inventory))?;
+    let mut ctx = RunContext {
         home,
         inventory: inventory.clone(),
         keep_scratch: args.keep_scratch,
+        engine: engine.map(std::sync::Arc::new),
     };
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let pb = ProgressBar::new(trials.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
@@ -195,8 +218,37 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
+    let mut engine_figures = None;
+    if let Some(engine) = ctx.engine.take() {
+        let mut figures = report::EngineFigures {
+            dockerd: engine.version.clone(),
+            start_ms: engine.start_ms,
+            stop_ms: None,
+            imports: engine.imports(),
+            reaped: engine.reaped.clone(),
+            leaked_at_stop: Vec::new(),
+        };
+        match std::sync::Arc::try_unwrap(engine) {
+            Ok(engine) => {
+                let stopped = rt.block_on(engine.stop());
+                figures.stop_ms = Some(stopped.stop_ms);
+                figures.leaked_at_stop = stopped.leaked;
+            }
+            // Only the trials held other references, and they are done: dropping stops it.
+            Err(shared) => drop(shared),
+        }
+        eprintln!(
+            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
+            figures.dockerd,
+            figures.start_ms,
+            figures
+                .stop_ms
+                .map_or("?".to_string(), |ms| format!("{ms} ms"))
+        );
+        engine_figures = Some(figures);
+    }
 
-    let runtimes = trials
+    let runtimes = planned
         .iter()
         .map(|t| &t.runtime)
         .fold(Vec::new(), |mut v: Vec<_>, r| {
@@ -205,8 +257,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             }
             v
         });
+    let mut launchers: Vec<String> = Vec::new();
+    for t in &planned {
+        if !launchers.iter().any(|l| l == t.launcher.as_str()) {
+            launchers.push(t.launcher.as_str().to_string());
+        }
+    }
     let mut cases: Vec<CaseInfo> = Vec::new();
-    for t in &trials {
+    for t in &planned {
         if !cases.iter().any(|c| c.name == t.case.name) {
             cases.push(CaseInfo::from_case(&t.case));
         }
@@ -232,6 +290,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         cases,
         outcomes,
         not_run,
+        launchers,
+        not_expressible,
+        engine: engine_figures,
         complete: !interrupted,
     };
     let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
@@ -252,6 +313,47 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Starts the outer engine when some trial needs it, with one runtime per distinct runsc
+/// binary and flags among those trials, and imports their root filesystems up front.
+async fn start_engine(
+    trials: &[plan::Trial],
+    home: &std::path::Path,
+    inventory: &Inventory,
+) -> Result<Option<OuterEngine>, String> {
+    let engine_trials: Vec<&plan::Trial> = trials
+        .iter()
+        .filter(|t| t.launcher == Launcher::Engine)
+        .collect();
+    if engine_trials.is_empty() {
+        return Ok(None);
+    }
+    let runtimes: Vec<EngineRuntime> = engine_trials
+        .iter()
+        .map(|t| EngineRuntime::for_trial(t))
+        .collect();
+    let engine = OuterEngine::start(home, &runtimes)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rootfs_names: Vec<&str> = engine_trials
+        .iter()
+        .map(|t| t.case.rootfs.as_str())
+        .collect();
+    rootfs_names.sort();
+    rootfs_names.dedup();
+    for name in rootfs_names {
+        if let Some(rootfs) = inventory.rootfs(name) {
+            let image = engine.image(rootfs).await.map_err(|e| e.to_string())?;
+            if let Some(ms) = image.import_ms {
+                eprintln!(
+                    "dindcheck: imported {} as {} in {} ms",
+                    rootfs.name, image.reference, ms
+                );
+            }
+        }
+    }
+    Ok(Some(engine))
 }
 
 async fn shutdown_signal() {

@@ -1,4 +1,4 @@
-//! Crossing cases with runtimes: one [`Trial`] per case × runtime.
+//! Crossing cases with runtimes and launchers: one [`Trial`] per case × launcher × runtime.
 
 use serde::Serialize;
 
@@ -11,29 +11,88 @@ pub struct RunOptions {
     /// Replaces every case's runsc network mode. On hosts where runsc's sandbox networking
     /// cannot start (see `dindcheck doctor`), this is how the other findings stay visible.
     pub network_override: Option<RunscNetwork>,
+    /// The launchers to run each case under. Empty means both.
+    pub launchers: Vec<Launcher>,
 }
 
-/// One case on one runtime.
+/// How a trial's sandbox is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Launcher {
+    /// A hand-made OCI bundle under `runsc create/start` ([`crate::launch`]).
+    Oci,
+    /// `docker run --runtime=runsc…` through an outer Docker Engine ([`crate::engine`]).
+    Engine,
+}
+
+impl Launcher {
+    pub const ALL: [Launcher; 2] = [Launcher::Oci, Launcher::Engine];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Launcher::Oci => "oci",
+            Launcher::Engine => "engine",
+        }
+    }
+
+    /// `oci`, `engine` or `both`, as `--launcher` and `DINDCHECK_LAUNCHER` take it.
+    pub fn parse_selection(s: &str) -> Result<Vec<Launcher>, String> {
+        match s {
+            "oci" => Ok(vec![Launcher::Oci]),
+            "engine" => Ok(vec![Launcher::Engine]),
+            "both" | "" => Ok(Launcher::ALL.to_vec()),
+            _ => Err(format!(
+                "unknown launcher `{s}`: expected oci, engine or both"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One case on one runtime under one launcher.
 #[derive(Clone, Debug, Serialize)]
 pub struct Trial {
     pub case: Case,
     pub runtime: Runtime,
+    pub launcher: Launcher,
     /// The network mode actually used (the case's, unless overridden).
     pub network: RunscNetwork,
 }
 
 impl Trial {
-    pub fn new(case: &Case, runtime: &Runtime, options: &RunOptions) -> Trial {
+    pub fn new(case: &Case, runtime: &Runtime, launcher: Launcher, options: &RunOptions) -> Trial {
         Trial {
             case: case.clone(),
             runtime: runtime.clone(),
+            launcher,
             network: options.network_override.unwrap_or(case.runsc.network),
         }
     }
 
-    /// `<case>::<runtime>`, the name under which tests and reports show the trial.
+    /// `<case>::<launcher>::<runtime>`, the name under which tests and reports show the
+    /// trial.
     pub fn name(&self) -> String {
-        format!("{}::{}", self.case.name, self.runtime.name)
+        format!(
+            "{}::{}::{}",
+            self.case.name, self.launcher, self.runtime.name
+        )
+    }
+
+    /// Why this launcher cannot run this case faithfully, if it cannot. Such a trial is
+    /// reported as "not expressible with this launcher" instead of being run as something
+    /// else.
+    pub fn not_expressible(&self) -> Option<String> {
+        match self.launcher {
+            Launcher::Oci => None,
+            Launcher::Engine => crate::engine::container::express(self)
+                .err()
+                .map(|e| e.to_string()),
+        }
     }
 
     /// Whether the run replaced the case's own network mode.
@@ -42,15 +101,25 @@ impl Trial {
     }
 }
 
-/// Every runnable case × every runtime, in case order then runtime order.
+/// Every runnable case × every selected launcher × every runtime, in case order, then
+/// launcher order, then runtime order.
 pub fn plan<'a>(
     cases: impl IntoIterator<Item = &'a Case>,
     runtimes: &[Runtime],
     options: &RunOptions,
 ) -> Vec<Trial> {
-    cases
-        .into_iter()
-        .filter(|c| !c.is_abstract)
-        .flat_map(|c| runtimes.iter().map(move |r| Trial::new(c, r, options)))
-        .collect()
+    let launchers = if options.launchers.is_empty() {
+        Launcher::ALL.to_vec()
+    } else {
+        options.launchers.clone()
+    };
+    let mut trials = Vec::new();
+    for c in cases.into_iter().filter(|c| !c.is_abstract) {
+        for l in &launchers {
+            for r in runtimes {
+                trials.push(Trial::new(c, r, *l, options));
+            }
+        }
+    }
+    trials
 }

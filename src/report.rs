@@ -28,6 +28,15 @@ pub struct Results {
     pub outcomes: Vec<Outcome>,
     /// Trials that could not be attempted, with the reason (a host problem, not an outcome).
     pub not_run: Vec<NotRun>,
+    /// The launchers of the run, in column order (`oci`, `engine`).
+    #[serde(default)]
+    pub launchers: Vec<String>,
+    /// Trials whose launcher cannot express the case, with the reason.
+    #[serde(default)]
+    pub not_expressible: Vec<NotRun>,
+    /// The outer engine of the engine launcher, when it ran.
+    #[serde(default)]
+    pub engine: Option<EngineFigures>,
     /// False when the run was interrupted before every trial finished.
     pub complete: bool,
 }
@@ -48,6 +57,30 @@ pub struct CaseInfo {
     pub rootfs: String,
     pub extends: Option<String>,
     pub network: String,
+}
+
+/// What the outer engine of a run took: measured, never asserted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineFigures {
+    /// The outer dockerd's version.
+    pub dockerd: String,
+    /// From spawning dockerd to its first answer.
+    pub start_ms: u64,
+    /// From SIGTERM to its exit and the sweep of its exec-root.
+    pub stop_ms: Option<u64>,
+    pub imports: Vec<ImportFigure>,
+    /// What a dead earlier run had left in the engine's slot (ended before this run).
+    pub reaped: Vec<String>,
+    /// Processes still under the engine's exec-root after it stopped (ended).
+    pub leaked_at_stop: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportFigure {
+    pub rootfs: String,
+    pub image: String,
+    /// `None`: the image was already there under the rootfs's current content key.
+    pub import_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -140,11 +173,51 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         md,
-        "Generated {} by dindcheck {} (launcher: OCI bundle, `runsc run`). Host kernel `{}`.\n",
+        "Generated {} by dindcheck {} (launchers: {}). Host kernel `{}`.\n",
         r.generated,
         r.dindcheck_version,
+        launchers(r)
+            .iter()
+            .map(|l| match l.as_str() {
+                "oci" => "`oci`, an OCI bundle under `runsc run`",
+                "engine" => "`engine`, `docker run --runtime=runsc` through an outer dockerd",
+                _ => "?",
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         cell(&r.host_kernel)
     );
+    if let Some(e) = &r.engine {
+        let _ = writeln!(
+            md,
+            "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
+            cell(&e.dockerd),
+            e.start_ms as f64 / 1000.0,
+            e.stop_ms
+                .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+        );
+        for i in &e.imports {
+            let _ = writeln!(
+                md,
+                "Image `{}`: {}.",
+                cell(&i.image),
+                i.import_ms
+                    .map_or("already imported".to_string(), |ms| format!(
+                        "imported in {:.1} s",
+                        ms as f64 / 1000.0
+                    ))
+            );
+        }
+        if !e.reaped.is_empty() || !e.leaked_at_stop.is_empty() {
+            let _ = writeln!(
+                md,
+                "Ended at the engine's start (left by a dead run): {}; after it stopped: {}.",
+                cell(&e.reaped.join(", ")),
+                cell(&e.leaked_at_stop.join(", "))
+            );
+        }
+        md.push('\n');
+    }
     let _ = writeln!(md, "| runtime | runsc version | platform |\n|---|---|---|");
     for rt in &r.runtimes {
         let _ = writeln!(
@@ -179,10 +252,27 @@ pub fn markdown(r: &Results) -> String {
         );
     }
 
-    let by_trial: BTreeMap<(&str, &str), &Outcome> = r
+    let by_trial: BTreeMap<(&str, &str, &str), &Outcome> = r
         .outcomes
         .iter()
-        .map(|o| ((o.case.as_str(), o.runtime.as_str()), o))
+        .map(|o| {
+            (
+                (o.case.as_str(), o.launcher.as_str(), o.runtime.as_str()),
+                o,
+            )
+        })
+        .collect();
+    let launchers = launchers(r);
+    // Side by side: each runtime's launchers next to each other, so that a difference
+    // between them stands out.
+    let columns: Vec<(&str, &str)> = r
+        .runtimes
+        .iter()
+        .flat_map(|rt| {
+            launchers
+                .iter()
+                .map(move |l| (rt.name.as_str(), l.as_str()))
+        })
         .collect();
 
     let _ = writeln!(md, "## Matrix\n");
@@ -193,8 +283,8 @@ pub fn markdown(r: &Results) -> String {
     );
     let mut header = String::from("| case | rootfs |");
     let mut rule = String::from("|---|---|");
-    for rt in &r.runtimes {
-        let _ = write!(header, " {} |", cell(&rt.name));
+    for (rt, l) in &columns {
+        let _ = write!(header, " {} {} |", cell(rt), cell(l));
         rule.push_str("---|");
     }
     let _ = writeln!(md, "{header}\n{rule}");
@@ -206,14 +296,21 @@ pub fn markdown(r: &Results) -> String {
             anchor(&c.name),
             cell(&c.rootfs)
         );
-        for rt in &r.runtimes {
-            let text = match by_trial.get(&(c.name.as_str(), rt.name.as_str())) {
+        for (rt, l) in &columns {
+            let text = match by_trial.get(&(c.name.as_str(), *l, *rt)) {
                 Some(o) => matrix_cell(o),
-                None => not_run_cell(r, &c.name, &rt.name),
+                None => not_run_cell(r, &c.name, l, rt),
             };
             let _ = write!(md, " {text} |");
         }
         md.push('\n');
+    }
+
+    if !r.not_expressible.is_empty() {
+        let _ = writeln!(md, "\n## Not expressible with this launcher\n");
+        for n in &r.not_expressible {
+            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
+        }
     }
 
     if !r.not_run.is_empty() {
@@ -235,11 +332,11 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- **Extends**: {}", cell(p));
         }
         let _ = writeln!(md, "- **runsc network in the recipe**: `{}`\n", c.network);
-        for rt in &r.runtimes {
-            let Some(o) = by_trial.get(&(c.name.as_str(), rt.name.as_str())) else {
+        for (rt, l) in &columns {
+            let Some(o) = by_trial.get(&(c.name.as_str(), *l, *rt)) else {
                 continue;
             };
-            let _ = writeln!(md, "**{}**: {}\n", cell(&rt.name), matrix_cell(o));
+            let _ = writeln!(md, "**{} {}**: {}\n", cell(rt), cell(l), matrix_cell(o));
             if let Some(d) = &o.daemon {
                 let _ = writeln!(
                     md,
@@ -272,11 +369,23 @@ pub fn markdown(r: &Results) -> String {
     md
 }
 
-fn not_run_cell(r: &Results, case: &str, runtime: &str) -> String {
-    let name = format!("{case}::{runtime}");
-    match r.not_run.iter().find(|n| n.trial == name) {
-        Some(_) => "not run (see below)".into(),
-        None => "–".into(),
+fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
+    let name = format!("{case}::{launcher}::{runtime}");
+    if r.not_expressible.iter().any(|n| n.trial == name) {
+        "– not expressible (see below)".into()
+    } else if r.not_run.iter().any(|n| n.trial == name) {
+        "not run (see below)".into()
+    } else {
+        "–".into()
+    }
+}
+
+/// The run's launchers; results written before launchers existed were all `oci`.
+fn launchers(r: &Results) -> Vec<String> {
+    if r.launchers.is_empty() {
+        vec!["oci".to_string()]
+    } else {
+        r.launchers.clone()
     }
 }
 

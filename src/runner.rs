@@ -27,6 +27,8 @@ pub struct RunContext {
     pub inventory: Inventory,
     /// Keep each trial's scratch directory (processes are ended all the same).
     pub keep_scratch: bool,
+    /// The outer engine that trials of the engine launcher run through, when there are any.
+    pub engine: Option<std::sync::Arc<crate::engine::OuterEngine>>,
 }
 
 /// A trial that could not be attempted: a problem of this host or of the harness, not an
@@ -43,6 +45,13 @@ pub enum TrialError {
     Scratch(#[from] std::io::Error),
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
+    /// The engine launcher cannot run this case faithfully (see `engine::container`).
+    #[error("not expressible with this launcher: {0}")]
+    NotExpressible(String),
+    #[error("no outer engine was started for the engine launcher")]
+    NoEngine,
+    #[error("the outer engine failed: {0}")]
+    Engine(String),
 }
 
 /// The result of one trial, and what its cleanup had to end.
@@ -59,6 +68,10 @@ pub struct TrialResult {
 /// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), and removes
 /// everything it started before returning.
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
+    if trial.launcher == crate::plan::Launcher::Engine {
+        let engine = ctx.engine.as_deref().ok_or(TrialError::NoEngine)?;
+        return crate::engine::trial::run(trial, ctx, engine).await;
+    }
     let rootfs =
         ctx.inventory
             .rootfs(&trial.case.rootfs)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use dindcheck::case::load_dir;
 use dindcheck::inventory::Runtime;
 use dindcheck::launch::bundle;
-use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::plan::{Launcher, RunOptions, Trial};
 
 #[test]
 fn config_json_of_every_case() {
@@ -20,7 +20,7 @@ fn config_json_of_every_case() {
         platform: None,
     };
     for case in corpus.runnable() {
-        let trial = Trial::new(case, &runtime, &RunOptions::default());
+        let trial = Trial::new(case, &runtime, Launcher::Oci, &RunOptions::default());
         let spec = bundle::spec(&trial, Path::new("/ROOTFS"), Path::new("/TRIAL/io")).unwrap();
         insta::assert_snapshot!(format!("config-{}", case.name), bundle::config_json(&spec));
     }

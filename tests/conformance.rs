@@ -1,26 +1,31 @@
-//! The conformance gate: one trial per case × runtime, under real runsc, each compared with
-//! its recorded baseline in `tests/baselines/`.
+//! The conformance gate: one trial per case × launcher × runtime, under real runsc, each
+//! compared with its recorded baseline in `tests/baselines/`.
 //!
 //! A libtest-mimic harness, so that `cargo nextest run` lists and runs every trial on its own
 //! (`--list --format terse`, `--exact NAME`, `--ignored`). Trials are named
-//! `<case>::<runtime>`.
+//! `<case>::<launcher>::<runtime>`. A trial of the engine launcher starts its own outer
+//! dockerd (nextest runs each trial in a process of its own) in one of the engine slots,
+//! whose data-root keeps the imported root filesystems between trials and runs.
 //!
 //! Environment:
 //! - `DINDCHECK_HOME`: where `scripts/setup-host` installed runsc and the root filesystems.
 //! - `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode (CI: `none`).
 //! - `DINDCHECK_RUNTIMES`: a comma-separated subset of runtimes.
+//! - `DINDCHECK_LAUNCHER`: `oci`, `engine` or `both` (the default).
 //! - `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem fails the run
 //!   instead of ignoring the trials (CI sets it).
 //!
 //! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial; the
-//! reasons are printed to stderr when the harness starts (not with `--list`).
+//! reasons are printed to stderr when the harness starts (not with `--list`). Trials that the
+//! engine launcher cannot express are ignored that way.
 
 use std::path::{Path, PathBuf};
 
 use dindcheck::case::{self, RunscNetwork};
+use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
-use dindcheck::plan::{RunOptions, Trial as CaseTrial};
+use dindcheck::plan::{Launcher, RunOptions, Trial as CaseTrial};
 use dindcheck::runner::{RunContext, TrialResult, run_trial};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -66,8 +71,17 @@ fn main() {
         },
         _ => None,
     };
+    let launchers =
+        match Launcher::parse_selection(&std::env::var("DINDCHECK_LAUNCHER").unwrap_or_default()) {
+            Ok(l) => l,
+            Err(e) => {
+                trials.push(Trial::test("environment::launcher", move || Err(e.into())));
+                Vec::new()
+            }
+        };
     let options = RunOptions {
         network_override: network,
+        launchers,
     };
 
     match Inventory::load(&home) {
@@ -128,8 +142,15 @@ fn main() {
                 home: home.clone(),
                 inventory: inv.clone(),
                 keep_scratch: false,
+                engine: None,
             };
             for t in dindcheck::plan::plan(corpus.runnable(), &runtimes, &options) {
+                let name = t.name();
+                if let Some(why) = t.not_expressible() {
+                    ignored_reasons.push(format!("{name}: {why}"));
+                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    continue;
+                }
                 let missing = match inv.rootfs(&t.case.rootfs) {
                     None => Some(format!(
                         "root filesystem `{}` is not installed",
@@ -140,7 +161,6 @@ fn main() {
                     }
                     Some(_) => None,
                 };
-                let name = t.name();
                 match missing {
                     Some(reason) if require => {
                         let msg = format!("{reason} (DINDCHECK_REQUIRE=1): run scripts/setup-host");
@@ -197,7 +217,10 @@ fn install_signal_cleanup(home: PathBuf) {
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let n = scratch::cleanup_own(&home);
-            eprintln!("conformance: signal {sig}: removed {n} sandbox(es) of this process");
+            let e = dindcheck::engine::stop_own_engines();
+            eprintln!(
+                "conformance: signal {sig}: removed {n} sandbox(es) and {e} outer engine(s) of this process"
+            );
             std::process::exit(128 + sig);
         }
     });
@@ -212,20 +235,59 @@ fn baseline_name(t: &CaseTrial, dockerd: &str) -> String {
         .unwrap_or(dockerd)
         .to_string();
     format!(
-        "{}__{}__oci__net-{}__dockerd-{}",
+        "{}__{}__{}__net-{}__dockerd-{}",
         t.case.name,
         t.runtime.name.replace('@', "-"),
+        t.launcher,
         t.network.as_str(),
         dockerd
     )
+}
+
+/// Starts an outer engine with the one runtime `t` needs, runs `t` through it and stops it,
+/// whatever the trial's result.
+async fn run_with_engine(t: &CaseTrial, ctx: &RunContext) -> Result<TrialResult, Failed> {
+    let engine = OuterEngine::start(&ctx.home, &[EngineRuntime::for_trial(t)])
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in &engine.reaped {
+        eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
+    }
+    let engine = std::sync::Arc::new(engine);
+    let ctx = RunContext {
+        engine: Some(engine.clone()),
+        ..ctx.clone()
+    };
+    let result = run_trial(t, &ctx).await;
+    drop(ctx);
+    if let Ok(engine) = std::sync::Arc::try_unwrap(engine) {
+        let stopped = engine.stop().await;
+        if !stopped.leaked.is_empty() {
+            return Err(format!(
+                "the outer engine left processes after it stopped: {}",
+                stopped.leaked.join(", ")
+            )
+            .into());
+        }
+    }
+    let result = result.map_err(|e| e.to_string())?;
+    if !result.leftovers.is_empty() {
+        eprintln!(
+            "conformance: the outer engine leaked the trial's sandbox (ended): {:?}",
+            result.leftovers
+        );
+    }
+    Ok(result)
 }
 
 fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let TrialResult { outcome, leaks, .. } =
-        rt.block_on(run_trial(t, ctx)).map_err(|e| e.to_string())?;
+    let TrialResult { outcome, leaks, .. } = match t.launcher {
+        Launcher::Oci => rt.block_on(run_trial(t, ctx)).map_err(|e| e.to_string())?,
+        Launcher::Engine => rt.block_on(run_with_engine(t, ctx))?,
+    };
     if !leaks.is_empty() {
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }

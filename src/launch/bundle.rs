@@ -268,6 +268,12 @@ pub fn write(
 ) -> Result<(), BundleError> {
     let json = config_json(&spec(trial, rootfs, io_dir)?);
     write_file(&bundle_dir.join("config.json"), &json)?;
+    write_io(trial, io_dir)
+}
+
+/// Writes the entry script, setup script and `daemon.json` into `io_dir`: what the sandbox
+/// reads at `/run/dindcheck`, whichever launcher started it.
+pub fn write_io(trial: &Trial, io_dir: &Path) -> Result<(), BundleError> {
     write_file(&io_dir.join("entry.sh"), ENTRY_SCRIPT)?;
     write_file(&io_dir.join("setup.sh"), &trial.case.setup)?;
     if let Some(dj) = &trial.case.dockerd.daemon_json {

@@ -1,0 +1,344 @@
+//! A case as a container through a Docker Engine: what `docker run` flags say the same thing
+//! as the OCI launcher's spec, and which cases the engine cannot say at all.
+//!
+//! Pure: the translation is tested without an engine. What Docker adds on its own (its
+//! default seccomp profile, masked and read-only `/proc` paths, its default device rules) is
+//! part of the engine topology and is kept: a difference between the launchers caused by
+//! them is a finding, not a bug of the translation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, ResourcesUlimits,
+};
+use sha2::{Digest, Sha256};
+
+use crate::case::{CapabilityBase, CgroupMode, MountKind, SpecEdit};
+use crate::launch::IO_DIR_IN_SANDBOX;
+use crate::plan::Trial;
+
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Why a case cannot be run through a Docker Engine as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not expressible with this launcher: {0}")]
+pub struct NotExpressible(pub String);
+
+/// A runsc binary with the global flags one or more trials need: one entry of the outer
+/// engine's `runtimes` map.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EngineRuntime {
+    /// `dindcheck-<release>-<digest of the flags>`: the `--runtime` name.
+    pub name: String,
+    pub path: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl EngineRuntime {
+    /// The runtime `trial` runs under: the OCI launcher's global runsc flags, less those the
+    /// engine's shim passes itself (`--root`, logging).
+    pub fn for_trial(trial: &Trial) -> EngineRuntime {
+        let mut args = vec![
+            // dockerd's socket is created inside the sandbox in a bind-mounted directory:
+            // without this the host cannot connect to it.
+            "--host-uds=all".to_string(),
+            // Writes stay in memory, as with the OCI launcher.
+            "--overlay2=root:memory".to_string(),
+            format!("--network={}", trial.network.as_str()),
+        ];
+        if let Some(p) = &trial.runtime.platform {
+            args.push(format!("--platform={p}"));
+        }
+        args.extend(trial.case.runsc.flags.iter().cloned());
+        let mut h = Sha256::new();
+        h.update(trial.runtime.path.as_os_str().as_encoded_bytes());
+        for a in &args {
+            h.update([0]);
+            h.update(a.as_bytes());
+        }
+        let digest = format!("{:x}", h.finalize());
+        EngineRuntime {
+            name: format!("dindcheck-{}-{}", trial.runtime.release, &digest[..10]),
+            path: trial.runtime.path.clone(),
+            args,
+        }
+    }
+
+    /// The entry of `daemon.json`'s `runtimes` map.
+    pub fn daemon_json_entry(&self) -> serde_json::Value {
+        serde_json::json!({ "path": self.path, "runtimeArgs": self.args })
+    }
+}
+
+/// How one trial runs as a container (everything but the image and the io directory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expression {
+    pub runtime: EngineRuntime,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `(host path, container path, options)`.
+    pub binds: Vec<(PathBuf, PathBuf, Vec<String>)>,
+    pub tmpfs: Vec<(PathBuf, String)>,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+/// Translates `trial` into `docker run` terms, or says why that cannot be done faithfully.
+pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
+    let case = &trial.case;
+    let all_caps =
+        case.capabilities.base == CapabilityBase::All && case.capabilities.drop.is_empty();
+    let (privileged, cgroup_bind) = match case.cgroup {
+        CgroupMode::None => {
+            return Err(NotExpressible(
+                "cgroup = \"none\": Docker always mounts a cgroup filesystem at /sys/fs/cgroup"
+                    .into(),
+            ));
+        }
+        // Docker mounts the cgroup filesystem read-write only for a privileged container,
+        // and `--privileged` grants every capability (moby ignores `--cap-drop` with it).
+        CgroupMode::Gvisor if all_caps => (true, None),
+        CgroupMode::Gvisor => {
+            return Err(NotExpressible(format!(
+                "cgroup = \"gvisor\" (read-write): Docker mounts /sys/fs/cgroup read-write only \
+                 with --privileged, which grants every capability, not the case's {}",
+                case.capabilities.resolve().len()
+            )));
+        }
+        CgroupMode::GvisorRo => (false, None),
+        // A user bind at /sys/fs/cgroup replaces Docker's own cgroup mount.
+        CgroupMode::HostBind => (false, Some("ro")),
+        CgroupMode::HostBindRw => (false, Some("rw")),
+    };
+    for edit in &case.spec_edits {
+        match edit {
+            // Docker's device rules for a container that is not privileged begin with this
+            // very rule (moby `oci.DefaultLinuxSpec`), followed by its default allow rules.
+            SpecEdit::DenyAllDevices if !privileged => {}
+            SpecEdit::DenyAllDevices => {
+                return Err(NotExpressible(
+                    "spec edit `deny-all-devices` in a privileged container: Docker allows every \
+                     device there"
+                        .into(),
+                ));
+            }
+            SpecEdit::EmptyDeviceRules => {
+                return Err(NotExpressible(
+                    "spec edit `empty-device-rules`: Docker always writes device rules of its own"
+                        .into(),
+                ));
+            }
+        }
+    }
+
+    let (cap_add, cap_drop) = if privileged {
+        (Vec::new(), Vec::new())
+    } else if all_caps {
+        (vec!["ALL".to_string()], Vec::new())
+    } else {
+        // Dropping everything first makes the container's set exactly the case's.
+        let caps = case.capabilities.resolve();
+        (
+            caps.iter().map(|c| c.as_str().to_string()).collect(),
+            vec!["ALL".to_string()],
+        )
+    };
+
+    let mut binds = Vec::new();
+    if let Some(mode) = cgroup_bind {
+        binds.push((
+            PathBuf::from("/sys/fs/cgroup"),
+            PathBuf::from("/sys/fs/cgroup"),
+            vec![mode.to_string()],
+        ));
+    }
+    let mut tmpfs = Vec::new();
+    for m in &case.mounts {
+        match m.kind {
+            MountKind::Tmpfs => tmpfs.push((m.destination.clone(), m.options.join(","))),
+            MountKind::Bind => {
+                let mut opts = Vec::new();
+                for o in &m.options {
+                    match o.as_str() {
+                        // Docker's binds are recursive already.
+                        "bind" | "rbind" => {}
+                        "ro" | "rw" => opts.push(o.clone()),
+                        other => {
+                            return Err(NotExpressible(format!(
+                                "bind mount option `{other}` at {} has no `docker run` form",
+                                m.destination.display()
+                            )));
+                        }
+                    }
+                }
+                let src = m.source.clone().unwrap_or_default();
+                binds.push((src, m.destination.clone(), opts));
+            }
+        }
+    }
+
+    let mut env = vec![PATH_ENV.to_string()];
+    env.extend(case.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let mut cmd = vec![
+        "/bin/sh".to_string(),
+        format!("{IO_DIR_IN_SANDBOX}/entry.sh"),
+    ];
+    cmd.extend(case.dockerd.args.iter().cloned());
+
+    Ok(Expression {
+        runtime: EngineRuntime::for_trial(trial),
+        privileged,
+        cap_add,
+        cap_drop,
+        binds,
+        tmpfs,
+        env,
+        cmd,
+    })
+}
+
+impl Expression {
+    /// The `docker create` body: `image` with the trial's io directory (`io_dir` on the host)
+    /// bind-mounted at [`IO_DIR_IN_SANDBOX`].
+    pub fn container_body(&self, image: &str, io_dir: &Path) -> ContainerCreateBody {
+        let mut binds = vec![format!("{}:{IO_DIR_IN_SANDBOX}:rw", io_dir.display())];
+        binds.extend(self.binds.iter().map(|(src, dst, opts)| {
+            let mut b = format!("{}:{}", src.display(), dst.display());
+            if !opts.is_empty() {
+                b.push(':');
+                b.push_str(&opts.join(","));
+            }
+            b
+        }));
+        let tmpfs: HashMap<String, String> = self
+            .tmpfs
+            .iter()
+            .map(|(d, o)| (d.display().to_string(), o.clone()))
+            .collect();
+        let host = HostConfig {
+            runtime: Some(self.runtime.name.clone()),
+            privileged: Some(self.privileged),
+            cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
+            cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
+            binds: Some(binds),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            // The OCI launcher's spec has a cgroup namespace; Docker's default on a cgroup v1
+            // host is the host's.
+            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            // As in the OCI launcher's spec: dockerd wants far more than 1024 open files.
+            ulimits: Some(vec![ResourcesUlimits {
+                name: Some("nofile".into()),
+                soft: Some(1_048_576),
+                hard: Some(1_048_576),
+            }]),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(image.to_string()),
+            hostname: Some("dindcheck".into()),
+            cmd: Some(self.cmd.clone()),
+            env: Some(self.env.clone()),
+            host_config: Some(host),
+            labels: Some(HashMap::from([(
+                "dindcheck".to_string(),
+                "trial".to_string(),
+            )])),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{CapabilitySet, Case};
+    use crate::inventory::Runtime;
+    use crate::plan::{Launcher, RunOptions};
+
+    fn trial(f: impl FnOnce(&mut Case)) -> Trial {
+        let mut case = Case {
+            name: "c".into(),
+            rootfs: "bookworm".into(),
+            ..Default::default()
+        };
+        f(&mut case);
+        let runtime = Runtime {
+            name: "runsc-20240729".into(),
+            release: "20240729".into(),
+            path: "/x/runsc".into(),
+            platform: None,
+        };
+        Trial::new(&case, &runtime, Launcher::Engine, &RunOptions::default())
+    }
+
+    #[test]
+    fn the_one_liner_is_cap_add_all_and_not_privileged() {
+        let e = express(&trial(|c| {
+            c.cgroup = CgroupMode::GvisorRo;
+            c.capabilities = CapabilitySet {
+                base: CapabilityBase::All,
+                ..Default::default()
+            };
+        }))
+        .unwrap();
+        assert!(!e.privileged);
+        assert_eq!(e.cap_add, vec!["ALL"]);
+        assert!(e.cap_drop.is_empty());
+    }
+
+    #[test]
+    fn a_named_set_drops_everything_first() {
+        let e = express(&trial(|c| c.cgroup = CgroupMode::GvisorRo)).unwrap();
+        assert_eq!(e.cap_drop, vec!["ALL"]);
+        assert_eq!(e.cap_add.len(), 17);
+    }
+
+    #[test]
+    fn a_read_write_cgroup_needs_every_capability() {
+        let err = express(&trial(|c| c.cgroup = CgroupMode::Gvisor)).unwrap_err();
+        assert!(err.0.contains("--privileged"), "{err}");
+        let e = express(&trial(|c| {
+            c.capabilities.base = CapabilityBase::All;
+        }))
+        .unwrap();
+        assert!(e.privileged);
+    }
+
+    #[test]
+    fn no_cgroup_and_empty_device_rules_are_not_expressible() {
+        assert!(express(&trial(|c| c.cgroup = CgroupMode::None)).is_err());
+        assert!(
+            express(&trial(|c| {
+                c.cgroup = CgroupMode::GvisorRo;
+                c.spec_edits = vec![SpecEdit::EmptyDeviceRules];
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_host_cgroup_bind_replaces_dockers_mount() {
+        let e = express(&trial(|c| {
+            c.cgroup = CgroupMode::HostBind;
+            c.spec_edits = vec![SpecEdit::DenyAllDevices];
+        }))
+        .unwrap();
+        let body = e.container_body("img", Path::new("/io"));
+        let binds = body.host_config.unwrap().binds.unwrap();
+        assert_eq!(
+            binds,
+            vec!["/io:/run/dindcheck:rw", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]
+        );
+    }
+
+    #[test]
+    fn runtimes_differ_by_flags_and_binary() {
+        let a = EngineRuntime::for_trial(&trial(|_| {}));
+        let b = EngineRuntime::for_trial(&trial(|c| c.runsc.flags = vec!["--net-raw".into()]));
+        assert_ne!(a.name, b.name);
+        assert!(a.args.contains(&"--network=sandbox".to_string()));
+    }
+}

@@ -1,0 +1,444 @@
+//! The outer Docker Engine that the harness owns: the host's `dockerd`, started on a private
+//! socket, data-root and exec-root, with a generated `daemon.json` whose `runtimes` map holds
+//! the runsc runtimes the trials need.
+//!
+//! Engines live in **slots** under `<home>/engine/slot-<n>/`. A slot's data-root persists
+//! between runs, so that a root filesystem is imported as an image once (about 11 s for
+//! 500 MB) rather than once per trial: nextest runs every conformance trial in its own
+//! process, and each starts its own engine (under a second). An exclusive `flock` on
+//! `slot-<n>.lock` gives a slot to one process at a time; [`SLOTS`] slots let as many engine
+//! trials run at once as the conformance test group allows sandboxes. A slot whose lock is
+//! free but whose dockerd still runs was left by a process that died: its engine and
+//! everything under its exec-root are ended before the slot is used again.
+//!
+//! Everything but the data-root (exec-root, socket, pidfile, `daemon.json`) is removed when
+//! the engine stops, on every path: [`OuterEngine::stop`], its `Drop`, or
+//! [`stop_own_engines`] from a signal handler.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::{ClientVersion, Docker};
+
+use super::container::EngineRuntime;
+use super::sweep;
+
+/// How many engines may run at once on this host (one per slot).
+pub const SLOTS: usize = 2;
+/// How long dockerd may take to answer on its socket.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long dockerd may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// dockerd 20.10 speaks API 1.41; newer engines still accept it.
+const API: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("failed to prepare the engine's directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to start dockerd: {0}")]
+    Spawn(std::io::Error),
+    #[error("dockerd did not become ready: {reason}; its last lines:\n{log}")]
+    NotReady { reason: String, log: String },
+    #[error("the engine's socket path {0} is longer than a unix socket address allows")]
+    SocketTooLong(PathBuf),
+    #[error("the outer engine refused a request: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error("failed to import {rootfs} as an image: {reason}")]
+    Import { rootfs: PathBuf, reason: String },
+}
+
+/// A running outer engine, holding its slot.
+#[derive(Debug)]
+pub struct OuterEngine {
+    slot: PathBuf,
+    process: EngineProcess,
+    docker: Docker,
+    runtimes: Vec<EngineRuntime>,
+    /// dockerd's version, as it reports it.
+    pub version: String,
+    /// From spawning dockerd to its first answer.
+    pub start_ms: u64,
+    /// What a dead earlier process left in this slot, and was ended.
+    pub reaped: Vec<String>,
+    /// Images already checked or imported, by rootfs name.
+    pub(super) images: tokio::sync::Mutex<std::collections::HashMap<String, super::image::Image>>,
+}
+
+/// Slots whose engine this process runs, for [`stop_own_engines`].
+static OWN: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+impl OuterEngine {
+    /// Takes a free slot under `<home>/engine` (waiting for one if all are taken) and starts
+    /// dockerd there with `runtimes` in its `daemon.json`.
+    pub async fn start(
+        home: &Path,
+        runtimes: &[EngineRuntime],
+    ) -> Result<OuterEngine, EngineError> {
+        let base = home.join("engine");
+        mkdir(&base)?;
+        let (slot, lock) = loop {
+            if let Some(found) = try_slots(&base)? {
+                break found;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let reaped = reap_slot(&slot);
+        let socket = slot.join("docker.sock");
+        if socket.as_os_str().len() >= 100 {
+            return Err(EngineError::SocketTooLong(socket));
+        }
+        for d in ["data", "exec"] {
+            mkdir(&slot.join(d))?;
+        }
+        let mut set: Vec<EngineRuntime> = runtimes.to_vec();
+        set.sort();
+        set.dedup();
+        let map: serde_json::Map<String, serde_json::Value> = set
+            .iter()
+            .map(|r| (r.name.clone(), r.daemon_json_entry()))
+            .collect();
+        let config = serde_json::json!({ "runtimes": map });
+        write(&slot.join("daemon.json"), &config.to_string())?;
+        let log = File::create(slot.join("dockerd.log")).map_err(|e| dir_err(&slot, e))?;
+        let log2 = log.try_clone().map_err(|e| dir_err(&slot, e))?;
+
+        let started = Instant::now();
+        let mut cmd = Command::new("dockerd");
+        cmd.arg(format!(
+            "--config-file={}",
+            slot.join("daemon.json").display()
+        ))
+        .arg(format!("--data-root={}", slot.join("data").display()))
+        .arg(format!("--exec-root={}", slot.join("exec").display()))
+        .arg(format!("--pidfile={}", slot.join("dockerd.pid").display()))
+        .arg(format!("--host=unix://{}", socket.display()))
+        // The trials' containers have no network of their own (runsc's `--network`
+        // decides), so the outer engine needs no bridge and must not touch the host's
+        // iptables or ip_forward.
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-forward=false",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Its own process group: a ^C at the terminal reaches the harness, which stops
+        // the engine in order, rather than dockerd directly.
+        .process_group(0);
+        let child = cmd.spawn().map_err(EngineError::Spawn)?;
+        // From here on, any return stops dockerd: the guard's `Drop` does.
+        let mut process = EngineProcess {
+            slot: slot.clone(),
+            _lock: lock,
+            child: Some(child),
+        };
+        OWN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(slot.clone());
+        let (docker, version) = process.wait_ready(&socket, started).await?;
+        let engine = OuterEngine {
+            slot,
+            process,
+            docker,
+            runtimes: set,
+            version,
+            start_ms: started.elapsed().as_millis() as u64,
+            reaped,
+            images: Default::default(),
+        };
+        // Containers a dead run left in the persistent data-root are not ours to keep.
+        engine.remove_containers().await;
+        Ok(engine)
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// dockerd's exec-root: the runsc `--root` of its containers and their shims live below.
+    pub fn exec_root(&self) -> PathBuf {
+        self.slot.join("exec")
+    }
+
+    pub fn slot(&self) -> &Path {
+        &self.slot
+    }
+
+    /// Whether `runtime` is in this engine's `daemon.json`.
+    pub fn has_runtime(&self, runtime: &EngineRuntime) -> bool {
+        self.runtimes.contains(runtime)
+    }
+
+    /// Removes every container of this engine (there should be none left by the trials).
+    async fn remove_containers(&self) -> Vec<String> {
+        let opts = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let Ok(list) = self.docker.list_containers(Some(opts)).await else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for c in list {
+            let Some(id) = c.id else { continue };
+            let rm = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            if self.docker.remove_container(&id, Some(rm)).await.is_ok() {
+                removed.push(id);
+            }
+        }
+        removed
+    }
+
+    /// Removes every container, stops dockerd, ends what the engine leaked and removes the
+    /// engine's state (not its data-root). Returns the time dockerd took to stop.
+    pub async fn stop(mut self) -> Stopped {
+        let containers = self.remove_containers().await;
+        let started = Instant::now();
+        let child = self.process.child.take();
+        let slot = self.slot.clone();
+        let (leaked, killed) = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
+            .await
+            .unwrap_or_default();
+        Stopped {
+            stop_ms: started.elapsed().as_millis() as u64,
+            containers_left: containers,
+            killed_after_timeout: killed,
+            leaked,
+        }
+    }
+}
+
+/// What stopping an engine took and found.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    /// From SIGTERM to dockerd's exit, and the sweep of its exec-root.
+    pub stop_ms: u64,
+    /// Containers still there when the engine stopped (removed then).
+    pub containers_left: Vec<String>,
+    /// dockerd did not stop within the timeout and was killed.
+    pub killed_after_timeout: bool,
+    /// Processes still running under the exec-root after dockerd stopped (ended).
+    pub leaked: Vec<String>,
+}
+
+/// dockerd as a process, and the slot it holds. Dropping it stops dockerd (unless
+/// [`OuterEngine::stop`] already did) and releases the slot.
+#[derive(Debug)]
+struct EngineProcess {
+    slot: PathBuf,
+    /// The flock that makes the slot ours, held for the engine's life.
+    _lock: File,
+    child: Option<Child>,
+}
+
+impl EngineProcess {
+    /// Waits for dockerd's socket to answer `version`, or for dockerd to give up.
+    async fn wait_ready(
+        &mut self,
+        socket: &Path,
+        started: Instant,
+    ) -> Result<(Docker, String), EngineError> {
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(self.not_ready(format!("dockerd exited ({status})")));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(self.not_ready(format!("no answer within {START_TIMEOUT:?}")));
+            }
+            if socket.exists() {
+                let docker = Docker::connect_with_unix(&socket.to_string_lossy(), 30, &API)?;
+                if let Ok(Ok(v)) =
+                    tokio::time::timeout(Duration::from_secs(2), docker.version()).await
+                {
+                    return Ok((docker, v.version.unwrap_or_default()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn not_ready(&self, reason: String) -> EngineError {
+        let text = std::fs::read_to_string(self.slot.join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let log = lines[lines.len().saturating_sub(10)..].join("\n");
+        EngineError::NotReady { reason, log }
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_slot(&self.slot, Some(child));
+        }
+    }
+}
+
+/// Stops every engine this process started: for a signal handler, when the process must
+/// exit before its engines could be stopped in order.
+pub fn stop_own_engines() -> usize {
+    let slots: Vec<PathBuf> = OWN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    for s in &slots {
+        stop_slot(s, None);
+    }
+    slots.len()
+}
+
+/// SIGTERM to dockerd, a wait, SIGKILL if it does not stop, then the end of everything still
+/// naming the slot's exec-root (containerd, shims, runsc sandboxes and gofers), and the
+/// removal of the exec-root. Returns the processes that had to be ended, and whether dockerd
+/// itself had to be killed.
+fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
+    let pid = match &child {
+        Some(c) => Some(c.id() as i32),
+        None => std::fs::read_to_string(slot.join("dockerd.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+    };
+    let mut killed = false;
+    if let Some(pid) = pid {
+        // SAFETY: kill(2) on dockerd's pid; at worst it is already gone.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let mut child = child;
+        loop {
+            let gone = match child.as_mut() {
+                Some(c) => c.try_wait().map(|s| s.is_some()).unwrap_or(true),
+                // SAFETY: signal 0 only checks for existence.
+                None => unsafe { libc::kill(pid, 0) != 0 },
+            };
+            if gone {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                if let Some(c) = child.as_mut() {
+                    let _ = c.wait();
+                }
+                killed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let exec = slot.join("exec");
+    let leaked = sweep::end_processes_naming(&exec.to_string_lossy());
+    super::daemon::unmount_below(&exec);
+    for f in ["exec", "docker.sock", "dockerd.pid", "daemon.json"] {
+        let p = slot.join(f);
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+    OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
+    (leaked, killed)
+}
+
+/// A slot whose lock we hold may still have a dockerd (and its sandboxes) from a process
+/// that died: end them.
+fn reap_slot(slot: &Path) -> Vec<String> {
+    let pidfile = slot.join("dockerd.pid");
+    let exec = slot.join("exec");
+    let live = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&*exec.to_string_lossy()))
+                .unwrap_or(false)
+        });
+    let mut found = Vec::new();
+    if let Some(pid) = live {
+        found.push(format!("dockerd (pid {pid})"));
+    }
+    if live.is_some() || exec.exists() {
+        let (leaked, _) = stop_slot(slot, None);
+        found.extend(leaked);
+    }
+    found
+}
+
+fn try_slots(base: &Path) -> Result<Option<(PathBuf, File)>, EngineError> {
+    for n in 0..SLOTS {
+        let slot = base.join(format!("slot-{n}"));
+        mkdir(&slot)?;
+        let path = base.join(format!("slot-{n}.lock"));
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| dir_err(&path, e))?;
+        // SAFETY: flock(2) on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some((slot, f)));
+        }
+    }
+    Ok(None)
+}
+
+/// Unmounts anything mounted below `root` (a killed dockerd can leave its containers'
+/// mounts), deepest first, so that removing the directory never walks into a mount.
+pub(super) fn unmount_below(root: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(root))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: a plain umount2 call on a NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+fn mkdir(p: &Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(p).map_err(|e| dir_err(p, e))
+}
+
+fn write(p: &Path, text: &str) -> Result<(), EngineError> {
+    std::fs::write(p, text).map_err(|e| dir_err(p, e))
+}
+
+fn dir_err(p: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Dir {
+        path: p.to_path_buf(),
+        source,
+    }
+}

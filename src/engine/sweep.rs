@@ -1,0 +1,101 @@
+//! Finding and ending the runsc sandboxes an engine leaks.
+//!
+//! On our machines a `docker run --runtime=runsc` whose start fails (runsc's sandbox network
+//! on this kernel, for one) leaves the container's `runsc-sandbox` and `runsc-gofer`
+//! processes running, and its `containerd-shim-runc-v2` too, even after `docker rm -f` and
+//! after dockerd itself has stopped (HOST-FACTS: 8 such leaks in one afternoon). runsc's
+//! state for them is under the engine's exec-root (`<exec-root>/runtime-runc/moby`, the
+//! `--root` the shim passes), and every one of those processes names the container's id on
+//! its command line: that is how they are found.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::launch::scratch::{Leftovers, processes_mentioning};
+
+/// Ends what the engine left of container `id` after it was removed: runsc containers with
+/// that id under any runsc root below `exec_root` (killed, then deleted), then any process
+/// still naming the id. Returns what was found: empty when the engine cleaned up itself.
+pub fn sweep_container(exec_root: &Path, runsc: &Path, id: &str) -> Leftovers {
+    let mut found = Leftovers::default();
+    for root in runsc_roots(exec_root) {
+        let out = Command::new(runsc)
+            .arg(format!("--root={}", root.display()))
+            .args(["list", "-q"])
+            .stderr(Stdio::null())
+            .output();
+        let Ok(out) = out else { continue };
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !listed.split_whitespace().any(|l| l == id) {
+            continue;
+        }
+        found
+            .containers
+            .push(format!("{id} (runsc --root={})", root.display()));
+        for args in [
+            vec!["kill", "--all", id, "KILL"],
+            vec!["delete", "--force", id],
+        ] {
+            let _ = Command::new(runsc)
+                .arg(format!("--root={}", root.display()))
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    for _ in 0..50 {
+        let pids = processes_mentioning(id);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            if !found.processes.contains(&pid) {
+                found.processes.push(pid);
+            }
+            // SAFETY: kill(2) with a pid just read from /proc; at worst it is gone.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    found
+}
+
+/// `<exec-root>/runtime-*/moby`: where dockerd's shims keep runsc's state (dockerd 20.10
+/// names it `runtime-runc` whatever the runtime is called).
+fn runsc_roots(exec_root: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(dir) = std::fs::read_dir(exec_root) else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("runtime-"))
+        .map(|e| e.path().join("moby"))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Ends every process whose command line names `needle` (an engine's exec-root after its
+/// dockerd stopped), describing each as `name (pid N)`.
+pub fn end_processes_naming(needle: &str) -> Vec<String> {
+    let mut ended = Vec::new();
+    for _ in 0..50 {
+        let pids = processes_mentioning(needle);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into());
+            let d = format!("{name} (pid {pid})");
+            if !ended.contains(&d) {
+                ended.push(d);
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ended
+}

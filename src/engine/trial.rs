@@ -1,0 +1,243 @@
+//! One trial through the outer engine: create and start the container, wait for the nested
+//! dockerd exactly as the OCI launcher does (`info` on its socket in the bind-mounted io
+//! directory), read the container's logs and exit code, remove it, and end what the engine
+//! leaked.
+
+use std::time::{Duration, Instant};
+
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{
+    CreateContainerOptions, LogsOptions, RemoveContainerOptions, WaitContainerOptions,
+};
+use futures_util::StreamExt;
+
+use super::container::express;
+use super::daemon::OuterEngine;
+use super::sweep;
+use crate::launch::bundle;
+use crate::launch::scratch::{Leftovers, TrialDir, leak_check, processes_mentioning};
+use crate::observe;
+use crate::outcome::{DaemonInfo, Outcome, Verdict};
+use crate::plan::Trial;
+use crate::runner::{RunContext, TrialError, TrialResult};
+
+/// How many lines of output an outcome keeps for the report (as the OCI launcher).
+const TAIL_LINES: usize = 15;
+/// Pause between readiness attempts (as the OCI launcher).
+const POLL: Duration = Duration::from_millis(200);
+
+enum Observed {
+    Ready { ms: u64, info: DaemonInfo },
+    Exited { code: Option<i32> },
+    Timeout,
+    LaunchFailed(String),
+}
+
+/// Runs `trial` through `engine` and removes everything it started.
+pub async fn run(
+    trial: &Trial,
+    ctx: &RunContext,
+    engine: &OuterEngine,
+) -> Result<TrialResult, TrialError> {
+    let expression = express(trial).map_err(|e| TrialError::NotExpressible(e.0))?;
+    if !engine.has_runtime(&expression.runtime) {
+        return Err(TrialError::Engine(format!(
+            "the outer engine has no runtime {} for this trial",
+            expression.runtime.name
+        )));
+    }
+    let rootfs =
+        ctx.inventory
+            .rootfs(&trial.case.rootfs)
+            .ok_or_else(|| TrialError::MissingRootfs {
+                name: trial.case.rootfs.clone(),
+            })?;
+    if !trial.runtime.path.exists() {
+        return Err(TrialError::MissingRunsc(trial.runtime.path.clone()));
+    }
+    let image = engine
+        .image(rootfs)
+        .await
+        .map_err(|e| TrialError::Engine(e.to_string()))?;
+    let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;
+    if ctx.keep_scratch {
+        dir.keep();
+    }
+    bundle::write_io(trial, &dir.io())?;
+    let name = format!("dindcheck-{}", dir.id());
+    let body = expression.container_body(&image.reference, &dir.io());
+    let docker = engine.docker();
+
+    let mut id = None;
+    let observed = match docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.clone()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+    {
+        Err(e) => Observed::LaunchFailed(engine_message(&e)),
+        Ok(created) => {
+            id = Some(created.id.clone());
+            observe_container(trial, engine, &created.id, &dir).await
+        }
+    };
+
+    let output = match &id {
+        Some(id) => logs(docker, id).await,
+        None => String::new(),
+    };
+    // Remove the container, then end whatever of it the engine left running.
+    let mut leftovers = Leftovers::default();
+    if let Some(id) = &id {
+        let rm = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        if let Err(e) = docker.remove_container(id, Some(rm)).await {
+            tracing::warn!("failed to remove container {name}: {e}");
+        }
+        let (exec, runsc, cid) = (engine.exec_root(), trial.runtime.path.clone(), id.clone());
+        leftovers =
+            tokio::task::spawn_blocking(move || sweep::sweep_container(&exec, &runsc, &cid))
+                .await
+                .unwrap_or_default();
+        if !leftovers.is_empty() {
+            tracing::warn!(
+                "the outer engine leaked container {id}'s sandbox: ended {} runsc container(s) and processes {:?}",
+                leftovers.containers.len(),
+                leftovers.processes
+            );
+        }
+    }
+    let root = dir.root().to_path_buf();
+    let keep = ctx.keep_scratch;
+    let scratch = dir.close();
+    leftovers.containers.extend(scratch.containers);
+    leftovers.processes.extend(scratch.processes);
+    let mut leaks = leak_check(&root);
+    if keep {
+        leaks.retain(|l| !l.starts_with("directory"));
+    }
+    if let Some(id) = &id {
+        leaks.extend(
+            processes_mentioning(id)
+                .into_iter()
+                .map(|pid| format!("process {pid} of container {id} still running")),
+        );
+    }
+
+    let mut outcome = Outcome {
+        trial: trial.name(),
+        case: trial.case.name.clone(),
+        runtime: trial.runtime.name.clone(),
+        launcher: trial.launcher.as_str().into(),
+        network: trial.network.as_str().into(),
+        network_substituted: trial.network_substituted(),
+        verdict: Verdict::Timeout,
+        ready_ms: None,
+        exit_code: None,
+        decisive: None,
+        error_lines: observe::error_lines(&output),
+        log_tail: observe::tail(&output, TAIL_LINES),
+        daemon: None,
+    };
+    match observed {
+        Observed::Ready { ms, info } => {
+            outcome.verdict = Verdict::Ready;
+            outcome.ready_ms = Some(ms);
+            outcome.daemon = Some(info);
+        }
+        Observed::Exited { code } => {
+            outcome.verdict = Verdict::Exited;
+            outcome.exit_code = code;
+            outcome.decisive = observe::decisive_line(&output);
+        }
+        Observed::Timeout => {
+            outcome.decisive = observe::error_lines(&output).pop();
+        }
+        Observed::LaunchFailed(message) => {
+            outcome.verdict = Verdict::LaunchFailed;
+            let line = observe::normalise(&message);
+            outcome.decisive = Some(line.clone());
+            outcome.error_lines.push(line);
+        }
+    }
+    Ok(TrialResult {
+        outcome,
+        leftovers,
+        leaks,
+    })
+}
+
+async fn observe_container(
+    trial: &Trial,
+    engine: &OuterEngine,
+    id: &str,
+    dir: &TrialDir,
+) -> Observed {
+    let docker = engine.docker();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(trial.case.timeout_secs());
+    match tokio::time::timeout_at(deadline, docker.start_container(id, None)).await {
+        Err(_) => return Observed::Timeout,
+        Ok(Err(e)) => return Observed::LaunchFailed(engine_message(&e)),
+        Ok(Ok(())) => {}
+    }
+    let mut wait = docker.wait_container(id, None::<WaitContainerOptions>);
+    let exited = async move {
+        match wait.next().await {
+            Some(Ok(r)) => Some(r.status_code as i32),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Some(code as i32),
+            _ => None,
+        }
+    };
+    tokio::pin!(exited);
+    let socket = dir.socket();
+    loop {
+        let attempt = async {
+            tokio::time::sleep(POLL).await;
+            if socket.exists() {
+                observe::daemon_info(&socket).await
+            } else {
+                Err("no socket yet".to_string())
+            }
+        };
+        tokio::select! {
+            code = &mut exited => return Observed::Exited { code },
+            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout,
+            r = attempt => if let Ok(info) = r {
+                return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };
+            }
+        }
+    }
+}
+
+/// Everything the container printed so far, stdout and stderr interleaved as the engine
+/// stored them.
+async fn logs(docker: &bollard::Docker, id: &str) -> String {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut stream = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    text
+}
+
+/// The engine's own message for a refused request (`OCI runtime start failed: …`).
+fn engine_message(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
