@@ -1,0 +1,105 @@
+//! The engine launcher's cleanup, against a real outer dockerd and real runsc.
+//!
+//! On our machines a `docker run --runtime=runsc` whose start fails leaves the container's
+//! `runsc-sandbox`, `runsc-gofer` and shim running, even after `docker rm -f`
+//! (shared/HOST-FACTS.md, "A Docker Engine with runsc as a runtime"). runsc's
+//! `--network=sandbox` fails at start on this kernel ("cannot run with network enabled in
+//! root network namespace"), which makes the failure easy to provoke.
+//!
+//! Without an inventory (no `scripts/setup-host`) the test says so and passes, unless
+//! `DINDCHECK_REQUIRE=1` (CI), which makes that a failure.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dindcheck::case::{self, RunscNetwork};
+use dindcheck::engine::{EngineRuntime, OuterEngine};
+use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::scratch::processes_mentioning;
+use dindcheck::outcome::Verdict;
+use dindcheck::plan::{Launcher, RunOptions, Trial};
+use dindcheck::runner::{RunContext, run_trial};
+
+#[test]
+fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
+    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    let home = inventory::home();
+    let inv = match Inventory::load(&home) {
+        Ok(i) => i,
+        Err(e) if !require => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let runtime = inv
+        .runtimes()
+        .pop()
+        .expect("the inventory lists a runsc: rerun scripts/setup-host");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus = case::load_dir(&root.join("cases")).unwrap();
+    let case = corpus
+        .runnable()
+        .find(|c| c.name == "official-one-liner-cap-add-all")
+        .expect("cases/official-one-liner-cap-add-all.toml");
+    let options = RunOptions {
+        network_override: Some(RunscNetwork::Sandbox),
+        launchers: vec![Launcher::Engine],
+    };
+    let trial = Trial::new(case, &runtime, Launcher::Engine, &options);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = OuterEngine::start(&home, &[EngineRuntime::for_trial(&trial)])
+            .await
+            .unwrap();
+        let exec_root = engine.exec_root();
+        let engine = Arc::new(engine);
+        let ctx = RunContext {
+            home: home.clone(),
+            inventory: inv.clone(),
+            keep_scratch: false,
+            engine: Some(engine.clone()),
+        };
+        let result = run_trial(&trial, &ctx).await.unwrap();
+        drop(ctx);
+        let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
+
+        assert_eq!(
+            result.outcome.verdict,
+            Verdict::LaunchFailed,
+            "runsc --network=sandbox was expected to fail at start on this kernel: {:?}",
+            result.outcome
+        );
+        assert!(
+            !result.leftovers.is_empty(),
+            "expected the engine to leak the failed container's sandbox (HOST-FACTS); if it no \
+             longer does, this test no longer exercises the sweep and must provoke a leak \
+             another way. outcome: {:?}",
+            result.outcome
+        );
+        assert!(
+            result.leaks.is_empty(),
+            "left after the sweep: {:?}",
+            result.leaks
+        );
+        assert!(
+            stopped.leaked.is_empty(),
+            "left under the exec-root after the engine stopped: {:?}",
+            stopped.leaked
+        );
+        let still = processes_mentioning(&exec_root.to_string_lossy());
+        assert!(
+            still.is_empty(),
+            "processes still naming the engine: {still:?}"
+        );
+        assert!(
+            !exec_root.exists(),
+            "the engine's exec-root was not removed"
+        );
+        eprintln!(
+            "leak provoked and ended: {:?}; engine stopped in {} ms",
+            result.leftovers, stopped.stop_ms
+        );
+    });
+}
