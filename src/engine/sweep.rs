@@ -22,7 +22,7 @@ pub fn sweep_container(exec_root: &Path, runsc: &Path, id: &str) -> Leftovers {
     for root in runsc_roots(exec_root) {
         let out = Command::new(runsc)
             .arg(format!("--root={}", root.display()))
-            .args(["list", "-q"])
+            .args(["list", "--quiet"])
             .stderr(Stdio::null())
             .output();
         let Ok(out) = out else { continue };
