@@ -89,9 +89,7 @@ impl Trial {
     pub fn not_expressible(&self) -> Option<String> {
         match self.launcher {
             Launcher::Oci => None,
-            Launcher::Engine => crate::engine::container::express(self)
-                .err()
-                .map(|e| e.to_string()),
+            Launcher::Engine => crate::engine::container::express(self).err().map(|e| e.0),
         }
     }
 
