@@ -185,11 +185,21 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     );
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut not_run: Vec<NotRun> = Vec::new();
+    let mut leaked: Vec<NotRun> = Vec::new();
     let interrupted = rt.block_on(async {
         let work = runner::run_all(&trials, &ctx, args.jobs, |t, r| {
             let line = match r {
                 Ok(res) => {
                     outcomes.push(res.outcome.clone());
+                    if t.launcher == Launcher::Engine && !res.leftovers.is_empty() {
+                        leaked.push(NotRun {
+                            trial: t.name(),
+                            reason: format!(
+                                "runsc containers {:?}, processes {:?}",
+                                res.leftovers.containers, res.leftovers.processes
+                            ),
+                        });
+                    }
                     format!("{}: {}", t.name(), report::matrix_cell(&res.outcome))
                 }
                 Err(e) => {
@@ -292,6 +302,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         not_run,
         launchers,
         not_expressible,
+        leaked,
         engine: engine_figures,
         complete: !interrupted,
     };

@@ -34,6 +34,10 @@ pub struct Results {
     /// Trials whose launcher cannot express the case, with the reason.
     #[serde(default)]
     pub not_expressible: Vec<NotRun>,
+    /// Engine trials whose sandbox the engine left running after the container was removed
+    /// (what was found, and ended).
+    #[serde(default)]
+    pub leaked: Vec<NotRun>,
     /// The outer engine of the engine launcher, when it ran.
     #[serde(default)]
     pub engine: Option<EngineFigures>,
@@ -313,6 +317,17 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
+    if !r.leaked.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Sandboxes the engine leaked\n\nAfter these trials' containers were removed, \
+             their runsc sandbox, gofer or shim was still running; dindcheck ended them.\n"
+        );
+        for n in &r.leaked {
+            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
+        }
+    }
+
     if !r.not_run.is_empty() {
         let _ = writeln!(md, "\n## Not run\n");
         for n in &r.not_run {
@@ -407,6 +422,66 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outcome(case: &str, launcher: &str, runtime: &str, verdict: Verdict) -> Outcome {
+        Outcome {
+            trial: format!("{case}::{launcher}::{runtime}"),
+            case: case.into(),
+            runtime: runtime.into(),
+            launcher: launcher.into(),
+            network: "none".into(),
+            network_substituted: false,
+            verdict,
+            ready_ms: Some(1500),
+            exit_code: None,
+            decisive: Some("why".into()),
+            error_lines: Vec::new(),
+            log_tail: Vec::new(),
+            daemon: None,
+        }
+    }
+
+    #[test]
+    fn launchers_stand_side_by_side_per_runtime() {
+        let r = Results {
+            schema: SCHEMA_VERSION,
+            generated: "now".into(),
+            dindcheck_version: "0".into(),
+            host_kernel: "k".into(),
+            network_override: None,
+            runtimes: vec![RuntimeInfo {
+                name: "runsc-1".into(),
+                version: "1".into(),
+                platform: "default".into(),
+            }],
+            rootfs: Vec::new(),
+            cases: vec![CaseInfo {
+                name: "c".into(),
+                description: String::new(),
+                source: String::new(),
+                claim: String::new(),
+                rootfs: "bookworm".into(),
+                extends: None,
+                network: "none".into(),
+            }],
+            outcomes: vec![
+                outcome("c", "oci", "runsc-1", Verdict::Ready),
+                outcome("c", "engine", "runsc-1", Verdict::Exited),
+            ],
+            not_run: Vec::new(),
+            launchers: vec!["oci".into(), "engine".into()],
+            not_expressible: Vec::new(),
+            leaked: Vec::new(),
+            engine: None,
+            complete: true,
+        };
+        let md = markdown(&r);
+        assert!(
+            md.contains("| case | rootfs | runsc-1 oci | runsc-1 engine |"),
+            "{md}"
+        );
+        assert!(md.contains("| ✔ ready in 1.5 s | ✖ exited: why |"), "{md}");
+    }
 
     #[test]
     fn cells_cannot_break_a_table() {
