@@ -190,7 +190,12 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         });
         tokio::select! {
             _ = work => false,
-            _ = shutdown_signal() => true,
+            _ = shutdown_signal() => {
+                // A second ^C while the sandboxes are being removed ends the process at once,
+                // still removing what it can first.
+                exit_on_second_signal(ctx.home.clone());
+                true
+            }
         }
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
@@ -260,6 +265,18 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+fn exit_on_second_signal(home: PathBuf) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                scratch::cleanup_own(&home);
+                std::process::exit(130);
+            }
+        });
     }
 }
 

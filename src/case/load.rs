@@ -356,6 +356,64 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
     for m in &case.mounts {
         check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
     }
+    for f in &case.runsc.flags {
+        check_runsc_flag(f).map_err(|msg| err("runsc.flags", msg.0).hint(msg.1))?;
+    }
+    if let Some(dj) = &case.dockerd.daemon_json
+        && dj.contains_key("hosts")
+    {
+        // dockerd refuses to start when `hosts` is in daemon.json and `--host` is on its
+        // command line, and the harness always passes one `--host` of its own.
+        return Err(Box::new(
+            err(
+                "dockerd.daemon_json",
+                "`hosts` cannot be set in daemon_json".into(),
+            )
+            .hint(
+                "the harness gives dockerd a --host of its own; put extra sockets in dockerd.args",
+            ),
+        ));
+    }
+    for k in case.env.keys() {
+        let valid = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Box::new(
+                err(
+                    "env",
+                    format!("`{k}` is not a valid environment variable name"),
+                )
+                .hint("use letters, digits and `_`, not starting with a digit"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// runsc flags a case may not give: those the harness owns (a second `--root` would hide the
+/// sandbox from cleanup), and overlay settings that would write into the shared rootfs.
+fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
+    let name = flag.split('=').next().unwrap_or(flag);
+    let name = format!("--{}", name.trim_start_matches('-'));
+    if crate::launch::runsc::RESERVED_FLAGS.contains(&name.as_str()) {
+        return Err(MountProblem(
+            format!("runsc flag `{flag}` is set by the harness"),
+            "use `runsc.network` for the network mode and `--runtime NAME@PLATFORM` for the platform".into(),
+        ));
+    }
+    if name == "--overlay2" {
+        let medium = flag.split_once('=').map(|(_, v)| v).unwrap_or("");
+        let keeps_rootfs = medium
+            .split_once(':')
+            .is_some_and(|(_, m)| m == "memory" || m.starts_with("dir="));
+        if !keeps_rootfs {
+            return Err(MountProblem(
+                format!("`{flag}` would write into the shared root filesystem"),
+                "use `--overlay2=root:memory` (the default) or `--overlay2=all:memory`".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -456,20 +514,37 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// Byte offset of the line that assigns `key` at the top level or opens `[key]`.
+/// Byte offset of the line that assigns `key` (a dotted path such as `runsc.flags` is found
+/// as `flags = …` inside `[runsc]`, or as `runsc.flags = …`) or that opens `[key]`.
 fn find_key(text: &str, key: &str) -> Option<usize> {
+    let (section, last) = match key.rsplit_once('.') {
+        Some((s, l)) => (s, l),
+        None => ("", key),
+    };
+    let assigns = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = String::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let t = line.trim_start();
-        let indent = line.len() - t.len();
-        let assigns = t
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
-        let opens = t.starts_with(&format!("[{key}]")) || t.starts_with(&format!("[[{key}]]"));
-        if assigns || opens {
-            return Some(offset + indent);
-        }
+        let at = offset + (line.len() - t.len());
         offset += line.len();
+        if t.starts_with('[') {
+            current = t
+                .trim_end()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            if current == key {
+                return Some(at);
+            }
+            continue;
+        }
+        if (current == section && assigns(t, last)) || (current.is_empty() && assigns(t, key)) {
+            return Some(at);
+        }
     }
     None
 }
