@@ -203,23 +203,6 @@ fn install_signal_cleanup(home: PathBuf) {
     });
 }
 
-/// The baseline's name: everything that decides an outcome, so that a new runsc or dockerd
-/// version is a new baseline to review rather than a silent change.
-fn baseline_name(t: &CaseTrial, dockerd: &str) -> String {
-    let dockerd: String = dockerd
-        .split(['+', '~'])
-        .next()
-        .unwrap_or(dockerd)
-        .to_string();
-    format!(
-        "{}__{}__oci__net-{}__dockerd-{}",
-        t.case.name,
-        t.runtime.name.replace('@', "-"),
-        t.network.as_str(),
-        dockerd
-    )
-}
-
 fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -230,8 +213,8 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("tests/baselines");
-    let name = baseline_name(t, dockerd);
+    let dir = root.join(dindcheck::gate::BASELINE_DIR);
+    let name = dindcheck::gate::baseline_name(t, "oci", dockerd);
     let observed = outcome.baseline();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
@@ -248,10 +231,8 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
     if matched.is_ok() {
         return Ok(());
     }
-    let file = dir.join(format!("{name}.snap"));
-    let expected = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|s| s.splitn(3, "---\n").nth(2).map(str::to_string))
+    let file = dindcheck::gate::baseline_path(&dir, &name);
+    let expected = dindcheck::gate::read_baseline(&dir, &name)
         .unwrap_or_else(|| "(no baseline recorded yet)\n".into());
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
     Err(format!(
