@@ -11,7 +11,7 @@ use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
 use dindcheck::plan::{self, RunOptions};
-use dindcheck::report::{self, CaseInfo, NotRun, Results, RuntimeInfo};
+use dindcheck::report::{self, NotRun, Results, RunRecord};
 use dindcheck::runner::{self, RunContext};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
@@ -28,6 +28,19 @@ enum Command {
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
+    /// Render a report from the results.json of earlier runs: shards of one run
+    /// (`run --partition`) merge into one matrix, other hosts become extra columns.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// results.json files to merge.
+    #[arg(long, required = true, num_args = 1..)]
+    merge: Vec<PathBuf>,
+    /// Where to write REPORT.md and results.json.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -49,6 +62,10 @@ struct Common {
     /// where runsc's sandbox networking cannot start; the report says it was substituted.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
     runsc_network: Option<RunscNetwork>,
+    /// Only shard K of N of the trials (`count:K/N`, as nextest's `--partition`); merge the
+    /// shards' results with `dindcheck report --merge`.
+    #[arg(long, value_name = "count:K/N")]
+    partition: Option<plan::Partition>,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +81,10 @@ struct RunArgs {
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     keep_scratch: bool,
+    /// The conformance baselines to compare outcomes with, for the report's "changed since
+    /// baseline" section (skipped when the directory does not exist).
+    #[arg(long, default_value = dindcheck::gate::BASELINE_DIR)]
+    baselines: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -86,6 +107,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
+        Command::Report(args) => merge_reports(args),
     };
     match result {
         Ok(code) => code,
@@ -97,7 +119,16 @@ fn main() -> ExitCode {
 }
 
 /// Loads the cases and runtimes a command works on; prints invalid case files.
-fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
+/// What a command works on: the trials, the corpus they came from, the inventory, and
+/// whether some case files were invalid.
+struct Prepared {
+    trials: Vec<plan::Trial>,
+    corpus: case::Corpus,
+    inventory: Inventory,
+    bad_cases: bool,
+}
+
+fn prepare(c: &Common) -> Result<Prepared, String> {
     let corpus = case::load_dir(&c.cases).map_err(|e| e.headline())?;
     let bad = !corpus.errors.is_empty();
     for e in &corpus.errors {
@@ -122,15 +153,24 @@ fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
     let cases = corpus
         .runnable()
         .filter(|k| c.only.is_empty() || c.only.contains(&k.name));
-    Ok((plan::plan(cases, &runtimes, &options), inventory, bad))
+    let mut trials = plan::plan(cases, &runtimes, &options);
+    if let Some(p) = &c.partition {
+        trials = p.select(trials);
+    }
+    Ok(Prepared {
+        trials,
+        corpus,
+        inventory,
+        bad_cases: bad,
+    })
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, String> {
-    let (trials, _, bad) = prepare(&args.common)?;
-    for t in &trials {
+    let p = prepare(&args.common)?;
+    for t in &p.trials {
         println!("{}", t.name());
     }
-    Ok(if bad {
+    Ok(if p.bad_cases {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -138,7 +178,12 @@ fn list(args: ListArgs) -> Result<ExitCode, String> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let (trials, inventory, bad) = prepare(&args.common)?;
+    let Prepared {
+        trials,
+        corpus,
+        inventory,
+        bad_cases: bad,
+    } = prepare(&args.common)?;
     let home = args.common.home.clone();
     for s in scratch::reap_stale(&home) {
         eprintln!(
@@ -201,48 +246,17 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
 
-    let runtimes = trials
-        .iter()
-        .map(|t| &t.runtime)
-        .fold(Vec::new(), |mut v: Vec<_>, r| {
-            if !v.contains(&r) {
-                v.push(r);
-            }
-            v
-        });
-    let mut cases: Vec<CaseInfo> = Vec::new();
-    for t in &trials {
-        if !cases.iter().any(|c| c.name == t.case.name) {
-            cases.push(CaseInfo::from_case(&t.case));
-        }
-    }
-    let results = Results {
-        schema: report::SCHEMA_VERSION,
-        generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
-        dindcheck_version: env!("CARGO_PKG_VERSION").into(),
-        host_kernel: kernel_release(),
-        network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
-        runtimes: runtimes
-            .iter()
-            .map(|r| {
-                let v = inventory
-                    .runsc
-                    .iter()
-                    .find(|b| b.release == r.release)
-                    .map_or("?", |b| b.package_version.as_str());
-                RuntimeInfo::from_runtime(r, v)
-            })
-            .collect(),
-        rootfs: inventory.rootfs.clone(),
-        cases,
+    let results = Results::from_run(RunRecord {
+        trials: &trials,
+        corpus: &corpus,
+        inventory: &inventory,
         outcomes,
         not_run,
+        network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
         complete: !interrupted,
-    };
-    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
-    report::write_atomic(&args.out.join("results.json"), &json).map_err(|e| e.to_string())?;
-    report::write_atomic(&args.out.join("REPORT.md"), &report::markdown(&results))
-        .map_err(|e| e.to_string())?;
+        baseline_dir: Some(&args.baselines),
+    });
+    write_results(&results, &args.out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -257,6 +271,33 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn write_results(results: &Results, out: &std::path::Path) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    report::write_atomic(&out.join("results.json"), &json).map_err(|e| e.to_string())?;
+    report::write_atomic(&out.join("REPORT.md"), &report::markdown(results))
+        .map_err(|e| e.to_string())
+}
+
+fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
+    let mut parts = Vec::new();
+    for path in &args.merge {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let r: Results = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a dindcheck results file: {e}", path.display()))?;
+        parts.push((path.display().to_string(), r));
+    }
+    let merged = report::merge(parts).map_err(|e| e.to_string())?;
+    write_results(&merged, &args.out)?;
+    eprintln!(
+        "dindcheck: merged {} results files ({} trials) into {}",
+        args.merge.len(),
+        merged.outcomes.len(),
+        args.out.join("REPORT.md").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {
@@ -278,10 +319,4 @@ fn exit_on_second_signal(home: PathBuf) {
             }
         });
     }
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
