@@ -259,3 +259,36 @@ fn two_concurrent_runs_both_complete() {
     }
     assert_eq!(verdicts[0], verdicts[1], "the two runs disagree");
 }
+
+/// Ten cases that hang, two at a time: each ends as `timeout` at its 3 s deadline, and
+/// nothing of any of them is left.
+#[test]
+fn ten_hanging_cases_all_time_out_and_leave_nothing() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("hang10");
+    let mut child = spawn_run(
+        &root().join("tests/fixtures/hang10"),
+        &out,
+        &["--jobs", "2"],
+    );
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(300));
+    assert!(status.success(), "the run failed: {status}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let verdicts: Vec<&str> = results["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, vec!["timeout"; 10]);
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
