@@ -151,7 +151,7 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
     if state.is_dir() {
         let out = Command::new(runsc)
             .arg(format!("--root={}", state.display()))
-            .args(["list", "-q"])
+            .args(["list", "--quiet"])
             .stderr(Stdio::null())
             .output();
         if let Ok(out) = out {
