@@ -18,12 +18,14 @@
 //! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
 //! - [`runner`] drives trials end to end, with bounded concurrency.
 //! - [`report`] renders outcomes as markdown and JSON.
+//! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over this library.
 
 pub mod case;
 pub mod engine;
+pub mod gate;
 pub mod inventory;
 pub mod launch;
 pub mod observe;

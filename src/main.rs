@@ -12,7 +12,7 @@ use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
 use dindcheck::plan::{self, Launcher, RunOptions};
-use dindcheck::report::{self, CaseInfo, NotRun, Results, RuntimeInfo};
+use dindcheck::report::{self, NotRun, Results, RunRecord};
 use dindcheck::runner::{self, RunContext};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
@@ -29,6 +29,19 @@ enum Command {
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
+    /// Render a report from the results.json of earlier runs: shards of one run
+    /// (`run --partition`) merge into one matrix, other hosts become extra columns.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// results.json files to merge.
+    #[arg(long, required = true, num_args = 1..)]
+    merge: Vec<PathBuf>,
+    /// Where to write REPORT.md and results.json.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +63,10 @@ struct Common {
     /// where runsc's sandbox networking cannot start; the report says it was substituted.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
     runsc_network: Option<RunscNetwork>,
+    /// Only shard K of N of the trials (`count:K/N`, as nextest's `--partition`); merge the
+    /// shards' results with `dindcheck report --merge`.
+    #[arg(long, value_name = "count:K/N")]
+    partition: Option<plan::Partition>,
     /// Which launcher(s) start the sandboxes: `oci` (a hand-made bundle under `runsc`),
     /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
     #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = Launcher::parse_selection)]
@@ -69,6 +86,10 @@ struct RunArgs {
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     keep_scratch: bool,
+    /// The conformance baselines to compare outcomes with, for the report's "changed since
+    /// baseline" section (skipped when the directory does not exist).
+    #[arg(long, default_value = dindcheck::gate::BASELINE_DIR)]
+    baselines: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -91,6 +112,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
+        Command::Report(args) => merge_reports(args),
     };
     match result {
         Ok(code) => code,
@@ -102,7 +124,16 @@ fn main() -> ExitCode {
 }
 
 /// Loads the cases and runtimes a command works on; prints invalid case files.
-fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
+/// What a command works on: the trials, the corpus they came from, the inventory, and
+/// whether some case files were invalid.
+struct Prepared {
+    trials: Vec<plan::Trial>,
+    corpus: case::Corpus,
+    inventory: Inventory,
+    bad_cases: bool,
+}
+
+fn prepare(c: &Common) -> Result<Prepared, String> {
     let corpus = case::load_dir(&c.cases).map_err(|e| e.headline())?;
     let bad = !corpus.errors.is_empty();
     for e in &corpus.errors {
@@ -128,18 +159,27 @@ fn prepare(c: &Common) -> Result<(Vec<plan::Trial>, Inventory, bool), String> {
     let cases = corpus
         .runnable()
         .filter(|k| c.only.is_empty() || c.only.contains(&k.name));
-    Ok((plan::plan(cases, &runtimes, &options), inventory, bad))
+    let mut trials = plan::plan(cases, &runtimes, &options);
+    if let Some(p) = &c.partition {
+        trials = p.select(trials);
+    }
+    Ok(Prepared {
+        trials,
+        corpus,
+        inventory,
+        bad_cases: bad,
+    })
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, String> {
-    let (trials, _, bad) = prepare(&args.common)?;
-    for t in &trials {
+    let p = prepare(&args.common)?;
+    for t in &p.trials {
         match t.not_expressible() {
             None => println!("{}", t.name()),
             Some(why) => println!("{} (not run: {why})", t.name()),
         }
     }
-    Ok(if bad {
+    Ok(if p.bad_cases {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -147,7 +187,12 @@ fn list(args: ListArgs) -> Result<ExitCode, String> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let (planned, inventory, bad) = prepare(&args.common)?;
+    let Prepared {
+        trials: planned,
+        corpus,
+        inventory,
+        bad_cases: bad,
+    } = prepare(&args.common)?;
     let home = args.common.home.clone();
     // A trial the engine cannot express is reported as such, never run as something else.
     let mut not_expressible: Vec<NotRun> = Vec::new();
@@ -223,93 +268,32 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         });
         tokio::select! {
             _ = work => false,
-            _ = shutdown_signal() => true,
+            _ = shutdown_signal() => {
+                // A second ^C while the sandboxes are being removed ends the process at once,
+                // still removing what it can first.
+                exit_on_second_signal(ctx.home.clone());
+                true
+            }
         }
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
-    let mut engine_figures = None;
-    if let Some(engine) = ctx.engine.take() {
-        let mut figures = report::EngineFigures {
-            dockerd: engine.version.clone(),
-            start_ms: engine.start_ms,
-            stop_ms: None,
-            imports: engine.imports(),
-            reaped: engine.reaped.clone(),
-            leaked_at_stop: Vec::new(),
-        };
-        match std::sync::Arc::try_unwrap(engine) {
-            Ok(engine) => {
-                let stopped = rt.block_on(engine.stop());
-                figures.stop_ms = Some(stopped.stop_ms);
-                figures.leaked_at_stop = stopped.leaked;
-            }
-            // Only the trials held other references, and they are done: dropping stops it.
-            Err(shared) => drop(shared),
-        }
-        eprintln!(
-            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
-            figures.dockerd,
-            figures.start_ms,
-            figures
-                .stop_ms
-                .map_or("?".to_string(), |ms| format!("{ms} ms"))
-        );
-        engine_figures = Some(figures);
-    }
+    let engine_figures = ctx.engine.take().map(|engine| stop_engine(&rt, engine));
 
-    let runtimes = planned
-        .iter()
-        .map(|t| &t.runtime)
-        .fold(Vec::new(), |mut v: Vec<_>, r| {
-            if !v.contains(&r) {
-                v.push(r);
-            }
-            v
-        });
-    let mut launchers: Vec<String> = Vec::new();
-    for t in &planned {
-        if !launchers.iter().any(|l| l == t.launcher.as_str()) {
-            launchers.push(t.launcher.as_str().to_string());
-        }
-    }
-    let mut cases: Vec<CaseInfo> = Vec::new();
-    for t in &planned {
-        if !cases.iter().any(|c| c.name == t.case.name) {
-            cases.push(CaseInfo::from_case(&t.case));
-        }
-    }
-    let results = Results {
-        schema: report::SCHEMA_VERSION,
-        generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
-        dindcheck_version: env!("CARGO_PKG_VERSION").into(),
-        host_kernel: kernel_release(),
-        network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
-        runtimes: runtimes
-            .iter()
-            .map(|r| {
-                let v = inventory
-                    .runsc
-                    .iter()
-                    .find(|b| b.release == r.release)
-                    .map_or("?", |b| b.package_version.as_str());
-                RuntimeInfo::from_runtime(r, v)
-            })
-            .collect(),
-        rootfs: inventory.rootfs.clone(),
-        cases,
+    let mut results = Results::from_run(RunRecord {
+        trials: &planned,
+        corpus: &corpus,
+        inventory: &inventory,
         outcomes,
         not_run,
-        launchers,
-        not_expressible,
-        leaked,
-        engine: engine_figures,
+        network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
         complete: !interrupted,
-    };
-    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
-    report::write_atomic(&args.out.join("results.json"), &json).map_err(|e| e.to_string())?;
-    report::write_atomic(&args.out.join("REPORT.md"), &report::markdown(&results))
-        .map_err(|e| e.to_string())?;
+        baseline_dir: Some(&args.baselines),
+    });
+    results.not_expressible = not_expressible;
+    results.leaked = leaked;
+    results.engine = engine_figures;
+    write_results(&results, &args.out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -324,6 +308,33 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn write_results(results: &Results, out: &std::path::Path) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    report::write_atomic(&out.join("results.json"), &json).map_err(|e| e.to_string())?;
+    report::write_atomic(&out.join("REPORT.md"), &report::markdown(results))
+        .map_err(|e| e.to_string())
+}
+
+fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
+    let mut parts = Vec::new();
+    for path in &args.merge {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let r: Results = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a dindcheck results file: {e}", path.display()))?;
+        parts.push((path.display().to_string(), r));
+    }
+    let merged = report::merge(parts).map_err(|e| e.to_string())?;
+    write_results(&merged, &args.out)?;
+    eprintln!(
+        "dindcheck: merged {} results files ({} trials) into {}",
+        args.merge.len(),
+        merged.outcomes.len(),
+        args.out.join("REPORT.md").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Starts the outer engine when some trial needs it, with one runtime per distinct runsc
@@ -367,6 +378,39 @@ async fn start_engine(
     Ok(Some(engine))
 }
 
+/// Stops the outer engine once the trials are done, and says what that took.
+fn stop_engine(
+    rt: &tokio::runtime::Runtime,
+    engine: std::sync::Arc<OuterEngine>,
+) -> report::EngineFigures {
+    let mut figures = report::EngineFigures {
+        dockerd: engine.version.clone(),
+        start_ms: engine.start_ms,
+        stop_ms: None,
+        imports: engine.imports(),
+        reaped: engine.reaped.clone(),
+        leaked_at_stop: Vec::new(),
+    };
+    match std::sync::Arc::try_unwrap(engine) {
+        Ok(engine) => {
+            let stopped = rt.block_on(engine.stop());
+            figures.stop_ms = Some(stopped.stop_ms);
+            figures.leaked_at_stop = stopped.leaked;
+        }
+        // Only the trials held other references, and they are done: dropping stops it.
+        Err(shared) => drop(shared),
+    }
+    eprintln!(
+        "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
+        figures.dockerd,
+        figures.start_ms,
+        figures
+            .stop_ms
+            .map_or("?".to_string(), |ms| format!("{ms} ms"))
+    );
+    figures
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
@@ -376,8 +420,15 @@ async fn shutdown_signal() {
     }
 }
 
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+fn exit_on_second_signal(home: PathBuf) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                scratch::cleanup_own(&home);
+                dindcheck::engine::stop_own_engines();
+                std::process::exit(130);
+            }
+        });
+    }
 }

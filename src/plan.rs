@@ -121,3 +121,39 @@ pub fn plan<'a>(
     }
     trials
 }
+
+/// One shard of a run: `count:K/N` keeps every N-th trial starting with the K-th, so that
+/// N machines (or N CI jobs) share a corpus without a scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a partition: expected `count:K/N` with 1 <= K <= N");
+        let (k, n) = s
+            .strip_prefix("count:")
+            .and_then(|r| r.split_once('/'))
+            .ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl Partition {
+    pub fn select(&self, trials: Vec<Trial>) -> Vec<Trial> {
+        trials
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index - 1)
+            .map(|(_, t)| t)
+            .collect()
+    }
+}

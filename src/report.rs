@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::Case;
+use crate::case::{Case, Claimed};
+use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
 use crate::outcome::{Outcome, Verdict};
 
@@ -18,6 +19,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Results {
     pub schema: u32,
     pub generated: String,
+    /// The machine the run was on (its host name).
+    #[serde(default)]
+    pub host: String,
     pub dindcheck_version: String,
     pub host_kernel: String,
     /// The network mode that replaced every case's own, if any.
@@ -28,6 +32,11 @@ pub struct Results {
     pub outcomes: Vec<Outcome>,
     /// Trials that could not be attempted, with the reason (a host problem, not an outcome).
     pub not_run: Vec<NotRun>,
+    /// False when the run was interrupted before every trial finished.
+    pub complete: bool,
+    /// Each trial's outcome against its recorded baseline (empty when none were consulted).
+    #[serde(default)]
+    pub baselines: Vec<BaselineStatus>,
     /// The launchers of the run, in column order (`oci`, `engine`).
     #[serde(default)]
     pub launchers: Vec<String>,
@@ -41,26 +50,6 @@ pub struct Results {
     /// The outer engine of the engine launcher, when it ran.
     #[serde(default)]
     pub engine: Option<EngineFigures>,
-    /// False when the run was interrupted before every trial finished.
-    pub complete: bool,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RuntimeInfo {
-    pub name: String,
-    pub version: String,
-    pub platform: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CaseInfo {
-    pub name: String,
-    pub description: String,
-    pub source: String,
-    pub claim: String,
-    pub rootfs: String,
-    pub extends: Option<String>,
-    pub network: String,
 }
 
 /// What the outer engine of a run took: measured, never asserted.
@@ -88,14 +77,50 @@ pub struct ImportFigure {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BaselineStatus {
+    pub trial: String,
+    pub baseline: String,
+    #[serde(flatten)]
+    pub comparison: BaselineComparison,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub name: String,
+    pub version: String,
+    pub platform: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    pub claim: String,
+    pub rootfs: String,
+    pub extends: Option<String>,
+    pub network: String,
+    #[serde(default)]
+    pub claimed: Option<Claimed>,
+    /// What this case changes relative to the case it extends.
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NotRun {
     pub trial: String,
     pub reason: String,
 }
 
 impl CaseInfo {
-    pub fn from_case(c: &Case) -> CaseInfo {
+    /// `parent`: the case `c` extends, if any, for the before/after view.
+    pub fn from_case(c: &Case, parent: Option<&Case>) -> CaseInfo {
         CaseInfo {
+            claimed: c.claimed,
+            changes: parent
+                .map(|p| crate::case::load::changes(p, c))
+                .unwrap_or_default(),
             name: c.name.clone(),
             description: c.description.clone(),
             source: c.source.clone(),
@@ -115,6 +140,191 @@ impl RuntimeInfo {
             platform: r.platform.clone().unwrap_or_else(|| "default".into()),
         }
     }
+}
+
+/// What a run had and did, gathered into [`Results`].
+pub struct RunRecord<'a> {
+    pub trials: &'a [crate::plan::Trial],
+    pub corpus: &'a crate::case::Corpus,
+    pub inventory: &'a crate::inventory::Inventory,
+    pub outcomes: Vec<Outcome>,
+    pub not_run: Vec<NotRun>,
+    pub network_override: Option<String>,
+    pub complete: bool,
+    /// The baseline directory to compare outcomes with, if any.
+    pub baseline_dir: Option<&'a Path>,
+}
+
+impl Results {
+    pub fn from_run(run: RunRecord) -> Results {
+        let mut runtimes: Vec<RuntimeInfo> = Vec::new();
+        let mut cases: Vec<CaseInfo> = Vec::new();
+        let mut launchers: Vec<String> = Vec::new();
+        for t in run.trials {
+            if !launchers.iter().any(|l| l == t.launcher.as_str()) {
+                launchers.push(t.launcher.as_str().to_string());
+            }
+            if !runtimes.iter().any(|r| r.name == t.runtime.name) {
+                let version = run
+                    .inventory
+                    .runsc
+                    .iter()
+                    .find(|b| b.release == t.runtime.release)
+                    .map_or("?", |b| b.package_version.as_str());
+                runtimes.push(RuntimeInfo::from_runtime(&t.runtime, version));
+            }
+            if !cases.iter().any(|c| c.name == t.case.name) {
+                let parent = t.case.extend.as_deref().and_then(|p| run.corpus.get(p));
+                cases.push(CaseInfo::from_case(&t.case, parent));
+            }
+        }
+        let baselines = match run.baseline_dir {
+            Some(dir) if dir.is_dir() => run
+                .trials
+                .iter()
+                .filter_map(|t| {
+                    let o = run.outcomes.iter().find(|o| o.trial == t.name())?;
+                    let docker = run.inventory.rootfs(&t.case.rootfs)?.docker.as_str();
+                    let name = crate::gate::baseline_name(t, &o.launcher, docker);
+                    Some(BaselineStatus {
+                        trial: t.name(),
+                        comparison: crate::gate::compare(dir, &name, o),
+                        baseline: name,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Results {
+            schema: SCHEMA_VERSION,
+            generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            dindcheck_version: env!("CARGO_PKG_VERSION").into(),
+            host_kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            network_override: run.network_override,
+            runtimes,
+            rootfs: run.inventory.rootfs.clone(),
+            cases,
+            outcomes: run.outcomes,
+            not_run: run.not_run,
+            complete: run.complete,
+            baselines,
+            launchers,
+            not_expressible: Vec::new(),
+            leaked: Vec::new(),
+            engine: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    Empty,
+    #[error("{0} has schema version {1}; this dindcheck reads version {SCHEMA_VERSION}")]
+    Schema(String, u32),
+    #[error(
+        "the results disagree on the runsc network substitution ({0:?} vs {1:?}): their outcomes are not comparable"
+    )]
+    Network(Option<String>, Option<String>),
+}
+
+/// Merges the results of several runs into one: shards of one run (`run --partition`) on the
+/// same host become one matrix; runs on different hosts become extra columns, each runtime
+/// named `<runtime> (<host>)`.
+pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
+    let Some(first) = parts.first().map(|(_, r)| r.clone()) else {
+        return Err(MergeError::Empty);
+    };
+    for (name, r) in &parts {
+        if r.schema != SCHEMA_VERSION {
+            return Err(MergeError::Schema(name.clone(), r.schema));
+        }
+        if r.network_override != first.network_override {
+            return Err(MergeError::Network(
+                first.network_override.clone(),
+                r.network_override.clone(),
+            ));
+        }
+    }
+    let several_hosts = parts.iter().any(|(_, r)| r.host != first.host);
+    let mut merged = Results {
+        runtimes: Vec::new(),
+        rootfs: Vec::new(),
+        cases: Vec::new(),
+        outcomes: Vec::new(),
+        not_run: Vec::new(),
+        baselines: Vec::new(),
+        not_expressible: Vec::new(),
+        leaked: Vec::new(),
+        // One engine's figures do not describe several runs.
+        engine: None,
+        complete: true,
+        host: if several_hosts {
+            parts
+                .iter()
+                .map(|(_, r)| r.host.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            first.host.clone()
+        },
+        ..first
+    };
+    for (_, r) in parts {
+        let rename = |name: &str| {
+            if several_hosts {
+                format!("{name} ({})", r.host)
+            } else {
+                name.to_string()
+            }
+        };
+        for mut rt in r.runtimes {
+            rt.name = rename(&rt.name);
+            if !merged.runtimes.iter().any(|x| x.name == rt.name) {
+                merged.runtimes.push(rt);
+            }
+        }
+        for fs in r.rootfs {
+            if !merged
+                .rootfs
+                .iter()
+                .any(|x| x.name == fs.name && x.docker == fs.docker)
+            {
+                merged.rootfs.push(fs);
+            }
+        }
+        for c in r.cases {
+            if !merged.cases.iter().any(|x| x.name == c.name) {
+                merged.cases.push(c);
+            }
+        }
+        for mut o in r.outcomes {
+            o.runtime = rename(&o.runtime);
+            o.trial = format!("{}::{}::{}", o.case, o.launcher, o.runtime);
+            if !merged.outcomes.iter().any(|x| x.trial == o.trial) {
+                merged.outcomes.push(o);
+            }
+        }
+        merged.not_run.extend(r.not_run);
+        merged.not_expressible.extend(r.not_expressible);
+        merged.leaked.extend(r.leaked);
+        for l in r.launchers {
+            if !merged.launchers.contains(&l) {
+                merged.launchers.push(l);
+            }
+        }
+        merged.baselines.extend(r.baselines);
+        merged.complete &= r.complete;
+    }
+    merged.cases.sort_by(|a, b| a.name.cmp(&b.name));
+    merged.runtimes.sort_by(|a, b| a.name.cmp(&b.name));
+    merged.outcomes.sort_by(|a, b| a.trial.cmp(&b.trial));
+    Ok(merged)
 }
 
 /// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span.
@@ -147,10 +357,10 @@ pub fn matrix_cell(o: &Outcome) -> String {
             "✔ ready in {:.1} s",
             o.ready_ms.unwrap_or(0) as f64 / 1000.0
         ),
-        v => {
-            let why = o.decisive.as_deref().map(short).unwrap_or_default();
-            format!("{} {}: {}", verdict_mark(v), v, cell(&why))
-        }
+        v => match o.decisive.as_deref() {
+            Some(why) => format!("{} {}: {}", verdict_mark(v), v, cell(&short(why))),
+            None => format!("{} {}", verdict_mark(v), v),
+        },
     }
 }
 
@@ -192,35 +402,7 @@ pub fn markdown(r: &Results) -> String {
         cell(&r.host_kernel)
     );
     if let Some(e) = &r.engine {
-        let _ = writeln!(
-            md,
-            "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
-            cell(&e.dockerd),
-            e.start_ms as f64 / 1000.0,
-            e.stop_ms
-                .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
-        );
-        for i in &e.imports {
-            let _ = writeln!(
-                md,
-                "Image `{}`: {}.",
-                cell(&i.image),
-                i.import_ms
-                    .map_or("already imported".to_string(), |ms| format!(
-                        "imported in {:.1} s",
-                        ms as f64 / 1000.0
-                    ))
-            );
-        }
-        if !e.reaped.is_empty() || !e.leaked_at_stop.is_empty() {
-            let _ = writeln!(
-                md,
-                "Ended at the engine's start (left by a dead run): {}; after it stopped: {}.",
-                cell(&e.reaped.join(", ")),
-                cell(&e.leaked_at_stop.join(", "))
-            );
-        }
-        md.push('\n');
+        engine_figures(&mut md, e);
     }
     let _ = writeln!(md, "| runtime | runsc version | platform |\n|---|---|---|");
     for rt in &r.runtimes {
@@ -256,7 +438,17 @@ pub fn markdown(r: &Results) -> String {
         );
     }
 
-    let by_trial: BTreeMap<(&str, &str, &str), &Outcome> = r
+    let launchers = launchers(r);
+    // The claims, the design note's table and before/after read one launcher's outcomes:
+    // the OCI launcher's when it ran (it expresses every case), else the first one's.
+    let primary = launchers.first().map_or("oci", |l| l.as_str());
+    let by_trial: BTreeMap<(&str, &str), &Outcome> = r
+        .outcomes
+        .iter()
+        .filter(|o| o.launcher == primary)
+        .map(|o| ((o.case.as_str(), o.runtime.as_str()), o))
+        .collect();
+    let by_launcher: BTreeMap<(&str, &str, &str), &Outcome> = r
         .outcomes
         .iter()
         .map(|o| {
@@ -266,7 +458,6 @@ pub fn markdown(r: &Results) -> String {
             )
         })
         .collect();
-    let launchers = launchers(r);
     // Side by side: each runtime's launchers next to each other, so that a difference
     // between them stands out.
     let columns: Vec<(&str, &str)> = r
@@ -301,7 +492,7 @@ pub fn markdown(r: &Results) -> String {
             cell(&c.rootfs)
         );
         for (rt, l) in &columns {
-            let text = match by_trial.get(&(c.name.as_str(), *l, *rt)) {
+            let text = match by_launcher.get(&(c.name.as_str(), *l, *rt)) {
                 Some(o) => matrix_cell(o),
                 None => not_run_cell(r, &c.name, l, rt),
             };
@@ -335,6 +526,17 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
+    if launchers.len() > 1 {
+        let _ = writeln!(
+            md,
+            "\nThe sections below up to \"Cases\" read the `{primary}` launcher's outcomes."
+        );
+    }
+    claims(&mut md, r, &by_trial);
+    design_note(&mut md, r, &by_trial);
+    before_after(&mut md, r, &by_trial);
+    changed_since_baseline(&mut md, r);
+
     let _ = writeln!(md, "\n## Cases\n");
     for c in &r.cases {
         let _ = writeln!(md, "### {}\n", c.name);
@@ -348,7 +550,7 @@ pub fn markdown(r: &Results) -> String {
         }
         let _ = writeln!(md, "- **runsc network in the recipe**: `{}`\n", c.network);
         for (rt, l) in &columns {
-            let Some(o) = by_trial.get(&(c.name.as_str(), *l, *rt)) else {
+            let Some(o) = by_launcher.get(&(c.name.as_str(), *l, *rt)) else {
                 continue;
             };
             let _ = writeln!(md, "**{} {}**: {}\n", cell(rt), cell(l), matrix_cell(o));
@@ -384,6 +586,175 @@ pub fn markdown(r: &Results) -> String {
     md
 }
 
+type ByTrial<'a> = BTreeMap<(&'a str, &'a str), &'a Outcome>;
+
+/// Whether an outcome bears out what the case's author claimed.
+fn claim_cell(claimed: Option<Claimed>, o: Option<&&Outcome>) -> String {
+    let (Some(claimed), Some(o)) = (claimed, o) else {
+        return "–".into();
+    };
+    let works = o.verdict == Verdict::Ready;
+    let holds = match claimed {
+        Claimed::Works => works,
+        Claimed::Fails => !works,
+    };
+    let evidence = match (o.verdict, o.decisive.as_deref()) {
+        (Verdict::Ready, _) => "dockerd ready".to_string(),
+        (v, Some(why)) => format!("{v}: {}", short(why)),
+        (v, None) => v.to_string(),
+    };
+    format!(
+        "{} ({})",
+        if holds { "✔ holds" } else { "✖ refuted" },
+        cell(&evidence)
+    )
+}
+
+fn runtime_header(r: &Results, first: &str) -> String {
+    let mut header = format!("| {first} |");
+    let mut rule = String::from("|---|");
+    for col in first.matches(" | ") {
+        let _ = col;
+        rule.push_str("---|");
+    }
+    for rt in &r.runtimes {
+        let _ = write!(header, " {} |", cell(&rt.name));
+        rule.push_str("---|");
+    }
+    format!("{header}\n{rule}")
+}
+
+fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
+    let _ = writeln!(md, "\n## Claims\n");
+    let _ = writeln!(
+        md,
+        "Each case's claim against what was measured: ✔ holds, ✖ refuted, – not checkable \
+         (the case states no `claimed` outcome, or the trial did not run). \"works\" means \
+         dockerd became ready.\n"
+    );
+    let _ = writeln!(md, "{}", runtime_header(r, "case | claim | claimed"));
+    for c in &r.cases {
+        let claimed = c.claimed.map_or("–", |k| match k {
+            Claimed::Works => "works",
+            Claimed::Fails => "fails",
+        });
+        let _ = write!(
+            md,
+            "| {} | {} | {} |",
+            cell(&c.name),
+            cell(&c.claim),
+            claimed
+        );
+        for rt in &r.runtimes {
+            let o = by_trial.get(&(c.name.as_str(), rt.name.as_str()));
+            let _ = write!(md, " {} |", claim_cell(c.claimed, o));
+        }
+        md.push('\n');
+    }
+}
+
+/// The design note's comparison table, with the measured outcome beside its verdicts.
+fn design_note(md: &mut String, r: &Results, by_trial: &ByTrial) {
+    let rows: Vec<&CaseInfo> = r
+        .cases
+        .iter()
+        .filter(|c| c.source.starts_with("design note"))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## The design note's table, measured\n");
+    let _ = writeln!(
+        md,
+        "{}",
+        runtime_header(r, "approach (case) | the note's verdict")
+    );
+    for c in rows {
+        let _ = write!(md, "| {} | {} |", cell(&c.name), cell(&c.claim));
+        for rt in &r.runtimes {
+            let text = by_trial
+                .get(&(c.name.as_str(), rt.name.as_str()))
+                .map_or_else(|| "–".into(), |o| matrix_cell(o));
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+}
+
+/// For each case that extends another: what it changes, and how the outcome changed.
+fn before_after(md: &mut String, r: &Results, by_trial: &ByTrial) {
+    let rows: Vec<&CaseInfo> = r.cases.iter().filter(|c| c.extends.is_some()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Before and after\n");
+    let _ = writeln!(
+        md,
+        "What each case changes relative to the case it extends, and the outcome before → \
+         after (– where the base is abstract and not run itself).\n"
+    );
+    let _ = writeln!(md, "{}", runtime_header(r, "case | extends | changes"));
+    for c in rows {
+        let parent = c.extends.as_deref().unwrap_or_default();
+        let changes = if c.changes.is_empty() {
+            "(nothing but its description)".to_string()
+        } else {
+            c.changes
+                .iter()
+                .map(|l| cell(l))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = write!(md, "| {} | {} | {} |", cell(&c.name), cell(parent), changes);
+        for rt in &r.runtimes {
+            let short_verdict = |name: &str| {
+                by_trial
+                    .get(&(name, rt.name.as_str()))
+                    .map_or("–".to_string(), |o| o.verdict.to_string())
+            };
+            let _ = write!(
+                md,
+                " {} → {} |",
+                short_verdict(parent),
+                short_verdict(&c.name)
+            );
+        }
+        md.push('\n');
+    }
+}
+
+fn changed_since_baseline(md: &mut String, r: &Results) {
+    let changed: Vec<&BaselineStatus> = r
+        .baselines
+        .iter()
+        .filter(|b| b.comparison != BaselineComparison::Same)
+        .collect();
+    if r.baselines.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Changed since baseline\n");
+    if changed.is_empty() {
+        let _ = writeln!(
+            md,
+            "Every outcome matches its recorded baseline ({} trials).",
+            r.baselines.len()
+        );
+        return;
+    }
+    for b in changed {
+        match &b.comparison {
+            BaselineComparison::New => {
+                let _ = writeln!(md, "- `{}`: no baseline recorded yet", cell(&b.trial));
+            }
+            BaselineComparison::Changed { expected } => {
+                let was = expected.lines().collect::<Vec<_>>().join("; ");
+                let _ = writeln!(md, "- `{}`: was {}", cell(&b.trial), cell(&was));
+            }
+            BaselineComparison::Same => {}
+        }
+    }
+}
+
 fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
     let name = format!("{case}::{launcher}::{runtime}");
     if r.not_expressible.iter().any(|n| n.trial == name) {
@@ -402,6 +773,38 @@ fn launchers(r: &Results) -> Vec<String> {
     } else {
         r.launchers.clone()
     }
+}
+
+fn engine_figures(md: &mut String, e: &EngineFigures) {
+    let _ = writeln!(
+        md,
+        "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
+        cell(&e.dockerd),
+        e.start_ms as f64 / 1000.0,
+        e.stop_ms
+            .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+    );
+    for i in &e.imports {
+        let _ = writeln!(
+            md,
+            "Image `{}`: {}.",
+            cell(&i.image),
+            i.import_ms
+                .map_or("already imported".to_string(), |ms| format!(
+                    "imported in {:.1} s",
+                    ms as f64 / 1000.0
+                ))
+        );
+    }
+    if !e.reaped.is_empty() || !e.leaked_at_stop.is_empty() {
+        let _ = writeln!(
+            md,
+            "Ended at the engine's start (left by a dead run): {}; after it stopped: {}.",
+            cell(&e.reaped.join(", ")),
+            cell(&e.leaked_at_stop.join(", "))
+        );
+    }
+    md.push('\n');
 }
 
 /// GitHub's heading anchor for a case name (lowercase letters, digits, `-`, `_` stay).
@@ -446,6 +849,7 @@ mod tests {
         let r = Results {
             schema: SCHEMA_VERSION,
             generated: "now".into(),
+            host: "h".into(),
             dindcheck_version: "0".into(),
             host_kernel: "k".into(),
             network_override: None,
@@ -463,17 +867,20 @@ mod tests {
                 rootfs: "bookworm".into(),
                 extends: None,
                 network: "none".into(),
+                claimed: None,
+                changes: Vec::new(),
             }],
             outcomes: vec![
                 outcome("c", "oci", "runsc-1", Verdict::Ready),
                 outcome("c", "engine", "runsc-1", Verdict::Exited),
             ],
             not_run: Vec::new(),
+            complete: true,
+            baselines: Vec::new(),
             launchers: vec!["oci".into(), "engine".into()],
             not_expressible: Vec::new(),
             leaked: Vec::new(),
             engine: None,
-            complete: true,
         };
         let md = markdown(&r);
         assert!(

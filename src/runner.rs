@@ -9,7 +9,9 @@ use tokio::io::AsyncReadExt;
 
 use crate::inventory::Inventory;
 use crate::launch::bundle;
-use crate::launch::runsc::{Runsc, RunscFailure, parse_wait_status, runsc_log_errors};
+use crate::launch::runsc::{
+    Runsc, RunscFailure, exit_status_from_logs, parse_wait_status, runsc_log_errors,
+};
 use crate::launch::scratch::{Leftovers, TrialDir};
 use crate::observe;
 use crate::outcome::{DaemonInfo, Outcome, Verdict};
@@ -205,7 +207,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
             let _ = out.read_to_string(&mut s).await;
         }
         let _ = wait.wait().await;
-        parse_wait_status(&s)
+        s
     };
     tokio::pin!(exited);
     let socket = dir.socket();
@@ -219,7 +221,13 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
             }
         };
         tokio::select! {
-            code = &mut exited => return Observed::Exited { code },
+            wait_output = &mut exited => {
+                // A container that exits takes its sandbox with it, and `runsc wait` cannot
+                // always still learn the status ("sandbox no longer running and its exit
+                // status is unavailable"); the sandbox's boot log records it either way.
+                let code = exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
+                return Observed::Exited { code };
+            }
             _ = tokio::time::sleep_until(deadline) => return Observed::Timeout,
             r = attempt => if let Ok(info) = r {
                 return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };

@@ -40,3 +40,24 @@ fn an_empty_directory_is_an_error_not_zero_cases() {
         err.message
     );
 }
+
+#[test]
+fn a_huge_file_is_refused_unread_and_the_others_still_load() {
+    let dir = std::env::temp_dir().join(format!("dindcheck-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-cases/good.toml");
+    std::fs::copy(good, dir.join("good.toml")).unwrap();
+    let line = "# padding that no case needs\n";
+    let huge = line.repeat(300 * 1024 / line.len());
+    std::fs::write(dir.join("huge.toml"), huge).unwrap();
+    let corpus = load_dir(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(corpus.cases.len(), 1);
+    assert_eq!(corpus.errors.len(), 1);
+    let e = &corpus.errors[0];
+    assert!(
+        e.message.contains("more than a case file may be"),
+        "{}",
+        e.message
+    );
+}

@@ -226,24 +226,6 @@ fn install_signal_cleanup(home: PathBuf) {
     });
 }
 
-/// The baseline's name: everything that decides an outcome, so that a new runsc or dockerd
-/// version is a new baseline to review rather than a silent change.
-fn baseline_name(t: &CaseTrial, dockerd: &str) -> String {
-    let dockerd: String = dockerd
-        .split(['+', '~'])
-        .next()
-        .unwrap_or(dockerd)
-        .to_string();
-    format!(
-        "{}__{}__{}__net-{}__dockerd-{}",
-        t.case.name,
-        t.runtime.name.replace('@', "-"),
-        t.launcher,
-        t.network.as_str(),
-        dockerd
-    )
-}
-
 /// Starts an outer engine with the one runtime `t` needs, runs `t` through it and stops it,
 /// whatever the trial's result.
 async fn run_with_engine(t: &CaseTrial, ctx: &RunContext) -> Result<TrialResult, Failed> {
@@ -292,8 +274,8 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("tests/baselines");
-    let name = baseline_name(t, dockerd);
+    let dir = root.join(dindcheck::gate::BASELINE_DIR);
+    let name = dindcheck::gate::baseline_name(t, t.launcher.as_str(), dockerd);
     let observed = outcome.baseline();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
@@ -310,10 +292,8 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
     if matched.is_ok() {
         return Ok(());
     }
-    let file = dir.join(format!("{name}.snap"));
-    let expected = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|s| s.splitn(3, "---\n").nth(2).map(str::to_string))
+    let file = dindcheck::gate::baseline_path(&dir, &name);
+    let expected = dindcheck::gate::read_baseline(&dir, &name)
         .unwrap_or_else(|| "(no baseline recorded yet)\n".into());
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
     Err(format!(

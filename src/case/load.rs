@@ -356,6 +356,64 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
     for m in &case.mounts {
         check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
     }
+    for f in &case.runsc.flags {
+        check_runsc_flag(f).map_err(|msg| err("runsc.flags", msg.0).hint(msg.1))?;
+    }
+    if let Some(dj) = &case.dockerd.daemon_json
+        && dj.contains_key("hosts")
+    {
+        // dockerd refuses to start when `hosts` is in daemon.json and `--host` is on its
+        // command line, and the harness always passes one `--host` of its own.
+        return Err(Box::new(
+            err(
+                "dockerd.daemon_json",
+                "`hosts` cannot be set in daemon_json".into(),
+            )
+            .hint(
+                "the harness gives dockerd a --host of its own; put extra sockets in dockerd.args",
+            ),
+        ));
+    }
+    for k in case.env.keys() {
+        let valid = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Box::new(
+                err(
+                    "env",
+                    format!("`{k}` is not a valid environment variable name"),
+                )
+                .hint("use letters, digits and `_`, not starting with a digit"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// runsc flags a case may not give: those the harness owns (a second `--root` would hide the
+/// sandbox from cleanup), and overlay settings that would write into the shared rootfs.
+fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
+    let name = flag.split('=').next().unwrap_or(flag);
+    let name = format!("--{}", name.trim_start_matches('-'));
+    if crate::launch::runsc::RESERVED_FLAGS.contains(&name.as_str()) {
+        return Err(MountProblem(
+            format!("runsc flag `{flag}` is set by the harness"),
+            "use `runsc.network` for the network mode and `--runtime NAME@PLATFORM` for the platform".into(),
+        ));
+    }
+    if name == "--overlay2" {
+        let medium = flag.split_once('=').map(|(_, v)| v).unwrap_or("");
+        let keeps_rootfs = medium
+            .split_once(':')
+            .is_some_and(|(_, m)| m == "memory" || m.starts_with("dir="));
+        if !keeps_rootfs {
+            return Err(MountProblem(
+                format!("`{flag}` would write into the shared root filesystem"),
+                "use `--overlay2=root:memory` (the default) or `--overlay2=all:memory`".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -456,20 +514,37 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// Byte offset of the line that assigns `key` at the top level or opens `[key]`.
+/// Byte offset of the line that assigns `key` (a dotted path such as `runsc.flags` is found
+/// as `flags = …` inside `[runsc]`, or as `runsc.flags = …`) or that opens `[key]`.
 fn find_key(text: &str, key: &str) -> Option<usize> {
+    let (section, last) = match key.rsplit_once('.') {
+        Some((s, l)) => (s, l),
+        None => ("", key),
+    };
+    let assigns = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = String::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let t = line.trim_start();
-        let indent = line.len() - t.len();
-        let assigns = t
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
-        let opens = t.starts_with(&format!("[{key}]")) || t.starts_with(&format!("[[{key}]]"));
-        if assigns || opens {
-            return Some(offset + indent);
-        }
+        let at = offset + (line.len() - t.len());
         offset += line.len();
+        if t.starts_with('[') {
+            current = t
+                .trim_end()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            if current == key {
+                return Some(at);
+            }
+            continue;
+        }
+        if (current == section && assigns(t, last)) || (current.is_empty() && assigns(t, key)) {
+            return Some(at);
+        }
     }
     None
 }
@@ -482,4 +557,80 @@ pub fn unknown_names<'a>(corpus: &Corpus, names: &'a [String]) -> Vec<&'a str> {
         .map(String::as_str)
         .filter(|n| !known.contains(n))
         .collect()
+}
+
+/// What a case changes relative to the case it extends: one line per key whose value
+/// differs (`cgroup: "none" → "host-bind"`), for the report's before/after view.
+/// Descriptive keys (name, description, source, claim) are left out.
+pub fn changes(parent: &Case, child: &Case) -> Vec<String> {
+    const DESCRIPTIVE: &[&str] = &[
+        "name",
+        "description",
+        "source",
+        "claim",
+        "claimed",
+        "extend",
+        "abstract",
+    ];
+    let flat = |c: &Case| {
+        let mut out = BTreeMap::new();
+        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(c) {
+            flatten("", &toml::Value::Table(t), &mut out);
+        }
+        out
+    };
+    let (before, after) = (flat(parent), flat(child));
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !DESCRIPTIVE.contains(&k.split('.').next().unwrap_or(k)))
+        .filter_map(|k| {
+            let (b, a) = (before.get(k), after.get(k));
+            (b != a).then(|| {
+                let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
+                format!("{k}: {} → {}", show(b), show(a))
+            })
+        })
+        .collect()
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        toml::Value::Table(t) if prefix.is_empty() || !prefix.ends_with("daemon_json") => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_the_keys_that_differ() {
+        let parent = Case {
+            cgroup: crate::case::CgroupMode::None,
+            ..Case::default()
+        };
+        let mut child = parent.clone();
+        child.cgroup = crate::case::CgroupMode::HostBind;
+        child.dockerd.args = vec!["--iptables=false".into()];
+        child.claim = "descriptive keys are not changes".into();
+        assert_eq!(
+            changes(&parent, &child),
+            vec![
+                "cgroup: \"none\" → \"host-bind\"",
+                "dockerd.args: [] → [\"--iptables=false\"]",
+            ]
+        );
+    }
 }

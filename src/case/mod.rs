@@ -10,4 +10,4 @@ pub mod schema;
 
 pub use capability::{CapabilityBase, CapabilitySet};
 pub use load::{CaseError, Corpus, load_dir};
-pub use schema::{Case, CgroupMode, Mount, MountKind, RunscNetwork, SpecEdit};
+pub use schema::{Case, CgroupMode, Claimed, Mount, MountKind, RunscNetwork, SpecEdit};

@@ -33,6 +33,10 @@ pub struct Case {
     /// What the recipe's author asserted about it.
     #[serde(default)]
     pub claim: String,
+    /// What the claim predicts, in a form the report can check: `works` (dockerd becomes
+    /// ready) or `fails` (it does not). Absent: the claim is shown but not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<Claimed>,
     /// Another case (by name) whose keys this one starts from. Not inherited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend: Option<String>,
@@ -63,6 +67,14 @@ pub struct Case {
     pub spec_edits: Vec<SpecEdit>,
     #[serde(default)]
     pub runsc: Runsc,
+}
+
+/// The checkable part of a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Claimed {
+    Works,
+    Fails,
 }
 
 /// dockerd's command line and configuration file.

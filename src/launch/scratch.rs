@@ -293,6 +293,12 @@ pub fn reap_stale(home: &Path) -> Vec<Stale> {
         if pid.is_some_and(alive) {
             continue;
         }
+        // A directory without an owner yet may be one that another process is creating
+        // right now (the owner file is written just after the directory): leave it alone
+        // unless it has been ownerless for a while.
+        if pid.is_none() && recently_modified(&path) {
+            continue;
+        }
         let leftovers = cleanup(&path, &runsc);
         reaped.push(Stale {
             dir: path,
@@ -301,6 +307,14 @@ pub fn reap_stale(home: &Path) -> Vec<Stale> {
         });
     }
     reaped
+}
+
+fn recently_modified(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(60))
 }
 
 fn alive(pid: i32) -> bool {

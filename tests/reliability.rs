@@ -1,0 +1,300 @@
+//! Reliability under every kind of end: a hung sandbox is killed at its timeout, ^C and
+//! SIGKILL of a run leave nothing behind (after the next run), and concurrent runs do not
+//! collide. Real runsc throughout.
+//!
+//! Without runsc or a root filesystem these tests pass with a note on stderr, except under
+//! `DINDCHECK_REQUIRE=1` (CI), where that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dindcheck::case::load_dir;
+use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::scratch;
+use dindcheck::outcome::Verdict;
+use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::runner::{RunContext, run_trial};
+
+const RUNTIME: &str = "runsc-20240729";
+
+/// The inventory, or `None` (with a note) when this host has none and CI does not require it.
+fn inventory() -> Option<Inventory> {
+    match Inventory::load(&inventory::home()) {
+        Ok(inv) if inv.rootfs("bookworm").is_some() && !inv.runtimes().is_empty() => Some(inv),
+        other => {
+            let why = match other {
+                Err(e) => e.to_string(),
+                Ok(_) => "no runsc or no bookworm rootfs in the inventory".into(),
+            };
+            if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
+                panic!("{why} (DINDCHECK_REQUIRE=1)");
+            }
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Processes and directories of the run whose harness had `pid`.
+fn remains_of(pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
+    let needle = format!("/runs/{pid}-");
+    let procs = scratch::processes_mentioning(&needle);
+    let dirs = std::fs::read_dir(inventory::home().join("runs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pid}-")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (procs, dirs)
+}
+
+fn spawn_run(cases: &Path, out: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args(["run", "--runsc-network", "none", "--runtime", RUNTIME])
+        .arg("--cases")
+        .arg(cases)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the dindcheck binary starts")
+}
+
+/// Waits until a runsc sandbox of the run `pid` is alive.
+fn wait_for_sandbox(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let (procs, _) = remains_of(pid);
+        let sandbox = procs.iter().any(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("boot"))
+        });
+        if sandbox {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no sandbox of run {pid} appeared within 60 s");
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dindcheck-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// On our machines `--platform=kvm` starts a sandbox that never runs the container
+/// (HOST-FACTS): the trial must end as `timeout` at the case's timeout and leave nothing.
+#[test]
+fn a_hung_platform_is_killed_at_the_timeout() {
+    let Some(inv) = inventory() else { return };
+    let corpus = load_dir(&root().join("cases")).unwrap();
+    let mut case = corpus.get("merged-o-latest").unwrap().clone();
+    case.timeout = Some(8);
+    let mut runtime = inv.select(&[format!("{RUNTIME}@kvm")]).unwrap().remove(0);
+    runtime.name = format!("{RUNTIME}@kvm");
+    let trial = Trial::new(
+        &case,
+        &runtime,
+        dindcheck::plan::Launcher::Oci,
+        &RunOptions::default(),
+    );
+    let ctx = RunContext {
+        home: inventory::home(),
+        inventory: inv,
+        keep_scratch: false,
+        engine: None,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let result = rt.block_on(run_trial(&trial, &ctx)).unwrap();
+    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    // kvm may also fail outright on a host without nested virtualisation; what it must not
+    // do is hang past the timeout or report readiness it did not reach.
+    assert_ne!(
+        result.outcome.verdict,
+        Verdict::Ready,
+        "{:?}",
+        result.outcome
+    );
+    let (procs, dirs) = remains_of(std::process::id());
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+}
+
+/// ^C in the middle of a run: the sandbox is removed and the report says it is incomplete.
+#[test]
+fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("sigint");
+    let mut child = spawn_run(&root().join("tests/fixtures/hang"), &out, &[]);
+    let pid = child.id();
+    wait_for_sandbox(pid);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "exit status after ^C");
+    let (procs, dirs) = remains_of(pid);
+    assert!(procs.is_empty(), "processes left after ^C: {procs:?}");
+    assert!(
+        dirs.is_empty(),
+        "scratch directories left after ^C: {dirs:?}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["complete"], false);
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(md.contains("**Incomplete**"), "{md}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// SIGKILL cannot be caught: the sandbox outlives the harness, and the next run finds it by
+/// its scratch directory and removes it.
+#[test]
+fn after_sigkill_the_next_run_removes_what_was_left() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("sigkill");
+    let mut child = spawn_run(&root().join("tests/fixtures/hang"), &out, &[]);
+    let pid = child.id();
+    wait_for_sandbox(pid);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        !procs.is_empty() && !dirs.is_empty(),
+        "SIGKILL should have left the sandbox"
+    );
+
+    let reaped = scratch::reap_stale(&inventory::home());
+    assert!(
+        reaped
+            .iter()
+            .any(|s| s.trial == "hang-in-setup::runsc-20240729"),
+        "the dead run's trial was not found: {reaped:?}"
+    );
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty(),
+        "processes left after the reaping: {procs:?}"
+    );
+    assert!(
+        dirs.is_empty(),
+        "directories left after the reaping: {dirs:?}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Two runs at once on one machine never share a runsc root, socket, scratch directory or
+/// container id: both complete with the same verdicts, and neither leaves anything.
+#[test]
+fn two_concurrent_runs_both_complete() {
+    if inventory().is_none() {
+        return;
+    }
+    let cases = [
+        "--case",
+        "merged-o-latest",
+        "--case",
+        "note-attempt-4-five-flags",
+    ];
+    let outs = [tempdir("concurrent-a"), tempdir("concurrent-b")];
+    let mut children: Vec<Child> = outs
+        .iter()
+        .map(|o| spawn_run(&root().join("cases"), o, &cases))
+        .collect();
+    let mut verdicts = Vec::new();
+    for (child, out) in children.iter_mut().zip(&outs) {
+        let pid = child.id();
+        let status = wait_exit(child, Duration::from_secs(300));
+        assert!(status.success(), "a concurrent run failed: {status}");
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        let v: Vec<(String, String)> = results["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["trial"].as_str().unwrap().to_string(),
+                    o["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(v.len(), 2, "{v:?}");
+        verdicts.push(v);
+        let (procs, dirs) = remains_of(pid);
+        assert!(
+            procs.is_empty() && dirs.is_empty(),
+            "left: {procs:?} {dirs:?}"
+        );
+        std::fs::remove_dir_all(out).unwrap();
+    }
+    assert_eq!(verdicts[0], verdicts[1], "the two runs disagree");
+}
+
+/// Ten cases that hang, two at a time: each ends as `timeout` at its 3 s deadline, and
+/// nothing of any of them is left.
+#[test]
+fn ten_hanging_cases_all_time_out_and_leave_nothing() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("hang10");
+    let mut child = spawn_run(
+        &root().join("tests/fixtures/hang10"),
+        &out,
+        &["--jobs", "2"],
+    );
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(300));
+    assert!(status.success(), "the run failed: {status}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let verdicts: Vec<&str> = results["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, vec!["timeout"; 10]);
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
