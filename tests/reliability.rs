@@ -202,7 +202,7 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
     assert!(
         reaped
             .iter()
-            .any(|s| s.trial == "hang-in-setup::runsc-20240729"),
+            .any(|s| s.trial == "hang-in-setup::oci::runsc-20240729"),
         "the dead run's trial was not found: {reaped:?}"
     );
     let (procs, dirs) = remains_of(pid);
