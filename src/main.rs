@@ -206,6 +206,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             None => trials.push(t),
         }
     }
+    for e in dindcheck::engine::reap_stale_engines(&home) {
+        eprintln!("dindcheck: ended what a dead run's outer engine left: {e}");
+    }
     for s in scratch::reap_stale(&home) {
         eprintln!(
             "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",

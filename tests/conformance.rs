@@ -129,6 +129,9 @@ fn main() {
             }
             if !quiet {
                 // What a killed earlier run left behind is removed before anything starts.
+                for e in dindcheck::engine::reap_stale_engines(&home) {
+                    eprintln!("conformance: ended what a dead run's outer engine left: {e}");
+                }
                 for s in scratch::reap_stale(&home) {
                     eprintln!(
                         "conformance: removed a dead run's scratch directory {} ({})",

@@ -6,6 +6,8 @@
 //! `--network=sandbox` fails at start on this kernel ("cannot run with network enabled in
 //! root network namespace"), which makes the failure easy to provoke.
 //!
+//! A harness killed outright leaves its engine running; the next run ends it.
+//!
 //! Without an inventory (no `scripts/setup-host`) the test says so and passes, unless
 //! `DINDCHECK_REQUIRE=1` (CI), which makes that a failure.
 
@@ -102,4 +104,92 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
             result.leftovers, stopped.stop_ms
         );
     });
+}
+
+/// A harness killed with SIGKILL cannot stop its outer engine: dockerd, containerd, the shim
+/// and the runsc sandbox outlive it. The next run, whatever its launchers, ends them.
+#[test]
+fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
+    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    let home = inventory::home();
+    if let Err(e) = Inventory::load(&home) {
+        assert!(!require, "{e}");
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("dindcheck-engine-kill-{}", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .current_dir(root)
+        .args(["run", "--runsc-network", "none", "--launcher", "engine"])
+        .args(["--case", "gvisor-tutorial-cap-add-all", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The child's dockerd, then a runsc sandbox under that dockerd's exec-root.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let exec_root = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no engine sandbox appeared"
+        );
+        let found = children_of(child.id()).into_iter().find_map(|pid| {
+            let cmd = cmdline(pid);
+            cmd.split(' ')
+                .find_map(|a| a.strip_prefix("--exec-root="))
+                .map(str::to_string)
+        });
+        if let Some(exec) = found {
+            if processes_mentioning(&exec)
+                .into_iter()
+                .any(|p| cmdline(p).starts_with("runsc-sandbox"))
+            {
+                break exec;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !processes_mentioning(&exec_root).is_empty(),
+        "SIGKILL should have left the engine running"
+    );
+
+    let ended = dindcheck::engine::reap_stale_engines(&home);
+    assert!(
+        ended.iter().any(|e| e.contains("dockerd")),
+        "the dead run's dockerd was not found: {ended:?}"
+    );
+    let still = processes_mentioning(&exec_root);
+    assert!(still.is_empty(), "left after the reaping: {still:?}");
+    // The trial's scratch directory goes the way of every dead run's.
+    dindcheck::launch::scratch::reap_stale(&home);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                })
+                == Some(parent)
+        })
+        .collect()
 }

@@ -90,9 +90,17 @@ impl OuterEngine {
     ) -> Result<OuterEngine, EngineError> {
         let base = home.join("engine");
         mkdir(&base)?;
+        let mut said = false;
         let (slot, lock) = loop {
             if let Some(found) = try_slots(&base)? {
                 break found;
+            }
+            if !said {
+                eprintln!(
+                    "dindcheck: every engine slot under {} is in use; waiting for one",
+                    base.display()
+                );
+                said = true;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
@@ -363,6 +371,36 @@ fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
     }
     OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
     (leaked, killed)
+}
+
+/// Ends the engines that dead processes left running in slots nobody holds (a harness killed
+/// with SIGKILL cannot stop its dockerd), and what runs under their exec-roots. Called at
+/// the start of every run, whatever its launchers, next to the scratch directories' reaping.
+/// Returns what was ended.
+pub fn reap_stale_engines(home: &Path) -> Vec<String> {
+    let base = home.join("engine");
+    let mut found = Vec::new();
+    for n in 0..SLOTS {
+        let slot = base.join(format!("slot-{n}"));
+        if !slot.is_dir() {
+            continue;
+        }
+        let Ok(f) = File::options()
+            .write(true)
+            .open(base.join(format!("slot-{n}.lock")))
+        else {
+            continue;
+        };
+        // SAFETY: flock(2) on a file descriptor we own; the lock goes with `f`.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            found.extend(
+                reap_slot(&slot)
+                    .into_iter()
+                    .map(|r| format!("{}: {r}", slot.display())),
+            );
+        }
+    }
+    found
 }
 
 /// A slot whose lock we hold may still have a dockerd (and its sandboxes) from a process

@@ -14,4 +14,4 @@ pub mod sweep;
 pub mod trial;
 
 pub use container::{EngineRuntime, NotExpressible, express};
-pub use daemon::{EngineError, OuterEngine, Stopped, stop_own_engines};
+pub use daemon::{EngineError, OuterEngine, Stopped, reap_stale_engines, stop_own_engines};
