@@ -90,6 +90,12 @@ struct RunArgs {
     /// baseline" section (skipped when the directory does not exist).
     #[arg(long, default_value = dindcheck::gate::BASELINE_DIR)]
     baselines: PathBuf,
+    /// Run the engine launcher's trials through this existing engine (`unix:///path`)
+    /// instead of one dindcheck starts. Its `runtimes` must already hold the runsc runtimes
+    /// the trials need (dindcheck says which are missing); only this run's containers are
+    /// removed from it.
+    #[arg(long, env = "DINDCHECK_ENGINE", value_name = "unix:///PATH")]
+    engine: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -219,7 +225,12 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         );
     }
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let engine = rt.block_on(start_engine(&trials, &home, &inventory))?;
+    let engine = rt.block_on(start_engine(
+        &trials,
+        &home,
+        &inventory,
+        args.engine.as_deref(),
+    ))?;
     let mut ctx = RunContext {
         home,
         inventory: inventory.clone(),
@@ -281,7 +292,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
-    let engine_figures = ctx.engine.take().map(|engine| stop_engine(&rt, engine));
+    let engine_figures = ctx
+        .engine
+        .take()
+        .map(|engine| stop_engine(&rt, engine, args.engine.clone()));
 
     let mut results = Results::from_run(RunRecord {
         trials: &planned,
@@ -340,12 +354,14 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the outer engine when some trial needs it, with one runtime per distinct runsc
-/// binary and flags among those trials, and imports their root filesystems up front.
+/// Starts the outer engine when some trial needs it (or connects to `existing`), with one
+/// runtime per distinct runsc binary and flags among those trials, and imports their root
+/// filesystems up front.
 async fn start_engine(
     trials: &[plan::Trial],
     home: &std::path::Path,
     inventory: &Inventory,
+    existing: Option<&str>,
 ) -> Result<Option<OuterEngine>, String> {
     let engine_trials: Vec<&plan::Trial> = trials
         .iter()
@@ -358,9 +374,11 @@ async fn start_engine(
         .iter()
         .map(|t| EngineRuntime::for_trial(t))
         .collect();
-    let engine = OuterEngine::start(home, &runtimes)
-        .await
-        .map_err(|e| e.to_string())?;
+    let engine = match existing {
+        Some(address) => OuterEngine::connect(address, &runtimes).await,
+        None => OuterEngine::start(home, &runtimes).await,
+    }
+    .map_err(|e| e.to_string())?;
     let mut rootfs_names: Vec<&str> = engine_trials
         .iter()
         .map(|t| t.case.rootfs.as_str())
@@ -385,9 +403,11 @@ async fn start_engine(
 fn stop_engine(
     rt: &tokio::runtime::Runtime,
     engine: std::sync::Arc<OuterEngine>,
+    existing: Option<String>,
 ) -> report::EngineFigures {
     let mut figures = report::EngineFigures {
         dockerd: engine.version.clone(),
+        existing,
         start_ms: engine.start_ms,
         stop_ms: None,
         imports: engine.imports(),
@@ -396,21 +416,24 @@ fn stop_engine(
     };
     match std::sync::Arc::try_unwrap(engine) {
         Ok(engine) => {
+            let owned = engine.owned();
             let stopped = rt.block_on(engine.stop());
-            figures.stop_ms = Some(stopped.stop_ms);
+            figures.stop_ms = owned.then_some(stopped.stop_ms);
             figures.leaked_at_stop = stopped.leaked;
         }
         // Only the trials held other references, and they are done: dropping stops it.
         Err(shared) => drop(shared),
     }
-    eprintln!(
-        "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
-        figures.dockerd,
-        figures.start_ms,
-        figures
-            .stop_ms
-            .map_or("?".to_string(), |ms| format!("{ms} ms"))
-    );
+    if figures.existing.is_none() {
+        eprintln!(
+            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
+            figures.dockerd,
+            figures.start_ms,
+            figures
+                .stop_ms
+                .map_or("?".to_string(), |ms| format!("{ms} ms"))
+        );
+    }
     figures
 }
 

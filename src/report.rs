@@ -57,6 +57,9 @@ pub struct Results {
 pub struct EngineFigures {
     /// The outer dockerd's version.
     pub dockerd: String,
+    /// The address of an existing engine the run used (`--engine`), which it did not start.
+    #[serde(default)]
+    pub existing: Option<String>,
     /// From spawning dockerd to its first answer.
     pub start_ms: u64,
     /// From SIGTERM to its exit and the sweep of its exec-root.
@@ -776,14 +779,23 @@ fn launchers(r: &Results) -> Vec<String> {
 }
 
 fn engine_figures(md: &mut String, e: &EngineFigures) {
-    let _ = writeln!(
-        md,
-        "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
-        cell(&e.dockerd),
-        e.start_ms as f64 / 1000.0,
-        e.stop_ms
-            .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
-    );
+    if let Some(address) = &e.existing {
+        let _ = writeln!(
+            md,
+            "Outer engine: the existing dockerd {} at `{}` (not started or stopped by dindcheck).",
+            cell(&e.dockerd),
+            cell(address)
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
+            cell(&e.dockerd),
+            e.start_ms as f64 / 1000.0,
+            e.stop_ms
+                .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+        );
+    }
     for i in &e.imports {
         let _ = writeln!(
             md,

@@ -12,6 +12,8 @@
 //! - `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode (CI: `none`).
 //! - `DINDCHECK_RUNTIMES`: a comma-separated subset of runtimes.
 //! - `DINDCHECK_LAUNCHER`: `oci`, `engine` or `both` (the default).
+//! - `DINDCHECK_ENGINE`: `unix:///path` of an existing engine for the engine launcher,
+//!   instead of one the harness starts per trial.
 //! - `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem fails the run
 //!   instead of ignoring the trials (CI sets it).
 //!
@@ -232,9 +234,12 @@ fn install_signal_cleanup(home: PathBuf) {
 /// Starts an outer engine with the one runtime `t` needs, runs `t` through it and stops it,
 /// whatever the trial's result.
 async fn run_with_engine(t: &CaseTrial, ctx: &RunContext) -> Result<TrialResult, Failed> {
-    let engine = OuterEngine::start(&ctx.home, &[EngineRuntime::for_trial(t)])
-        .await
-        .map_err(|e| e.to_string())?;
+    let needed = [EngineRuntime::for_trial(t)];
+    let engine = match std::env::var("DINDCHECK_ENGINE") {
+        Ok(address) if !address.is_empty() => OuterEngine::connect(&address, &needed).await,
+        _ => OuterEngine::start(&ctx.home, &needed).await,
+    }
+    .map_err(|e| e.to_string())?;
     for r in &engine.reaped {
         eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
     }

@@ -55,7 +55,7 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
         let engine = OuterEngine::start(&home, &[EngineRuntime::for_trial(&trial)])
             .await
             .unwrap();
-        let exec_root = engine.exec_root();
+        let exec_root = engine.exec_root().expect("an engine dindcheck started");
         let engine = Arc::new(engine);
         let ctx = RunContext {
             home: home.clone(),

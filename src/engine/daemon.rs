@@ -59,15 +59,26 @@ pub enum EngineError {
     Api(#[from] bollard::errors::Error),
     #[error("failed to import {rootfs} as an image: {reason}")]
     Import { rootfs: PathBuf, reason: String },
+    #[error(
+        "`{0}` is not an engine address dindcheck can use: expected unix:///path/to/docker.sock"
+    )]
+    Address(String),
+    #[error(
+        "the engine at {address} lacks runtimes the trials need; add them to its daemon.json \
+         `runtimes` (any names) and reload it (SIGHUP):\n{missing}"
+    )]
+    MissingRuntimes { address: String, missing: String },
 }
 
 /// A running outer engine, holding its slot.
 #[derive(Debug)]
 pub struct OuterEngine {
     slot: PathBuf,
-    process: EngineProcess,
+    /// `None` for an existing engine (`--engine`), which dindcheck neither starts nor stops.
+    process: Option<EngineProcess>,
     docker: Docker,
-    runtimes: Vec<EngineRuntime>,
+    /// Each runtime the trials need, and its name in this engine's `runtimes`.
+    runtimes: Vec<(EngineRuntime, String)>,
     /// dockerd's version, as it reports it.
     pub version: String,
     /// From spawning dockerd to its first answer.
@@ -162,9 +173,9 @@ impl OuterEngine {
         let (docker, version) = process.wait_ready(&socket, started).await?;
         let engine = OuterEngine {
             slot,
-            process,
+            process: Some(process),
             docker,
-            runtimes: set,
+            runtimes: set.into_iter().map(|r| (r.clone(), r.name)).collect(),
             version,
             start_ms: started.elapsed().as_millis() as u64,
             reaped,
@@ -175,28 +186,98 @@ impl OuterEngine {
         Ok(engine)
     }
 
+    /// Uses an engine that is already running at `address` (`unix:///path`), whose
+    /// `runtimes` must already hold every runtime in `needed` (found by binary and
+    /// arguments, whatever their names). It is neither configured nor stopped; only this
+    /// process's containers are removed from it.
+    pub async fn connect(
+        address: &str,
+        needed: &[EngineRuntime],
+    ) -> Result<OuterEngine, EngineError> {
+        let path = address
+            .strip_prefix("unix://")
+            .ok_or_else(|| EngineError::Address(address.to_string()))?;
+        let started = Instant::now();
+        let docker = Docker::connect_with_unix(path, 30, &API)?;
+        let version = docker.version().await?;
+        let docker = docker.negotiate_version().await?;
+        let info = docker.info().await?;
+        let have = info.runtimes.unwrap_or_default();
+        let mut set: Vec<EngineRuntime> = needed.to_vec();
+        set.sort();
+        set.dedup();
+        let mut runtimes = Vec::new();
+        let mut missing = serde_json::Map::new();
+        for r in set {
+            let found = have.iter().find(|(_, h)| {
+                h.path.as_deref().map(Path::new) == Some(r.path.as_path())
+                    && h.runtime_args.clone().unwrap_or_default() == r.args
+            });
+            match found {
+                Some((name, _)) => runtimes.push((r, name.clone())),
+                None => {
+                    missing.insert(r.name.clone(), r.daemon_json_entry());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(EngineError::MissingRuntimes {
+                address: address.to_string(),
+                missing: serde_json::to_string_pretty(&missing).unwrap_or_default(),
+            });
+        }
+        Ok(OuterEngine {
+            slot: PathBuf::new(),
+            process: None,
+            docker,
+            runtimes,
+            version: version.version.unwrap_or_default(),
+            start_ms: started.elapsed().as_millis() as u64,
+            reaped: Vec::new(),
+            images: Default::default(),
+        })
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
 
-    /// dockerd's exec-root: the runsc `--root` of its containers and their shims live below.
-    pub fn exec_root(&self) -> PathBuf {
-        self.slot.join("exec")
+    /// dockerd's exec-root (the runsc `--root` of its containers and their shims live
+    /// below), when dindcheck started the engine.
+    pub fn exec_root(&self) -> Option<PathBuf> {
+        self.process.as_ref().map(|_| self.slot.join("exec"))
     }
 
-    pub fn slot(&self) -> &Path {
-        &self.slot
+    /// Whether dindcheck started this engine (rather than connecting to one).
+    pub fn owned(&self) -> bool {
+        self.process.is_some()
     }
 
-    /// Whether `runtime` is in this engine's `daemon.json`.
-    pub fn has_runtime(&self, runtime: &EngineRuntime) -> bool {
-        self.runtimes.contains(runtime)
+    /// The name under which this engine knows `runtime`, if it has it.
+    pub fn runtime_name(&self, runtime: &EngineRuntime) -> Option<&str> {
+        self.runtimes
+            .iter()
+            .find(|(r, _)| r == runtime)
+            .map(|(_, n)| n.as_str())
     }
 
-    /// Removes every container of this engine (there should be none left by the trials).
+    /// Removes the containers of this engine: every one when dindcheck owns the engine
+    /// (there should be none left by the trials), else those this process created.
     async fn remove_containers(&self) -> Vec<String> {
+        let mut filters = std::collections::HashMap::new();
+        if !self.owned() {
+            filters.insert(
+                "label".to_string(),
+                vec![format!(
+                    "{}={}",
+                    super::trial::OWNER_LABEL,
+                    std::process::id()
+                )],
+            );
+        }
         let opts = ListContainersOptions {
             all: true,
+            filters: Some(filters),
             ..Default::default()
         };
         let Ok(list) = self.docker.list_containers(Some(opts)).await else {
@@ -222,7 +303,14 @@ impl OuterEngine {
     pub async fn stop(mut self) -> Stopped {
         let containers = self.remove_containers().await;
         let started = Instant::now();
-        let child = self.process.child.take();
+        let Some(child) = self.process.as_mut().and_then(|p| p.child.take()) else {
+            // An engine dindcheck did not start keeps running.
+            return Stopped {
+                containers_left: containers,
+                ..Default::default()
+            };
+        };
+        let child = Some(child);
         let slot = self.slot.clone();
         let (leaked, killed) = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
             .await

@@ -17,9 +17,10 @@ use crate::launch::scratch::{Leftovers, processes_mentioning};
 /// Ends what the engine left of container `id` after it was removed: runsc containers with
 /// that id under any runsc root below `exec_root` (killed, then deleted), then any process
 /// still naming the id. Returns what was found: empty when the engine cleaned up itself.
-pub fn sweep_container(exec_root: &Path, runsc: &Path, id: &str) -> Leftovers {
+/// Without an exec-root (an engine dindcheck did not start), only the processes are ended.
+pub fn sweep_container(exec_root: Option<&Path>, runsc: &Path, id: &str) -> Leftovers {
     let mut found = Leftovers::default();
-    for root in runsc_roots(exec_root) {
+    for root in exec_root.map(runsc_roots).unwrap_or_default() {
         let out = Command::new(runsc)
             .arg(format!("--root={}", root.display()))
             .args(["list", "--quiet"])

@@ -21,6 +21,10 @@ use crate::outcome::{DaemonInfo, Outcome, Verdict};
 use crate::plan::Trial;
 use crate::runner::{RunContext, TrialError, TrialResult};
 
+/// The label that names the harness process that created a container, so that a run on a
+/// shared engine removes only its own containers.
+pub const OWNER_LABEL: &str = "dindcheck.pid";
+
 /// How many lines of output an outcome keeps for the report (as the OCI launcher).
 const TAIL_LINES: usize = 15;
 /// Pause between readiness attempts (as the OCI launcher).
@@ -40,12 +44,12 @@ pub async fn run(
     engine: &OuterEngine,
 ) -> Result<TrialResult, TrialError> {
     let expression = express(trial).map_err(|e| TrialError::NotExpressible(e.0))?;
-    if !engine.has_runtime(&expression.runtime) {
+    let Some(runtime_name) = engine.runtime_name(&expression.runtime) else {
         return Err(TrialError::Engine(format!(
             "the outer engine has no runtime {} for this trial",
             expression.runtime.name
         )));
-    }
+    };
     let rootfs =
         ctx.inventory
             .rootfs(&trial.case.rootfs)
@@ -65,7 +69,13 @@ pub async fn run(
     }
     bundle::write_io(trial, &dir.io())?;
     let name = format!("dindcheck-{}", dir.id());
-    let body = expression.container_body(&image.reference, &dir.io());
+    let mut body = expression.container_body(&image.reference, &dir.io());
+    if let Some(h) = body.host_config.as_mut() {
+        h.runtime = Some(runtime_name.to_string());
+    }
+    if let Some(l) = body.labels.as_mut() {
+        l.insert(OWNER_LABEL.to_string(), std::process::id().to_string());
+    }
     let docker = engine.docker();
 
     let mut id = None;
@@ -102,10 +112,11 @@ pub async fn run(
             tracing::warn!("failed to remove container {name}: {e}");
         }
         let (exec, runsc, cid) = (engine.exec_root(), trial.runtime.path.clone(), id.clone());
-        leftovers =
-            tokio::task::spawn_blocking(move || sweep::sweep_container(&exec, &runsc, &cid))
-                .await
-                .unwrap_or_default();
+        leftovers = tokio::task::spawn_blocking(move || {
+            sweep::sweep_container(exec.as_deref(), &runsc, &cid)
+        })
+        .await
+        .unwrap_or_default();
         if !leftovers.is_empty() {
             tracing::warn!(
                 "the outer engine leaked container {id}'s sandbox: ended {} runsc container(s) and processes {:?}",
