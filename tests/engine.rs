@@ -163,6 +163,10 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
         ended.iter().any(|e| e.contains("dockerd")),
         "the dead run's dockerd was not found: {ended:?}"
     );
+    assert!(
+        ended.iter().any(|e| e.contains("container")),
+        "the dead run's container was not removed: {ended:?}"
+    );
     let still = processes_mentioning(&exec_root);
     assert!(still.is_empty(), "left after the reaping: {still:?}");
     // The trial's scratch directory goes the way of every dead run's.

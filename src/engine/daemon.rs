@@ -275,27 +275,7 @@ impl OuterEngine {
                 )],
             );
         }
-        let opts = ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
-        let Ok(list) = self.docker.list_containers(Some(opts)).await else {
-            return Vec::new();
-        };
-        let mut removed = Vec::new();
-        for c in list {
-            let Some(id) = c.id else { continue };
-            let rm = RemoveContainerOptions {
-                force: true,
-                v: true,
-                ..Default::default()
-            };
-            if self.docker.remove_container(&id, Some(rm)).await.is_ok() {
-                removed.push(id);
-            }
-        }
-        removed
+        remove_containers(&self.docker, filters).await
     }
 
     /// Removes every container, stops dockerd, ends what the engine leaked and removes the
@@ -322,6 +302,54 @@ impl OuterEngine {
             leaked,
         }
     }
+}
+
+/// Force-removes the containers matching `filters` (all of them when empty).
+async fn remove_containers(
+    docker: &Docker,
+    filters: std::collections::HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let Ok(list) = docker.list_containers(Some(opts)).await else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for c in list {
+        let Some(id) = c.id else { continue };
+        let rm = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        if docker.remove_container(&id, Some(rm)).await.is_ok() {
+            removed.push(id);
+        }
+    }
+    removed
+}
+
+/// [`remove_containers`] for every container of the dockerd at `socket`, from synchronous
+/// code (a thread with its own runtime, so that it works inside an async caller too).
+fn remove_all_containers_blocking(socket: &Path) -> Vec<String> {
+    let socket = socket.to_string_lossy().into_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let docker = Docker::connect_with_unix(&socket, 10, &API).ok()?;
+            Some(remove_containers(&docker, Default::default()).await)
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// What stopping an engine took and found.
@@ -507,6 +535,13 @@ fn reap_slot(slot: &Path) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(pid) = live {
         found.push(format!("dockerd (pid {pid})"));
+        // While it still answers, it removes the dead run's containers itself (their
+        // layers and records in the persistent data-root included).
+        found.extend(
+            remove_all_containers_blocking(&slot.join("docker.sock"))
+                .into_iter()
+                .map(|id| format!("container {}", &id[..12.min(id.len())])),
+        );
     }
     if live.is_some() || exec.exists() {
         let (leaked, _) = stop_slot(slot, None);
