@@ -15,11 +15,13 @@
 //! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
 //! - [`runner`] drives trials end to end, with bounded concurrency.
 //! - [`report`] renders outcomes as markdown and JSON.
+//! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over this library.
 
 pub mod case;
+pub mod doctor;
 pub mod inventory;
 pub mod launch;
 pub mod observe;

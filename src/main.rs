@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dindcheck::case::{self, RunscNetwork};
+use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
@@ -28,6 +29,8 @@ enum Command {
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
+    /// Diagnose this host: can it run Docker inside gVisor, and if not, why.
+    Doctor(DoctorArgs),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +75,22 @@ struct ListArgs {
     common: Common,
 }
 
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    home: PathBuf,
+    /// Print the diagnosis as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Show each check's evidence: the commands run and the lines they printed.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Only the quick checks (no platform checks), as `dindcheck run` does first.
+    #[arg(long)]
+    quick: bool,
+}
+
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
 /// invalid or some trials could not run, 2 nothing could run (usage or host problem),
 /// 130 interrupted.
@@ -86,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
+        Command::Doctor(args) => doctor(args),
     };
     match result {
         Ok(code) => code,
@@ -252,6 +272,52 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Exit codes: 0 cases can run here (perhaps with limitations the table lists), 1 they
+/// cannot, 130 interrupted.
+fn doctor(args: DoctorArgs) -> Result<ExitCode, String> {
+    reap(&args.home);
+    let mut options = DoctorOptions::new(args.home.clone());
+    options.quick = args.quick;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let diagnosis = rt.block_on(async {
+        tokio::select! {
+            d = doctor::diagnose(&options) => Some(d),
+            _ = shutdown_signal() => None,
+        }
+    });
+    // Leaving the select dropped any probe still running, and with it its sandbox.
+    let Some(d) = diagnosis else {
+        eprintln!("dindcheck: interrupted");
+        return Ok(ExitCode::from(130));
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", doctor::render::table(&d, args.verbose));
+    }
+    Ok(if d.can_run_cases() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Cleans up after earlier dindcheck processes that were killed outright.
+fn reap(home: &std::path::Path) {
+    for s in scratch::reap_stale(home) {
+        eprintln!(
+            "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
+            s.trial,
+            s.leftovers.containers.len(),
+            s.leftovers.processes.len(),
+            s.dir.display()
+        );
+    }
 }
 
 async fn shutdown_signal() {

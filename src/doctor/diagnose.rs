@@ -1,0 +1,126 @@
+//! Running every check, the independent ones at once, into one [`Diagnosis`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use tokio::sync::Semaphore;
+
+use super::check::{Check, Diagnosis};
+use super::checks::{self, Ctx};
+use super::facts;
+use crate::inventory::RunscBinary;
+
+/// What to diagnose.
+#[derive(Clone, Debug)]
+pub struct DoctorOptions {
+    /// DINDCHECK_HOME: the inventory, root filesystems and scratch directories.
+    pub home: PathBuf,
+    /// Skip the platform checks (kvm alone takes its whole timeout where it hangs): what
+    /// `dindcheck run` does before its cases, which use each runsc's default platform.
+    pub quick: bool,
+    /// Only these runsc releases (`20240729`); empty: every runsc in the inventory.
+    pub releases: Vec<String>,
+    /// How many probe sandboxes at once.
+    pub sandboxes: usize,
+}
+
+impl DoctorOptions {
+    pub fn new(home: PathBuf) -> DoctorOptions {
+        DoctorOptions {
+            home,
+            quick: false,
+            releases: Vec::new(),
+            sandboxes: 2,
+        }
+    }
+}
+
+/// Runs the checks. Every sandbox a check starts is killed and deleted before it returns,
+/// also when this future is dropped half-way (each sandbox's scratch directory cleans up
+/// when dropped).
+pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
+    let started = Instant::now();
+    let kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let (inventory_check, inventory) = checks::inventory(&options.home, &kernel_release);
+    let mut host = vec![inventory_check];
+
+    let binaries: Vec<RunscBinary> = inventory
+        .as_ref()
+        .map(|i| {
+            let mut v: Vec<RunscBinary> = i
+                .runsc
+                .iter()
+                .filter(|b| options.releases.is_empty() || options.releases.contains(&b.release))
+                .cloned()
+                .collect();
+            v.sort_by(|a, b| a.release.cmp(&b.release));
+            v
+        })
+        .unwrap_or_default();
+    let rootfs = inventory
+        .as_ref()
+        .map(|i| i.rootfs.clone())
+        .unwrap_or_default();
+    let ctx = Ctx {
+        home: options.home.clone(),
+        kernel: facts::parse_kernel(&kernel_release),
+        kernel_release: kernel_release.clone(),
+        sandboxes: Arc::new(Semaphore::new(options.sandboxes.max(1))),
+        probe_rootfs: rootfs.iter().map(|r| r.path.clone()).find(|p| p.is_dir()),
+    };
+
+    let per_runsc = join_all(
+        binaries
+            .iter()
+            .map(|b| runsc_checks(&ctx, b, options.quick)),
+    );
+    let (engine, per_runsc) = tokio::join!(checks::engine(), per_runsc);
+    host.push(engine);
+    host.push(checks::disk(&options.home));
+
+    let mut all = host;
+    all.extend(per_runsc.into_iter().flatten());
+    all.extend(rootfs.iter().map(checks::rootfs));
+    Diagnosis {
+        kernel: kernel_release,
+        home: options.home.clone(),
+        quick: options.quick,
+        checks: all,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Every check of one runsc binary, in the order they are shown.
+async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, quick: bool) -> Vec<Check> {
+    let ((version, release), (flags_check, flags)) =
+        tokio::join!(checks::runsc_version(bin), checks::runsc_flags(bin));
+    let flags = flags.as_ref();
+    let default = flags.and_then(|f| f.platforms().1);
+    let platform = |p: &'static str| async move {
+        if quick {
+            None
+        } else {
+            Some(checks::platform(ctx, bin, p, flags).await)
+        }
+    };
+    // `join!` polls in argument order, so sandboxes queue for the semaphore in this order:
+    // kvm first, because where it hangs it holds its slot for its whole timeout while the
+    // other slot works through the rest.
+    let (kvm, starts, ptrace, systrap, network, cgroups, uds) = tokio::join!(
+        platform("kvm"),
+        checks::sandbox_starts(ctx, bin, default.as_deref()),
+        platform("ptrace"),
+        platform("systrap"),
+        checks::network(ctx, bin, release),
+        checks::cgroups(ctx, bin),
+        checks::host_uds(ctx, bin, flags),
+    );
+    let mut v = vec![version, flags_check, starts];
+    v.extend([ptrace, systrap, kvm].into_iter().flatten());
+    v.extend([network, cgroups, uds]);
+    v
+}
