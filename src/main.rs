@@ -67,6 +67,9 @@ struct RunArgs {
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     keep_scratch: bool,
+    /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
+    #[arg(long)]
+    no_doctor: bool,
 }
 
 #[derive(clap::Args)]
@@ -160,30 +163,40 @@ fn list(args: ListArgs) -> Result<ExitCode, String> {
 fn run(args: RunArgs) -> Result<ExitCode, String> {
     let (trials, inventory, bad) = prepare(&args.common)?;
     let home = args.common.home.clone();
-    for s in scratch::reap_stale(&home) {
-        eprintln!(
-            "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
-            s.trial,
-            s.leftovers.containers.len(),
-            s.leftovers.processes.len(),
-            s.dir.display()
-        );
+    reap(&home);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let host_checks = if args.no_doctor {
+        None
+    } else {
+        match host_checks(&rt, &home, &trials) {
+            Some(d) => Some(d),
+            None => {
+                eprintln!("dindcheck: interrupted during the host checks");
+                return Ok(ExitCode::from(130));
+            }
+        }
+    };
+    // A trial that this host cannot test is not run: its failure would be the host's.
+    let (runnable, mut not_run) = match &host_checks {
+        Some(d) => d.split_untestable(&trials),
+        None => (trials.clone(), Vec::new()),
+    };
+    for n in &not_run {
+        eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
     }
     let ctx = RunContext {
         home,
         inventory: inventory.clone(),
         keep_scratch: args.keep_scratch,
     };
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let pb = ProgressBar::new(trials.len() as u64);
+    let pb = ProgressBar::new(runnable.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .expect("a valid template"),
     );
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut not_run: Vec<NotRun> = Vec::new();
     let interrupted = rt.block_on(async {
-        let work = runner::run_all(&trials, &ctx, args.jobs, |t, r| {
+        let work = runner::run_all(&runnable, &ctx, args.jobs, |t, r| {
             let line = match r {
                 Ok(res) => {
                     outcomes.push(res.outcome.clone());
@@ -253,6 +266,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         outcomes,
         not_run,
         complete: !interrupted,
+        host_checks,
     };
     let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     report::write_atomic(&args.out.join("results.json"), &json).map_err(|e| e.to_string())?;
@@ -305,6 +319,40 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The quick host checks for the runsc binaries (and forced platforms) of `trials`, printed
+/// before any case: what this host cannot test. `None` when interrupted.
+fn host_checks(
+    rt: &tokio::runtime::Runtime,
+    home: &std::path::Path,
+    trials: &[plan::Trial],
+) -> Option<doctor::Diagnosis> {
+    let options = DoctorOptions::for_trials(home.to_path_buf(), trials);
+    eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…");
+    let d = rt.block_on(async {
+        tokio::select! {
+            d = doctor::diagnose(&options) => Some(d),
+            _ = shutdown_signal() => None,
+        }
+    })?;
+    let gaps = doctor::render::limitations(&d);
+    if gaps.is_empty() {
+        eprintln!(
+            "dindcheck: host checks passed ({} checks, {:.1} s)",
+            d.checks.len(),
+            d.elapsed_ms as f64 / 1000.0
+        );
+    } else {
+        eprintln!(
+            "dindcheck: host checks ({:.1} s) found:",
+            d.elapsed_ms as f64 / 1000.0
+        );
+        for g in gaps {
+            eprintln!("  {g}");
+        }
+    }
+    Some(d)
 }
 
 /// Cleans up after earlier dindcheck processes that were killed outright.

@@ -30,6 +30,10 @@ pub struct Results {
     pub not_run: Vec<NotRun>,
     /// False when the run was interrupted before every trial finished.
     pub complete: bool,
+    /// What `dindcheck doctor`'s quick checks found before the cases ran (absent in results
+    /// written before doctor existed, or with `--no-doctor`).
+    #[serde(default)]
+    pub host_checks: Option<crate::doctor::Diagnosis>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +181,9 @@ pub fn markdown(r: &Results) -> String {
              own mode (`--runsc-network {net}`), because runsc's sandbox networking cannot start \
              on this host. Cases whose recipe used another mode show what happens with `{net}`.\n"
         );
+    }
+    if let Some(d) = &r.host_checks {
+        md.push_str(&crate::doctor::render::markdown(d));
     }
 
     let by_trial: BTreeMap<(&str, &str), &Outcome> = r

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Trial;
+use crate::report::NotRun;
+
 /// A check's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -157,6 +160,52 @@ impl Diagnosis {
             .find(|c| c.subject == subject && &c.topic == topic)
     }
 
+    /// Why a trial cannot be tested on this host, if doctor found a reason: runsc `release`
+    /// with runsc network mode `network` and a forced `platform`. Such a trial would fail
+    /// for a reason of the host, not of its case.
+    pub fn untestable(
+        &self,
+        release: &str,
+        network: &str,
+        platform: Option<&str>,
+    ) -> Option<String> {
+        let subject = format!("runsc-{release}");
+        let failed = |t: &Topic| self.find(&subject, t).filter(|c| c.status == Status::Fail);
+        if network == "sandbox" {
+            if let Some(c) = failed(&Topic::Network) {
+                return Some(format!(
+                    "{subject}'s sandbox networking does not work on this host ({}); \
+                     use `--runsc-network none`",
+                    c.summary.split(':').next().unwrap_or_default()
+                ));
+            }
+        }
+        let p = platform?;
+        failed(&Topic::Platform(p.to_string()))
+            .map(|c| format!("{subject}'s platform {p} on this host: {}", c.summary))
+    }
+
+    /// Splits `trials` into those this host can test and those it cannot, with the reason.
+    pub fn split_untestable(&self, trials: &[Trial]) -> (Vec<Trial>, Vec<NotRun>) {
+        let mut run = Vec::new();
+        let mut not_run = Vec::new();
+        for t in trials {
+            let why = self.untestable(
+                &t.runtime.release,
+                t.network.as_str(),
+                t.runtime.platform.as_deref(),
+            );
+            match why {
+                Some(reason) => not_run.push(NotRun {
+                    trial: t.name(),
+                    reason,
+                }),
+                None => run.push(t.clone()),
+            }
+        }
+        (run, not_run)
+    }
+
     /// Counts of ok, warn and fail.
     pub fn counts(&self) -> (usize, usize, usize) {
         let n = |s| self.checks.iter().filter(|c| c.status == s).count();
@@ -196,6 +245,32 @@ mod tests {
         ]);
         assert!(d.can_run_cases());
         assert_eq!(d.counts(), (3, 0, 3));
+    }
+
+    #[test]
+    fn sandbox_networking_trials_are_untestable_where_networking_failed() {
+        let mut net = check("runsc-20240729", Topic::Network, Status::Fail);
+        net.summary = "unavailable: misdetection".into();
+        let d = diagnosis(vec![
+            net,
+            check(
+                "runsc-20240729",
+                Topic::Platform("kvm".into()),
+                Status::Fail,
+            ),
+            check(
+                "runsc-20240729",
+                Topic::Platform("ptrace".into()),
+                Status::Ok,
+            ),
+        ]);
+        let why = d.untestable("20240729", "sandbox", None).unwrap();
+        assert!(why.contains("sandbox networking does not work"), "{why}");
+        assert!(why.contains("--runsc-network none"), "{why}");
+        assert_eq!(d.untestable("20240729", "none", None), None);
+        assert_eq!(d.untestable("20221219", "sandbox", None), None);
+        assert!(d.untestable("20240729", "none", Some("kvm")).is_some());
+        assert_eq!(d.untestable("20240729", "none", Some("ptrace")), None);
     }
 
     #[test]

@@ -11,15 +11,18 @@ use super::check::{Check, Diagnosis};
 use super::checks::{self, Ctx};
 use super::facts;
 use crate::inventory::RunscBinary;
+use crate::plan::Trial;
 
 /// What to diagnose.
 #[derive(Clone, Debug)]
 pub struct DoctorOptions {
     /// DINDCHECK_HOME: the inventory, root filesystems and scratch directories.
     pub home: PathBuf,
-    /// Skip the platform checks (kvm alone takes its whole timeout where it hangs): what
-    /// `dindcheck run` does before its cases, which use each runsc's default platform.
+    /// Skip the platform checks (kvm alone takes its whole timeout where it hangs) except
+    /// those in `platforms`: what `dindcheck run` does before its cases.
     pub quick: bool,
+    /// Platforms checked even when `quick` (the ones a run forces, `runsc-X@kvm`).
+    pub platforms: Vec<String>,
     /// Only these runsc releases (`20240729`); empty: every runsc in the inventory.
     pub releases: Vec<String>,
     /// How many probe sandboxes at once.
@@ -31,9 +34,29 @@ impl DoctorOptions {
         DoctorOptions {
             home,
             quick: false,
+            platforms: Vec::new(),
             releases: Vec::new(),
             sandboxes: 2,
         }
+    }
+}
+
+impl DoctorOptions {
+    /// The quick checks for what `trials` use: their runsc binaries and forced platforms.
+    pub fn for_trials(home: PathBuf, trials: &[Trial]) -> DoctorOptions {
+        let mut o = DoctorOptions::new(home);
+        o.quick = true;
+        for t in trials {
+            if !o.releases.contains(&t.runtime.release) {
+                o.releases.push(t.runtime.release.clone());
+            }
+            if let Some(p) = &t.runtime.platform {
+                if !o.platforms.contains(p) {
+                    o.platforms.push(p.clone());
+                }
+            }
+        }
+        o
     }
 }
 
@@ -73,11 +96,7 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
         probe_rootfs: rootfs.iter().map(|r| r.path.clone()).find(|p| p.is_dir()),
     };
 
-    let per_runsc = join_all(
-        binaries
-            .iter()
-            .map(|b| runsc_checks(&ctx, b, options.quick)),
-    );
+    let per_runsc = join_all(binaries.iter().map(|b| runsc_checks(&ctx, b, options)));
     let (engine, per_runsc) = tokio::join!(checks::engine(), per_runsc);
     host.push(engine);
     host.push(checks::disk(&options.home));
@@ -95,13 +114,13 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
 }
 
 /// Every check of one runsc binary, in the order they are shown.
-async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, quick: bool) -> Vec<Check> {
+async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> Vec<Check> {
     let ((version, release), (flags_check, flags)) =
         tokio::join!(checks::runsc_version(bin), checks::runsc_flags(bin));
     let flags = flags.as_ref();
     let default = flags.and_then(|f| f.platforms().1);
     let platform = |p: &'static str| async move {
-        if quick {
+        if options.quick && !options.platforms.iter().any(|q| q == p) {
             None
         } else {
             Some(checks::platform(ctx, bin, p, flags).await)

@@ -93,10 +93,10 @@ pub fn markdown(d: &Diagnosis) -> String {
     let _ = writeln!(
         md,
         "**Host checks** (`dindcheck doctor{}`, {:.1} s): {ok} ✔, {warn} ⚠, {fail} ✖.{}\n",
-        if d.quick { ", quick checks" } else { "" },
+        if d.quick { " --quick" } else { "" },
         d.elapsed_ms as f64 / 1000.0,
         if warn + fail > 0 {
-            " What this host cannot test:"
+            " The ones that are not ✔ (trials that depend on them are listed under Not run):"
         } else {
             ""
         }
