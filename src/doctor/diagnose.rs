@@ -7,7 +7,7 @@ use std::time::Instant;
 use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
-use super::check::{Check, Diagnosis};
+use super::check::{Check, Diagnosis, Topic};
 use super::checks::{self, Ctx};
 use super::facts;
 use crate::inventory::RunscBinary;
@@ -119,8 +119,11 @@ async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> 
         tokio::join!(checks::runsc_version(bin), checks::runsc_flags(bin));
     let flags = flags.as_ref();
     let default = flags.and_then(|f| f.platforms().1);
+    let wanted = |p: &str| !options.quick || options.platforms.iter().any(|q| q == p);
+    let default_ref = default.as_deref();
     let platform = |p: &'static str| async move {
-        if options.quick && !options.platforms.iter().any(|q| q == p) {
+        // The default platform is what the trivial sandbox ran on: not run twice.
+        if !wanted(p) || default_ref == Some(p) {
             None
         } else {
             Some(checks::platform(ctx, bin, p, flags).await)
@@ -131,15 +134,27 @@ async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> 
     // other slot works through the rest.
     let (kvm, starts, ptrace, systrap, network, cgroups, uds) = tokio::join!(
         platform("kvm"),
-        checks::sandbox_starts(ctx, bin, default.as_deref()),
+        checks::sandbox_starts(ctx, bin, default_ref),
         platform("ptrace"),
         platform("systrap"),
         checks::network(ctx, bin, release),
         checks::cgroups(ctx, bin),
         checks::host_uds(ctx, bin, flags),
     );
-    let mut v = vec![version, flags_check, starts];
-    v.extend([ptrace, systrap, kvm].into_iter().flatten());
+    let mut v = vec![version, flags_check, starts.clone()];
+    for (name, check) in [("ptrace", ptrace), ("systrap", systrap), ("kvm", kvm)] {
+        match check {
+            Some(c) => v.push(c),
+            None if wanted(name) && default_ref == Some(name) => {
+                let mut c = starts.clone();
+                c.topic = Topic::Platform(name.to_string());
+                c.name = format!("platform {name}");
+                c.summary = format!("the default platform: {}", starts.summary);
+                v.push(c);
+            }
+            None => {}
+        }
+    }
     v.extend([network, cgroups, uds]);
     v
 }
