@@ -112,7 +112,7 @@ pub struct Diagnosis {
     /// The running kernel (`/proc/sys/kernel/osrelease`).
     pub kernel: String,
     pub home: PathBuf,
-    /// Only the quick checks ran (no platform other than the default).
+    /// Only the quick checks ran: platforms only where a run forces one.
     pub quick: bool,
     pub checks: Vec<Check>,
     /// Wall-clock time of the whole diagnosis, measured.
