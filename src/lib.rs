@@ -16,11 +16,13 @@
 //! - [`runner`] drives trials end to end, with bounded concurrency.
 //! - [`report`] renders outcomes as markdown and JSON.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
+//! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over this library.
 
 pub mod case;
+pub mod doctor;
 pub mod gate;
 pub mod inventory;
 pub mod launch;

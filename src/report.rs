@@ -37,6 +37,10 @@ pub struct Results {
     /// Each trial's outcome against its recorded baseline (empty when none were consulted).
     #[serde(default)]
     pub baselines: Vec<BaselineStatus>,
+    /// What `dindcheck doctor`'s quick checks found before the cases ran (absent in results
+    /// written before doctor existed, or with `--no-doctor`).
+    #[serde(default)]
+    pub host_checks: Option<crate::doctor::Diagnosis>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,6 +176,7 @@ impl Results {
             not_run: run.not_run,
             complete: run.complete,
             baselines,
+            host_checks: None,
         }
     }
 }
@@ -368,6 +373,9 @@ pub fn markdown(r: &Results) -> String {
              own mode (`--runsc-network {net}`), because runsc's sandbox networking cannot start \
              on this host. Cases whose recipe used another mode show what happens with `{net}`.\n"
         );
+    }
+    if let Some(d) = &r.host_checks {
+        md.push_str(&crate::doctor::render::markdown(d));
     }
 
     let by_trial: BTreeMap<(&str, &str), &Outcome> = r

@@ -98,6 +98,7 @@ fn fixture() -> Results {
         not_run: vec![],
         complete: true,
         baselines: vec![],
+        host_checks: None,
     }
 }
 
