@@ -80,6 +80,15 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     let id = id.as_str();
 
     let observed = observe_trial(trial, &runsc, &dir, id).await;
+    // Workloads run while the sandbox is still up, before anything is read or torn down, so
+    // that dockerd's errors during the probes land in the output read below.
+    let probes = match &observed {
+        Observed::Ready { .. } => {
+            let image = ctx.inventory.images.busybox.as_deref();
+            crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+        }
+        _ => Vec::new(),
+    };
     let output = std::fs::read_to_string(dir.output()).unwrap_or_default();
     let runsc_errors = runsc_log_errors(&dir.logs());
     let root = dir.root().to_path_buf();
@@ -104,6 +113,9 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
         error_lines: Vec::new(),
         log_tail: observe::tail(&output, TAIL_LINES),
         daemon: None,
+        probes,
+        diagnosis: None,
+        catalogue_ids: Vec::new(),
     };
     match observed {
         Observed::Ready { ms, info } => {
@@ -147,6 +159,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             outcome.log_tail = observe::tail(&f.output, TAIL_LINES);
         }
     }
+    crate::classify::Catalogue::builtin().classify(&mut outcome);
     Ok(TrialResult {
         outcome,
         leftovers,
