@@ -17,6 +17,8 @@ use crate::plan::Trial;
 
 /// How many lines of output an outcome keeps for the report.
 const TAIL_LINES: usize = 15;
+/// The decisive line of a trial whose `runsc create` or `start` never returned.
+pub const LAUNCH_HANG_MARKER: &str = "dindcheck: runsc create/start did not return";
 /// Pause between readiness attempts.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -130,10 +132,19 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             outcome.error_lines = observe::error_lines(&output);
             outcome.decisive = observe::decisive_line(&output);
         }
-        Observed::Timeout => {
+        Observed::Timeout { launching } => {
             outcome.verdict = Verdict::Timeout;
             outcome.error_lines = observe::error_lines(&output);
             outcome.decisive = observe::error_lines(&output).pop();
+            if launching {
+                // runsc itself never returned (a platform that cannot run here hangs in
+                // `create`): say so, and keep what its debug logs hold.
+                outcome.decisive = Some(format!(
+                    "{LAUNCH_HANG_MARKER} within {} s",
+                    trial.case.timeout_secs()
+                ));
+                outcome.error_lines.extend(runsc_errors);
+            }
         }
         Observed::LaunchFailed(f) => {
             outcome.verdict = Verdict::LaunchFailed;
@@ -170,7 +181,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
 enum Observed {
     Ready { ms: u64, info: DaemonInfo },
     Exited { code: Option<i32> },
-    Timeout,
+    Timeout { launching: bool },
     LaunchFailed(RunscFailure),
 }
 
@@ -184,7 +195,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         runsc.start(id).await
     };
     match tokio::time::timeout_at(deadline, launch).await {
-        Err(_) => return Observed::Timeout,
+        Err(_) => return Observed::Timeout { launching: true },
         Ok(Err(f)) => return Observed::LaunchFailed(f),
         Ok(Ok(())) => {}
     }
@@ -220,7 +231,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         };
         tokio::select! {
             code = &mut exited => return Observed::Exited { code },
-            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout,
+            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout { launching: false },
             r = attempt => if let Ok(info) = r {
                 return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };
             }
