@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cases (TOML) → plan (case × runtime) → launch (runsc bundle) → observe (readiness, logs)
-//!   → outcome → report (markdown, JSON) and gate (baseline snapshots in tests/)
+//!   → probe (workloads) → classify (error catalogue) → outcome
+//!   → report (markdown, JSON) and gate (baseline snapshots in tests/)
 //! ```
 //!
 //! - [`case`] reads and validates case files ([`case::Case`]).
@@ -12,6 +13,8 @@
 //! - [`plan`] crosses cases with runtimes into [`plan::Trial`]s.
 //! - [`launch`] turns a trial into an OCI bundle and a running sandbox, and removes it again.
 //! - [`observe`] waits for dockerd and collects the lines that explain a failure.
+//! - [`probe`] runs workloads (import, run, build, exec, limits) against a ready dockerd.
+//! - [`classify`] names every error line from the error catalogue (`catalogue/errors.toml`).
 //! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
 //! - [`runner`] drives trials end to end, with bounded concurrency.
 //! - [`report`] renders outcomes as markdown and JSON.
@@ -22,6 +25,7 @@
 //! front ends over this library.
 
 pub mod case;
+pub mod classify;
 pub mod doctor;
 pub mod gate;
 pub mod inventory;
@@ -29,5 +33,6 @@ pub mod launch;
 pub mod observe;
 pub mod outcome;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod runner;
