@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! cases (TOML) → plan (case × launcher × runtime) → launch (runsc bundle | engine)
-//!   → observe (readiness, logs)
-//!   → outcome → report (markdown, JSON) and gate (baseline snapshots in tests/)
+//!   → observe (readiness, logs) → probe (workloads) → classify (error catalogue) → outcome
+//!   → report (markdown, JSON) and gate (baseline snapshots in tests/)
 //! ```
 //!
 //! - [`case`] reads and validates case files ([`case::Case`]).
@@ -15,15 +15,20 @@
 //! - [`engine`] runs a trial as a `docker run --runtime=runsc` container through an outer
 //!   Docker Engine that the harness owns.
 //! - [`observe`] waits for dockerd and collects the lines that explain a failure.
+//! - [`probe`] runs workloads (import, run, build, exec, limits) against a ready dockerd.
+//! - [`classify`] names every error line from the error catalogue (`catalogue/errors.toml`).
 //! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
 //! - [`runner`] drives trials end to end, with bounded concurrency.
 //! - [`report`] renders outcomes as markdown and JSON.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
+//! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over this library.
 
 pub mod case;
+pub mod classify;
+pub mod doctor;
 pub mod engine;
 pub mod gate;
 pub mod inventory;
@@ -31,5 +36,6 @@ pub mod launch;
 pub mod observe;
 pub mod outcome;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod runner;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dindcheck::case::{self, RunscNetwork};
+use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
@@ -29,6 +30,8 @@ enum Command {
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
+    /// Diagnose this host: can it run Docker inside gVisor, and if not, why.
+    Doctor(DoctorArgs),
     /// Render a report from the results.json of earlier runs: shards of one run
     /// (`run --partition`) merge into one matrix, other hosts become extra columns.
     Report(ReportArgs),
@@ -90,6 +93,9 @@ struct RunArgs {
     /// baseline" section (skipped when the directory does not exist).
     #[arg(long, default_value = dindcheck::gate::BASELINE_DIR)]
     baselines: PathBuf,
+    /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
+    #[arg(long)]
+    no_doctor: bool,
     /// Run the engine launcher's trials through this existing engine (`unix:///path`)
     /// instead of one dindcheck starts. Its `runtimes` must already hold the runsc runtimes
     /// the trials need (dindcheck says which are missing); only this run's containers are
@@ -102,6 +108,22 @@ struct RunArgs {
 struct ListArgs {
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    home: PathBuf,
+    /// Print the diagnosis as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Show each check's evidence: the commands run and the lines they printed.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Only the quick checks (no platform checks), as `dindcheck run` does first.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
@@ -119,6 +141,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
+        Command::Doctor(args) => doctor(args),
     };
     match result {
         Ok(code) => code,
@@ -200,6 +223,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         bad_cases: bad,
     } = prepare(&args.common)?;
     let home = args.common.home.clone();
+    reap(&home);
     // A trial the engine cannot express is reported as such, never run as something else.
     let mut not_expressible: Vec<NotRun> = Vec::new();
     let mut trials = Vec::new();
@@ -212,21 +236,28 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             None => trials.push(t),
         }
     }
-    for e in dindcheck::engine::reap_stale_engines(&home) {
-        eprintln!("dindcheck: ended what a dead run's outer engine left: {e}");
-    }
-    for s in scratch::reap_stale(&home) {
-        eprintln!(
-            "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
-            s.trial,
-            s.leftovers.containers.len(),
-            s.leftovers.processes.len(),
-            s.dir.display()
-        );
-    }
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let host_checks = if args.no_doctor {
+        None
+    } else {
+        match host_checks(&rt, &home, &trials) {
+            Some(d) => Some(d),
+            None => {
+                eprintln!("dindcheck: interrupted during the host checks");
+                return Ok(ExitCode::from(130));
+            }
+        }
+    };
+    // A trial that this host cannot test is not run: its failure would be the host's.
+    let (runnable, mut not_run) = match &host_checks {
+        Some(d) => d.split_untestable(&trials),
+        None => (trials.clone(), Vec::new()),
+    };
+    for n in &not_run {
+        eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
+    }
     let engine = rt.block_on(start_engine(
-        &trials,
+        &runnable,
         &home,
         &inventory,
         args.engine.as_deref(),
@@ -237,16 +268,15 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         keep_scratch: args.keep_scratch,
         engine: engine.map(std::sync::Arc::new),
     };
-    let pb = ProgressBar::new(trials.len() as u64);
+    let mut leaked: Vec<NotRun> = Vec::new();
+    let pb = ProgressBar::new(runnable.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .expect("a valid template"),
     );
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut not_run: Vec<NotRun> = Vec::new();
-    let mut leaked: Vec<NotRun> = Vec::new();
     let interrupted = rt.block_on(async {
-        let work = runner::run_all(&trials, &ctx, args.jobs, |t, r| {
+        let work = runner::run_all(&runnable, &ctx, args.jobs, |t, r| {
             let line = match r {
                 Ok(res) => {
                     outcomes.push(res.outcome.clone());
@@ -307,6 +337,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
+    results.host_checks = host_checks;
     results.not_expressible = not_expressible;
     results.leaked = leaked;
     results.engine = engine_figures;
@@ -352,6 +383,89 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
         args.out.join("REPORT.md").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit codes: 0 cases can run here (perhaps with limitations the table lists), 1 they
+/// cannot, 130 interrupted.
+fn doctor(args: DoctorArgs) -> Result<ExitCode, String> {
+    reap(&args.home);
+    let mut options = DoctorOptions::new(args.home.clone());
+    options.quick = args.quick;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let diagnosis = rt.block_on(async {
+        tokio::select! {
+            d = doctor::diagnose(&options) => Some(d),
+            _ = shutdown_signal() => None,
+        }
+    });
+    // Leaving the select dropped any probe still running, and with it its sandbox.
+    let Some(d) = diagnosis else {
+        eprintln!("dindcheck: interrupted");
+        return Ok(ExitCode::from(130));
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", doctor::render::table(&d, args.verbose));
+    }
+    Ok(if d.can_run_cases() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The quick host checks for the runsc binaries (and forced platforms) of `trials`, printed
+/// before any case: what this host cannot test. `None` when interrupted.
+fn host_checks(
+    rt: &tokio::runtime::Runtime,
+    home: &std::path::Path,
+    trials: &[plan::Trial],
+) -> Option<doctor::Diagnosis> {
+    let options = DoctorOptions::for_trials(home.to_path_buf(), trials);
+    eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…");
+    let d = rt.block_on(async {
+        tokio::select! {
+            d = doctor::diagnose(&options) => Some(d),
+            _ = shutdown_signal() => None,
+        }
+    })?;
+    let gaps = doctor::render::limitations(&d);
+    if gaps.is_empty() {
+        eprintln!(
+            "dindcheck: host checks passed ({} checks, {:.1} s)",
+            d.checks.len(),
+            d.elapsed_ms as f64 / 1000.0
+        );
+    } else {
+        eprintln!(
+            "dindcheck: host checks ({:.1} s) found:",
+            d.elapsed_ms as f64 / 1000.0
+        );
+        for g in gaps {
+            eprintln!("  {g}");
+        }
+    }
+    Some(d)
+}
+
+/// Cleans up after earlier dindcheck processes that were killed outright.
+fn reap(home: &std::path::Path) {
+    for e in dindcheck::engine::reap_stale_engines(home) {
+        eprintln!("dindcheck: ended what a dead run's outer engine left: {e}");
+    }
+    for s in scratch::reap_stale(home) {
+        eprintln!(
+            "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
+            s.trial,
+            s.leftovers.containers.len(),
+            s.leftovers.processes.len(),
+            s.dir.display()
+        );
+    }
 }
 
 /// Starts the outer engine when some trial needs it (or connects to `existing`), with one

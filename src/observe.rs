@@ -18,13 +18,41 @@ pub const SETUP_STARTED_MARKER: &str = "dindcheck: setup";
 /// How long one readiness attempt may take before it counts as "no answer yet".
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to the dockerd at `socket` and asks for `info`, negotiating the API version:
-/// dockerd 20.10 speaks 1.41 and refuses newer clients, newer dockerd refuse much older ones,
-/// so start from bollard's version and step down to what the server says it supports.
+/// Connects to the dockerd at `socket` and asks for `info`.
 pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
+    let (docker, version) = connect_with_version(socket, ATTEMPT_TIMEOUT).await?;
+    let info = tokio::time::timeout(ATTEMPT_TIMEOUT, docker.info())
+        .await
+        .map_err(|_| "no answer to `info`".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(DaemonInfo {
+        server_version: info.server_version.or(version.version),
+        api_version: version.api_version,
+        storage_driver: info.driver,
+        cgroup_driver: info.cgroup_driver.map(|d| d.to_string()),
+        cgroup_version: info.cgroup_version.map(|v| v.to_string()),
+        kernel_version: info.kernel_version,
+    })
+}
+
+/// A client for the dockerd at `socket`, speaking an API version it accepts (see
+/// [`connect_with_version`]), whose requests may take up to `request_timeout`.
+pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker, String> {
+    connect_with_version(socket, request_timeout)
+        .await
+        .map(|(d, _)| d)
+}
+
+/// Connects to the dockerd at `socket`, negotiating the API version: dockerd 20.10 speaks
+/// 1.41 and refuses newer clients, newer dockerd refuse much older ones, so start from
+/// bollard's version and step down to what the server says it supports.
+async fn connect_with_version(
+    socket: &Path,
+    request_timeout: Duration,
+) -> Result<(Docker, bollard::models::SystemVersion), String> {
     let path = socket.to_str().ok_or("socket path is not UTF-8")?;
     let connect = |v: &ClientVersion| {
-        Docker::connect_with_unix(path, ATTEMPT_TIMEOUT.as_secs(), v).map_err(|e| e.to_string())
+        Docker::connect_with_unix(path, request_timeout.as_secs(), v).map_err(|e| e.to_string())
     };
     let mut docker = connect(bollard::API_DEFAULT_VERSION)?;
     let version = match tokio::time::timeout(ATTEMPT_TIMEOUT, docker.version()).await {
@@ -41,18 +69,7 @@ pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
         .negotiate_version()
         .await
         .map_err(|e| e.to_string())?;
-    let info = tokio::time::timeout(ATTEMPT_TIMEOUT, docker.info())
-        .await
-        .map_err(|_| "no answer to `info`".to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok(DaemonInfo {
-        server_version: info.server_version.or(version.version),
-        api_version: version.api_version,
-        storage_driver: info.driver,
-        cgroup_driver: info.cgroup_driver.map(|d| d.to_string()),
-        cgroup_version: info.cgroup_version.map(|v| v.to_string()),
-        kernel_version: info.kernel_version,
-    })
+    Ok((docker, version))
 }
 
 /// moby answers a too-new client with "client version 1.53 is too new. Maximum supported API

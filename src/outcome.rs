@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::probe::ProbeResult;
+
 /// How far dockerd got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +73,17 @@ pub struct Outcome {
     pub log_tail: Vec<String>,
     #[serde(default)]
     pub daemon: Option<DaemonInfo>,
+    /// The workload probes run after readiness ([`crate::probe`]), in order.
+    #[serde(default)]
+    pub probes: Vec<ProbeResult>,
+    /// The error catalogue's id for the verdict when it is not ready ([`crate::classify`]);
+    /// `unknown` when no known cause matched.
+    #[serde(default)]
+    pub diagnosis: Option<String>,
+    /// The catalogue ids of every error line (decisive line, dockerd's and runsc's errors,
+    /// failed probes), in order of first appearance; `unknown` last if a failure is unexplained.
+    #[serde(default)]
+    pub catalogue_ids: Vec<String>,
 }
 
 impl Outcome {
@@ -83,6 +96,33 @@ impl Outcome {
         }
         if let Some(d) = &self.decisive {
             s.push_str(&format!("explained by: {d}\n"));
+        }
+        if let Some(d) = &self.diagnosis {
+            s.push_str(&format!("diagnosis: {d}\n"));
+        }
+        // Causes only, sorted: symptoms (a closed fifo, dockerd's storage-driver probing) come
+        // and go with timing, and the order of log lines is not part of an outcome.
+        let catalogue = crate::classify::Catalogue::builtin();
+        let mut ids: Vec<&str> = self
+            .catalogue_ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| {
+                catalogue
+                    .get(id)
+                    .is_none_or(|s| s.kind == crate::classify::Kind::Cause)
+            })
+            .collect();
+        ids.sort();
+        if !ids.is_empty() {
+            s.push_str(&format!("catalogue: {}\n", ids.join(", ")));
+        }
+        for p in &self.probes {
+            s.push_str(&format!("probe {}: {}", p.probe, p.verdict.as_str()));
+            if let Some(d) = &p.diagnosis {
+                s.push_str(&format!(" ({d})"));
+            }
+            s.push('\n');
         }
         s
     }

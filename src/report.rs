@@ -8,9 +8,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, Claimed};
+use crate::classify::{Catalogue, UNKNOWN};
 use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
 use crate::outcome::{Outcome, Verdict};
+use crate::probe::{Probe, ProbeVerdict};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -50,6 +52,10 @@ pub struct Results {
     /// The outer engine of the engine launcher, when it ran.
     #[serde(default)]
     pub engine: Option<EngineFigures>,
+    /// What `dindcheck doctor`'s quick checks found before the cases ran (absent in results
+    /// written before doctor existed, or with `--no-doctor`).
+    #[serde(default)]
+    pub host_checks: Option<crate::doctor::Diagnosis>,
 }
 
 /// What the outer engine of a run took: measured, never asserted.
@@ -220,6 +226,7 @@ impl Results {
             not_expressible: Vec::new(),
             leaked: Vec::new(),
             engine: None,
+            host_checks: None,
         }
     }
 }
@@ -360,10 +367,17 @@ pub fn matrix_cell(o: &Outcome) -> String {
             "✔ ready in {:.1} s",
             o.ready_ms.unwrap_or(0) as f64 / 1000.0
         ),
-        v => match o.decisive.as_deref() {
-            Some(why) => format!("{} {}: {}", verdict_mark(v), v, cell(&short(why))),
-            None => format!("{} {}", verdict_mark(v), v),
-        },
+        v => {
+            let id = o
+                .diagnosis
+                .as_deref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default();
+            match o.decisive.as_deref() {
+                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, cell(&short(why))),
+                None => format!("{} {}{}", verdict_mark(v), v, id),
+            }
+        }
     }
 }
 
@@ -439,6 +453,9 @@ pub fn markdown(r: &Results) -> String {
              own mode (`--runsc-network {net}`), because runsc's sandbox networking cannot start \
              on this host. Cases whose recipe used another mode show what happens with `{net}`.\n"
         );
+    }
+    if let Some(d) = &r.host_checks {
+        md.push_str(&crate::doctor::render::markdown(d));
     }
 
     let launchers = launchers(r);
@@ -521,6 +538,8 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
+    probe_matrix(&mut md, r);
+    catalogue_gaps(&mut md, r);
 
     if !r.not_run.is_empty() {
         let _ = writeln!(md, "\n## Not run\n");
@@ -569,6 +588,7 @@ pub fn markdown(r: &Results) -> String {
                     cell(d.kernel_version.as_deref().unwrap_or("?")),
                 );
             }
+            trial_diagnosis(&mut md, o);
             if o.verdict != Verdict::Ready || !o.error_lines.is_empty() {
                 let _ = writeln!(
                     md,
@@ -586,6 +606,7 @@ pub fn markdown(r: &Results) -> String {
             }
         }
     }
+    catalogue_entries(&mut md, r);
     md
 }
 
@@ -824,6 +845,167 @@ fn anchor(name: &str) -> String {
     name.to_ascii_lowercase()
 }
 
+/// The workload probes of every trial that reached readiness: one row per case × runtime,
+/// one column per probe.
+fn probe_matrix(md: &mut String, r: &Results) {
+    let ready: Vec<&Outcome> = r.outcomes.iter().filter(|o| !o.probes.is_empty()).collect();
+    if ready.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Workload probes\n");
+    let _ = writeln!(
+        md,
+        "Run against each ready dockerd before the teardown: ✔ ok (duration) · ✖ failed \
+         [catalogue id] · – skipped (see the case's details)\n"
+    );
+    let mut header = String::from("| case | runtime |");
+    let mut rule = String::from("|---|---|");
+    for p in Probe::ALL {
+        let _ = write!(header, " {p} |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for o in ready {
+        let column = format!("{} {}", o.runtime, o.launcher);
+        let _ = write!(md, "| {} | {} |", cell(&o.case), cell(&column));
+        for p in Probe::ALL {
+            let text = match o.probes.iter().find(|r| r.probe == p) {
+                None => "".to_string(),
+                Some(r) => match r.verdict {
+                    ProbeVerdict::Ok => format!("✔ {:.1} s", r.ms as f64 / 1000.0),
+                    ProbeVerdict::Failed => {
+                        format!("✖ [{}]", r.diagnosis.as_deref().unwrap_or(UNKNOWN))
+                    }
+                    ProbeVerdict::Skipped => "– skipped".to_string(),
+                },
+            };
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+}
+
+/// Failures that no entry of the error catalogue explains.
+fn catalogue_gaps(md: &mut String, r: &Results) {
+    let mut gaps = Vec::new();
+    for o in &r.outcomes {
+        if o.diagnosis.as_deref() == Some(UNKNOWN) {
+            let line = o.decisive.as_deref().unwrap_or("(no line)");
+            gaps.push(format!(
+                "`{}` {}: {}",
+                cell(&o.trial),
+                o.verdict,
+                cell(line)
+            ));
+        }
+        for p in &o.probes {
+            if p.diagnosis.as_deref() == Some(UNKNOWN) {
+                let line = p.detail.as_deref().unwrap_or("(no error)");
+                gaps.push(format!(
+                    "`{}` probe {}: {}",
+                    cell(&o.trial),
+                    p.probe,
+                    cell(line)
+                ));
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Catalogue gaps\n");
+    if gaps.is_empty() {
+        let _ = writeln!(
+            md,
+            "None: every failure is explained by an entry of `catalogue/errors.toml`."
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Failures that no entry of `catalogue/errors.toml` explains (add a signature):\n"
+    );
+    for g in gaps {
+        let _ = writeln!(md, "- {g}");
+    }
+}
+
+/// One catalogue id as the report shows it for a failure: the id, the layer at fault, the
+/// explanation and the remedy.
+fn explain(id: &str) -> String {
+    match Catalogue::builtin().get(id) {
+        Some(s) => format!(
+            "`{}` ({}): {} **Remedy**: {}",
+            s.id,
+            s.layer.as_str(),
+            cell(&s.explanation),
+            cell(&s.remedy)
+        ),
+        None if id == UNKNOWN => {
+            "`unknown`: no entry of the error catalogue explains it (see Catalogue gaps)."
+                .to_string()
+        }
+        None => format!("`{}` (not in this build's catalogue)", cell(id)),
+    }
+}
+
+/// The diagnosis of a trial's verdict and each of its probes, in its details.
+fn trial_diagnosis(md: &mut String, o: &Outcome) {
+    if let Some(d) = &o.diagnosis {
+        let _ = writeln!(md, "- **Diagnosis**: {}", explain(d));
+    }
+    for p in &o.probes {
+        let ms = p.ms as f64 / 1000.0;
+        let line = match p.verdict {
+            ProbeVerdict::Ok => format!("- probe `{}`: ✔ ok in {ms:.1} s", p.probe),
+            ProbeVerdict::Skipped => format!(
+                "- probe `{}`: – skipped: {}",
+                p.probe,
+                cell(p.detail.as_deref().unwrap_or(""))
+            ),
+            ProbeVerdict::Failed => format!(
+                "- probe `{}`: ✖ failed after {ms:.1} s: {}\n  - **Diagnosis**: {}",
+                p.probe,
+                cell(p.detail.as_deref().unwrap_or("")),
+                explain(p.diagnosis.as_deref().unwrap_or(UNKNOWN))
+            ),
+        };
+        let _ = writeln!(md, "{line}");
+    }
+    if o.diagnosis.is_some() || !o.probes.is_empty() {
+        md.push('\n');
+    }
+}
+
+/// Every catalogue entry that this run's outcomes named, with its references.
+fn catalogue_entries(md: &mut String, r: &Results) {
+    let mut ids: Vec<&str> = Vec::new();
+    for o in &r.outcomes {
+        for id in &o.catalogue_ids {
+            if !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+    }
+    let catalogue = Catalogue::builtin();
+    let entries: Vec<_> = catalogue
+        .signatures
+        .iter()
+        .filter(|s| ids.contains(&s.id.as_str()))
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Error catalogue entries seen in this run\n");
+    for s in entries {
+        let _ = writeln!(md, "### `{}`\n", s.id);
+        let _ = writeln!(md, "- **Layer**: {}", s.layer.as_str());
+        let _ = writeln!(md, "- **Explanation**: {}", cell(&s.explanation));
+        let _ = writeln!(md, "- **Remedy**: {}", cell(&s.remedy));
+        if !s.references.is_empty() {
+            let _ = writeln!(md, "- **References**: {}", s.references.join(" · "));
+        }
+        md.push('\n');
+    }
+}
+
 /// Writes `contents` to `path` atomically: a reader sees the old file or the new, never half.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -853,6 +1035,9 @@ mod tests {
             error_lines: Vec::new(),
             log_tail: Vec::new(),
             daemon: None,
+            probes: Vec::new(),
+            diagnosis: None,
+            catalogue_ids: Vec::new(),
         }
     }
 
@@ -893,6 +1078,7 @@ mod tests {
             not_expressible: Vec::new(),
             leaked: Vec::new(),
             engine: None,
+            host_checks: None,
         };
         let md = markdown(&r);
         assert!(

@@ -19,6 +19,8 @@ use crate::plan::Trial;
 
 /// How many lines of output an outcome keeps for the report.
 const TAIL_LINES: usize = 15;
+/// The decisive line of a trial whose `runsc create` or `start` never returned.
+pub const LAUNCH_HANG_MARKER: &str = "dindcheck: runsc create/start did not return";
 /// Pause between readiness attempts.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -95,6 +97,15 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     let id = id.as_str();
 
     let observed = observe_trial(trial, &runsc, &dir, id).await;
+    // Workloads run while the sandbox is still up, before anything is read or torn down, so
+    // that dockerd's errors during the probes land in the output read below.
+    let probes = match &observed {
+        Observed::Ready { .. } => {
+            let image = ctx.inventory.images.busybox.as_deref();
+            crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+        }
+        _ => Vec::new(),
+    };
     let output = std::fs::read_to_string(dir.output()).unwrap_or_default();
     let runsc_errors = runsc_log_errors(&dir.logs());
     let root = dir.root().to_path_buf();
@@ -119,6 +130,9 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
         error_lines: Vec::new(),
         log_tail: observe::tail(&output, TAIL_LINES),
         daemon: None,
+        probes,
+        diagnosis: None,
+        catalogue_ids: Vec::new(),
     };
     match observed {
         Observed::Ready { ms, info } => {
@@ -133,10 +147,19 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             outcome.error_lines = observe::error_lines(&output);
             outcome.decisive = observe::decisive_line(&output);
         }
-        Observed::Timeout => {
+        Observed::Timeout { launching } => {
             outcome.verdict = Verdict::Timeout;
             outcome.error_lines = observe::error_lines(&output);
             outcome.decisive = observe::error_lines(&output).pop();
+            if launching {
+                // runsc itself never returned (a platform that cannot run here hangs in
+                // `create`): say so, and keep what its debug logs hold.
+                outcome.decisive = Some(format!(
+                    "{LAUNCH_HANG_MARKER} within {} s",
+                    trial.case.timeout_secs()
+                ));
+                outcome.error_lines.extend(runsc_errors);
+            }
         }
         Observed::LaunchFailed(f) => {
             outcome.verdict = Verdict::LaunchFailed;
@@ -162,6 +185,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             outcome.log_tail = observe::tail(&f.output, TAIL_LINES);
         }
     }
+    crate::classify::Catalogue::builtin().classify(&mut outcome);
     Ok(TrialResult {
         outcome,
         leftovers,
@@ -172,7 +196,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
 enum Observed {
     Ready { ms: u64, info: DaemonInfo },
     Exited { code: Option<i32> },
-    Timeout,
+    Timeout { launching: bool },
     LaunchFailed(RunscFailure),
 }
 
@@ -186,7 +210,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         runsc.start(id).await
     };
     match tokio::time::timeout_at(deadline, launch).await {
-        Err(_) => return Observed::Timeout,
+        Err(_) => return Observed::Timeout { launching: true },
         Ok(Err(f)) => return Observed::LaunchFailed(f),
         Ok(Ok(())) => {}
     }
@@ -228,7 +252,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
                 let code = exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
                 return Observed::Exited { code };
             }
-            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout,
+            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout { launching: false },
             r = attempt => if let Ok(info) = r {
                 return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };
             }

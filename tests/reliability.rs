@@ -60,7 +60,14 @@ fn remains_of(pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
 
 fn spawn_run(cases: &Path, out: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dindcheck"))
-        .args(["run", "--runsc-network", "none", "--runtime", RUNTIME])
+        .args([
+            "run",
+            "--no-doctor",
+            "--runsc-network",
+            "none",
+            "--runtime",
+            RUNTIME,
+        ])
         .arg("--cases")
         .arg(cases)
         .arg("--out")

@@ -27,6 +27,11 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
         log_tail: vec![
             "a log line with | a pipe, `backticks` and <script>alert(1)</script>".into(),
         ],
+        probes: Vec::new(),
+        diagnosis: diagnosis(verdict).map(str::to_string),
+        catalogue_ids: diagnosis(verdict)
+            .map(|d| vec![d.to_string()])
+            .unwrap_or_default(),
         daemon: (verdict == Verdict::Ready).then(|| DaemonInfo {
             server_version: Some("20.10.24+dfsg1".into()),
             api_version: Some("1.41".into()),
@@ -35,6 +40,16 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
             cgroup_version: Some("1".into()),
             kernel_version: Some("4.4.0".into()),
         }),
+    }
+}
+
+/// Real catalogue ids, so the fixture report shows their explanations.
+fn diagnosis(v: Verdict) -> Option<&'static str> {
+    match v {
+        Verdict::Ready => None,
+        Verdict::Exited => Some("devices-cgroup-missing"),
+        Verdict::LaunchFailed => Some("runsc-unknown-capability"),
+        Verdict::Timeout => Some("runsc-launch-hang"),
     }
 }
 
@@ -102,6 +117,7 @@ fn fixture() -> Results {
         not_expressible: vec![],
         leaked: vec![],
         engine: None,
+        host_checks: None,
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::capability::CapabilitySet;
+use crate::probe::Probe;
 
 /// Readiness timeout when a case says nothing.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 90;
@@ -67,6 +68,9 @@ pub struct Case {
     pub spec_edits: Vec<SpecEdit>,
     #[serde(default)]
     pub runsc: Runsc,
+    /// The workload probes to run once dockerd is ready; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Vec<Probe>>,
 }
 
 /// The checkable part of a claim.
@@ -189,6 +193,17 @@ impl std::str::FromStr for RunscNetwork {
 }
 
 impl Case {
+    /// The probes this case asks for, in the order they run.
+    pub fn selected_probes(&self) -> Vec<Probe> {
+        match &self.probes {
+            Some(list) => Probe::ALL
+                .into_iter()
+                .filter(|p| list.contains(p))
+                .collect(),
+            None => Probe::ALL.to_vec(),
+        }
+    }
+
     /// The readiness timeout in seconds.
     pub fn timeout_secs(&self) -> u64 {
         self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)

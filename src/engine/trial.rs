@@ -96,6 +96,15 @@ pub async fn run(
         }
     };
 
+    // Workloads run while the container is still up, before its logs are read, as the OCI
+    // launcher does, so that dockerd's errors during the probes are in the logs.
+    let probes = match &observed {
+        Observed::Ready { .. } => {
+            let image = ctx.inventory.images.busybox.as_deref();
+            crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+        }
+        _ => Vec::new(),
+    };
     let output = match &id {
         Some(id) => logs(docker, id).await,
         None => String::new(),
@@ -156,6 +165,9 @@ pub async fn run(
         error_lines: observe::error_lines(&output),
         log_tail: observe::tail(&output, TAIL_LINES),
         daemon: None,
+        probes,
+        diagnosis: None,
+        catalogue_ids: Vec::new(),
     };
     match observed {
         Observed::Ready { ms, info } => {
@@ -178,6 +190,7 @@ pub async fn run(
             outcome.error_lines.push(line);
         }
     }
+    crate::classify::Catalogue::builtin().classify(&mut outcome);
     Ok(TrialResult {
         outcome,
         leftovers,

@@ -157,7 +157,7 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
 }
 
 /// The mounts every sandbox has, as a container runtime gives them.
-fn base_mounts() -> Result<Vec<Mount>, BundleError> {
+pub fn base_mounts() -> Result<Vec<Mount>, BundleError> {
     let m = |dest: &str, typ: &str, src: &str, opts: &[&str]| {
         MountBuilder::default()
             .destination(dest)
@@ -207,7 +207,8 @@ fn base_mounts() -> Result<Vec<Mount>, BundleError> {
     ])
 }
 
-fn cgroup_mount(mode: CgroupMode) -> Result<Option<Mount>, BundleError> {
+/// The `/sys/fs/cgroup` mount of a cgroup mode, if it has one.
+pub fn cgroup_mount(mode: CgroupMode) -> Result<Option<Mount>, BundleError> {
     let cgroup = |ro: &str| {
         MountBuilder::default()
             .destination("/sys/fs/cgroup")

@@ -1,0 +1,291 @@
+//! What doctor produces: one [`Check`] per question asked of the host, gathered in a
+//! [`Diagnosis`]. Plain data, rendered by [`super::render`] and carried in the report.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Trial;
+use crate::report::NotRun;
+
+/// A check's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Works as cases need it.
+    Ok,
+    /// A limitation: some cases or options cannot be tested here, the others can.
+    Warn,
+    /// Does not work on this host.
+    Fail,
+}
+
+impl Status {
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "✔",
+            Status::Warn => "⚠",
+            Status::Fail => "✖",
+        }
+    }
+}
+
+/// What a check is about: lets callers (such as `dindcheck run`) find the checks that
+/// matter to them without matching on names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
+pub enum Topic {
+    Inventory,
+    Engine,
+    Disk,
+    RunscVersion,
+    RunscFlags,
+    SandboxStarts,
+    Platform(String),
+    Network,
+    Cgroups,
+    HostUds,
+    Rootfs,
+}
+
+/// One question asked of the host, with what was run to answer it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Check {
+    /// What the check is about: `host`, `runsc-20240729`, `rootfs bookworm`.
+    pub subject: String,
+    pub topic: Topic,
+    /// A short name for the table: `platform kvm`, `sandbox networking`.
+    pub name: String,
+    pub status: Status,
+    /// One line: what was found.
+    pub summary: String,
+    /// The commands run and the lines they printed that led to the verdict.
+    pub evidence: Vec<String>,
+    /// One line: what to do about it (for a warning or a failure).
+    pub remedy: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+impl Check {
+    pub fn new(subject: &str, topic: Topic, name: &str) -> Check {
+        Check {
+            subject: subject.to_string(),
+            topic,
+            name: name.to_string(),
+            status: Status::Ok,
+            summary: String::new(),
+            evidence: Vec::new(),
+            remedy: None,
+            elapsed_ms: 0,
+        }
+    }
+
+    pub fn ok(mut self, summary: impl Into<String>) -> Check {
+        self.status = Status::Ok;
+        self.summary = summary.into();
+        self
+    }
+
+    pub fn warn(mut self, summary: impl Into<String>, remedy: impl Into<String>) -> Check {
+        self.status = Status::Warn;
+        self.summary = summary.into();
+        self.remedy = Some(remedy.into());
+        self
+    }
+
+    pub fn fail(mut self, summary: impl Into<String>, remedy: impl Into<String>) -> Check {
+        self.status = Status::Fail;
+        self.summary = summary.into();
+        self.remedy = Some(remedy.into());
+        self
+    }
+
+    pub fn evidence(mut self, lines: impl IntoIterator<Item = String>) -> Check {
+        self.evidence.extend(lines);
+        self
+    }
+}
+
+/// Everything doctor found on this host.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The running kernel (`/proc/sys/kernel/osrelease`).
+    pub kernel: String,
+    pub home: PathBuf,
+    /// Only the quick checks ran: platforms only where a run forces one.
+    pub quick: bool,
+    pub checks: Vec<Check>,
+    /// Wall-clock time of the whole diagnosis, measured.
+    pub elapsed_ms: u64,
+}
+
+impl Diagnosis {
+    /// Whether cases can run at all: some runsc starts a sandbox whose unix sockets the host
+    /// can reach (how the harness talks to dockerd), and some root filesystem is present.
+    pub fn can_run_cases(&self) -> bool {
+        let runsc_ok = self.subjects().iter().any(|s| {
+            let ok = |t: &Topic| {
+                self.checks
+                    .iter()
+                    .any(|c| &c.subject == s && &c.topic == t && c.status != Status::Fail)
+            };
+            ok(&Topic::SandboxStarts) && ok(&Topic::HostUds)
+        });
+        let rootfs_ok = self
+            .checks
+            .iter()
+            .any(|c| c.topic == Topic::Rootfs && c.status != Status::Fail);
+        let inventory_ok = !self
+            .checks
+            .iter()
+            .any(|c| c.topic == Topic::Inventory && c.status == Status::Fail);
+        inventory_ok && runsc_ok && rootfs_ok
+    }
+
+    /// Subjects in the order their first check appears.
+    pub fn subjects(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for c in &self.checks {
+            if !v.contains(&c.subject) {
+                v.push(c.subject.clone());
+            }
+        }
+        v
+    }
+
+    /// The check of `topic` for `subject`, if it ran.
+    pub fn find(&self, subject: &str, topic: &Topic) -> Option<&Check> {
+        self.checks
+            .iter()
+            .find(|c| c.subject == subject && &c.topic == topic)
+    }
+
+    /// Why a trial cannot be tested on this host, if doctor found a reason: runsc `release`
+    /// with runsc network mode `network` and a forced `platform`. Such a trial would fail
+    /// for a reason of the host, not of its case.
+    pub fn untestable(
+        &self,
+        release: &str,
+        network: &str,
+        platform: Option<&str>,
+    ) -> Option<String> {
+        let subject = format!("runsc-{release}");
+        let failed = |t: &Topic| self.find(&subject, t).filter(|c| c.status == Status::Fail);
+        if network == "sandbox" {
+            if let Some(c) = failed(&Topic::Network) {
+                return Some(format!(
+                    "{subject}'s sandbox networking does not work on this host ({}); \
+                     use `--runsc-network none`",
+                    c.summary.split(':').next().unwrap_or_default()
+                ));
+            }
+        }
+        let p = platform?;
+        failed(&Topic::Platform(p.to_string()))
+            .map(|c| format!("{subject}'s platform {p} on this host: {}", c.summary))
+    }
+
+    /// Splits `trials` into those this host can test and those it cannot, with the reason.
+    pub fn split_untestable(&self, trials: &[Trial]) -> (Vec<Trial>, Vec<NotRun>) {
+        let mut run = Vec::new();
+        let mut not_run = Vec::new();
+        for t in trials {
+            let why = self.untestable(
+                &t.runtime.release,
+                t.network.as_str(),
+                t.runtime.platform.as_deref(),
+            );
+            match why {
+                Some(reason) => not_run.push(NotRun {
+                    trial: t.name(),
+                    reason,
+                }),
+                None => run.push(t.clone()),
+            }
+        }
+        (run, not_run)
+    }
+
+    /// Counts of ok, warn and fail.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |s| self.checks.iter().filter(|c| c.status == s).count();
+        (n(Status::Ok), n(Status::Warn), n(Status::Fail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(subject: &str, topic: Topic, status: Status) -> Check {
+        let mut c = Check::new(subject, topic, "x");
+        c.status = status;
+        c
+    }
+
+    fn diagnosis(checks: Vec<Check>) -> Diagnosis {
+        Diagnosis {
+            kernel: "6.18".into(),
+            home: "/h".into(),
+            quick: false,
+            checks,
+            elapsed_ms: 0,
+        }
+    }
+
+    #[test]
+    fn cases_can_run_with_one_working_runsc_and_one_rootfs() {
+        let d = diagnosis(vec![
+            check("runsc-a", Topic::SandboxStarts, Status::Fail),
+            check("runsc-a", Topic::HostUds, Status::Fail),
+            check("runsc-b", Topic::SandboxStarts, Status::Ok),
+            check("runsc-b", Topic::HostUds, Status::Ok),
+            check("runsc-b", Topic::Network, Status::Fail),
+            check("rootfs x", Topic::Rootfs, Status::Ok),
+        ]);
+        assert!(d.can_run_cases());
+        assert_eq!(d.counts(), (3, 0, 3));
+    }
+
+    #[test]
+    fn sandbox_networking_trials_are_untestable_where_networking_failed() {
+        let mut net = check("runsc-20240729", Topic::Network, Status::Fail);
+        net.summary = "unavailable: misdetection".into();
+        let d = diagnosis(vec![
+            net,
+            check(
+                "runsc-20240729",
+                Topic::Platform("kvm".into()),
+                Status::Fail,
+            ),
+            check(
+                "runsc-20240729",
+                Topic::Platform("ptrace".into()),
+                Status::Ok,
+            ),
+        ]);
+        let why = d.untestable("20240729", "sandbox", None).unwrap();
+        assert!(why.contains("sandbox networking does not work"), "{why}");
+        assert!(why.contains("--runsc-network none"), "{why}");
+        assert_eq!(d.untestable("20240729", "none", None), None);
+        assert_eq!(d.untestable("20221219", "sandbox", None), None);
+        assert!(d.untestable("20240729", "none", Some("kvm")).is_some());
+        assert_eq!(d.untestable("20240729", "none", Some("ptrace")), None);
+    }
+
+    #[test]
+    fn cases_cannot_run_without_host_uds_or_rootfs() {
+        let no_uds = diagnosis(vec![
+            check("runsc-a", Topic::SandboxStarts, Status::Ok),
+            check("runsc-a", Topic::HostUds, Status::Fail),
+            check("rootfs x", Topic::Rootfs, Status::Ok),
+        ]);
+        assert!(!no_uds.can_run_cases());
+        let no_rootfs = diagnosis(vec![
+            check("runsc-a", Topic::SandboxStarts, Status::Ok),
+            check("runsc-a", Topic::HostUds, Status::Ok),
+            check("rootfs x", Topic::Rootfs, Status::Fail),
+        ]);
+        assert!(!no_rootfs.can_run_cases());
+    }
+}
