@@ -157,7 +157,16 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
     let mut tmpfs = Vec::new();
     for m in &case.mounts {
         match m.kind {
-            MountKind::Tmpfs => tmpfs.push((m.destination.clone(), m.options.join(","))),
+            MountKind::Tmpfs => {
+                // Docker mounts a `--tmpfs` noexec unless told `exec`; the OCI launcher's
+                // tmpfs (and the case's) is executable unless it says `noexec`. Without
+                // this, nested images under a tmpfs /var/lib/docker cannot run a binary.
+                let mut opts = m.options.clone();
+                if !opts.iter().any(|o| o == "exec" || o == "noexec") {
+                    opts.push("exec".into());
+                }
+                tmpfs.push((m.destination.clone(), opts.join(",")))
+            }
             MountKind::Bind => {
                 let mut opts = Vec::new();
                 for o in &m.options {
@@ -331,6 +340,27 @@ mod tests {
         assert_eq!(
             binds,
             vec!["/io:/run/dindcheck:rw", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]
+        );
+    }
+
+    #[test]
+    fn a_tmpfs_stays_executable_as_in_the_oci_spec() {
+        let e = express(&trial(|c| {
+            c.cgroup = CgroupMode::GvisorRo;
+            c.mounts = vec![crate::case::Mount {
+                kind: MountKind::Tmpfs,
+                source: None,
+                destination: "/var/lib/docker".into(),
+                options: vec!["rw".into(), "nosuid".into()],
+            }];
+        }))
+        .unwrap();
+        assert_eq!(
+            e.tmpfs,
+            vec![(
+                PathBuf::from("/var/lib/docker"),
+                "rw,nosuid,exec".to_string()
+            )]
         );
     }
 
