@@ -72,6 +72,48 @@ async fn connect_with_version(
     Ok((docker, version))
 }
 
+/// How a readiness wait ended.
+pub enum Readiness<T> {
+    /// dockerd answered `info`, `ms` after `started`.
+    Ready { ms: u64, info: DaemonInfo },
+    /// The container (or its sandbox) ended first; `T` is what the exit future returned.
+    Exited(T),
+    /// Neither happened before the deadline.
+    Timeout,
+}
+
+/// Polls dockerd's socket until it answers `info`, the container ends (`exited` resolves) or
+/// the deadline passes, whichever comes first. Shared by both launchers, so that "ready"
+/// means the same thing whatever started the sandbox.
+pub async fn wait_ready<T>(
+    socket: &Path,
+    started: std::time::Instant,
+    deadline: tokio::time::Instant,
+    exited: impl std::future::Future<Output = T>,
+) -> Readiness<T> {
+    tokio::pin!(exited);
+    loop {
+        let attempt = async {
+            tokio::time::sleep(POLL).await;
+            if socket.exists() {
+                daemon_info(socket).await
+            } else {
+                Err("no socket yet".to_string())
+            }
+        };
+        tokio::select! {
+            t = &mut exited => return Readiness::Exited(t),
+            _ = tokio::time::sleep_until(deadline) => return Readiness::Timeout,
+            r = attempt => if let Ok(info) = r {
+                return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
+            }
+        }
+    }
+}
+
+/// Pause between readiness attempts.
+const POLL: Duration = Duration::from_millis(200);
+
 /// moby answers a too-new client with "client version 1.53 is too new. Maximum supported API
 /// version is 1.41".
 fn max_api_version(message: &str) -> Option<ClientVersion> {

@@ -21,8 +21,6 @@ use crate::plan::Trial;
 const TAIL_LINES: usize = 15;
 /// The decisive line of a trial whose `runsc create` or `start` never returned.
 pub const LAUNCH_HANG_MARKER: &str = "dindcheck: runsc create/start did not return";
-/// Pause between readiness attempts.
-const POLL: Duration = Duration::from_millis(200);
 
 /// What every trial of a run shares.
 #[derive(Debug, Clone)]
@@ -233,29 +231,16 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         let _ = wait.wait().await;
         s
     };
-    tokio::pin!(exited);
-    let socket = dir.socket();
-    loop {
-        let attempt = async {
-            tokio::time::sleep(POLL).await;
-            if socket.exists() {
-                observe::daemon_info(&socket).await
-            } else {
-                Err("no socket yet".to_string())
-            }
-        };
-        tokio::select! {
-            wait_output = &mut exited => {
-                // A container that exits takes its sandbox with it, and `runsc wait` cannot
-                // always still learn the status ("sandbox no longer running and its exit
-                // status is unavailable"); the sandbox's boot log records it either way.
-                let code = exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
-                return Observed::Exited { code };
-            }
-            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout { launching: false },
-            r = attempt => if let Ok(info) = r {
-                return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };
-            }
+    match observe::wait_ready(&dir.socket(), started, deadline, exited).await {
+        observe::Readiness::Ready { ms, info } => Observed::Ready { ms, info },
+        observe::Readiness::Timeout => Observed::Timeout { launching: false },
+        observe::Readiness::Exited(wait_output) => {
+            // A container that exits takes its sandbox with it, and `runsc wait` cannot
+            // always still learn the status ("sandbox no longer running and its exit status
+            // is unavailable"); the sandbox's boot log records it either way.
+            let code =
+                exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
+            Observed::Exited { code }
         }
     }
 }

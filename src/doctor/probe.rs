@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use tokio::process::{Child, Command};
 
@@ -256,15 +256,7 @@ impl Probe {
         ]
         .into_iter()
         .collect();
-        let capabilities = LinuxCapabilitiesBuilder::default()
-            .bounding(caps.clone())
-            .effective(caps.clone())
-            .permitted(caps.clone())
-            // runsc 20240729 derives the sandbox's own ambient capabilities from the spec and
-            // fails with "applyCaps() failed: operation not permitted" when they are not
-            // inheritable too.
-            .inheritable(caps)
-            .build()?;
+        let capabilities = crate::launch::bundle::capability_sets(caps)?;
         let script = format!("exec 2>&1\necho '{STARTED_MARKER}'\n{}", self.script);
         let process = ProcessBuilder::default()
             .terminal(false)

@@ -476,7 +476,7 @@ fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
     }
     let exec = slot.join("exec");
     let leaked = sweep::end_processes_naming(&exec.to_string_lossy());
-    super::daemon::unmount_below(&exec);
+    crate::launch::scratch::unmount_below(&exec);
     for f in ["exec", "docker.sock", "dockerd.pid", "daemon.json"] {
         let p = slot.join(f);
         let _ = if p.is_dir() {
@@ -567,26 +567,6 @@ fn try_slots(base: &Path) -> Result<Option<(PathBuf, File)>, EngineError> {
         }
     }
     Ok(None)
-}
-
-/// Unmounts anything mounted below `root` (a killed dockerd can leave its containers'
-/// mounts), deepest first, so that removing the directory never walks into a mount.
-pub(super) fn unmount_below(root: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(root))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        if let Ok(c) = std::ffi::CString::new(p) {
-            // SAFETY: a plain umount2 call on a NUL-terminated path.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
 }
 
 fn mkdir(p: &Path) -> Result<(), EngineError> {

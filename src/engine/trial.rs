@@ -27,8 +27,6 @@ pub const OWNER_LABEL: &str = "dindcheck.pid";
 
 /// How many lines of output an outcome keeps for the report (as the OCI launcher).
 const TAIL_LINES: usize = 15;
-/// Pause between readiness attempts (as the OCI launcher).
-const POLL: Duration = Duration::from_millis(200);
 
 enum Observed {
     Ready { ms: u64, info: DaemonInfo },
@@ -221,24 +219,10 @@ async fn observe_container(
             _ => None,
         }
     };
-    tokio::pin!(exited);
-    let socket = dir.socket();
-    loop {
-        let attempt = async {
-            tokio::time::sleep(POLL).await;
-            if socket.exists() {
-                observe::daemon_info(&socket).await
-            } else {
-                Err("no socket yet".to_string())
-            }
-        };
-        tokio::select! {
-            code = &mut exited => return Observed::Exited { code },
-            _ = tokio::time::sleep_until(deadline) => return Observed::Timeout,
-            r = attempt => if let Ok(info) = r {
-                return Observed::Ready { ms: started.elapsed().as_millis() as u64, info };
-            }
-        }
+    match observe::wait_ready(&dir.socket(), started, deadline, exited).await {
+        observe::Readiness::Ready { ms, info } => Observed::Ready { ms, info },
+        observe::Readiness::Exited(code) => Observed::Exited { code },
+        observe::Readiness::Timeout => Observed::Timeout,
     }
 }
 

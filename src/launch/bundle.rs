@@ -54,6 +54,21 @@ pub enum BundleError {
     DaemonJson(serde_json::Error),
 }
 
+/// The same capabilities in the bounding, effective, permitted and inheritable sets, never
+/// ambient (as the design note and gVisor's tutorial give them). runsc 20240729 derives the
+/// sandbox's own capabilities from the spec and fails with "applyCaps() failed: operation
+/// not permitted" when they are not inheritable too.
+pub fn capability_sets(
+    caps: std::collections::HashSet<Capability>,
+) -> Result<oci_spec::runtime::LinuxCapabilities, oci_spec::OciSpecError> {
+    LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps.clone())
+        .inheritable(caps)
+        .build()
+}
+
 /// Builds the OCI spec of `trial` with its root filesystem at `rootfs` and its io directory
 /// at `io_dir` on the host.
 pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleError> {
@@ -64,12 +79,7 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
         .iter()
         .map(|c| c.to_oci())
         .collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps.clone())
-        .inheritable(caps)
-        .build()?;
+    let capabilities = capability_sets(caps)?;
 
     let mut args = vec![
         "/bin/sh".to_string(),

@@ -196,9 +196,10 @@ fn remove(root: &Path) {
     let _ = std::fs::remove_dir_all(root);
 }
 
-/// Unmounts anything mounted below `root` (nothing is, normally: runsc mounts inside its own
-/// namespaces). A safety net so that `remove_dir_all` never walks into a mount.
-fn unmount_below(root: &Path) {
+/// Unmounts anything mounted below `root`, deepest first (nothing is, normally, under a
+/// trial: runsc mounts inside its own namespaces; a killed dockerd can leave its containers'
+/// mounts). A safety net so that `remove_dir_all` never walks into a mount.
+pub fn unmount_below(root: &Path) {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };
