@@ -111,6 +111,8 @@ pub struct CaseInfo {
     pub network: String,
     #[serde(default)]
     pub claimed: Option<Claimed>,
+    #[serde(default)]
+    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
     /// What this case changes relative to the case it extends.
     #[serde(default)]
     pub changes: Vec<String>,
@@ -127,6 +129,7 @@ impl CaseInfo {
     pub fn from_case(c: &Case, parent: Option<&Case>) -> CaseInfo {
         CaseInfo {
             claimed: c.claimed,
+            claimed_probes: c.claimed_probes.clone(),
             changes: parent
                 .map(|p| crate::case::load::changes(p, c))
                 .unwrap_or_default(),
@@ -613,20 +616,51 @@ pub fn markdown(r: &Results) -> String {
 type ByTrial<'a> = BTreeMap<(&'a str, &'a str), &'a Outcome>;
 
 /// Whether an outcome bears out what the case's author claimed.
-fn claim_cell(claimed: Option<Claimed>, o: Option<&&Outcome>) -> String {
-    let (Some(claimed), Some(o)) = (claimed, o) else {
+fn claim_cell(c: &CaseInfo, o: Option<&&Outcome>) -> String {
+    let (Some(claimed), Some(o)) = (c.claimed, o) else {
         return "–".into();
     };
-    let works = o.verdict == Verdict::Ready;
-    let holds = match claimed {
-        Claimed::Works => works,
-        Claimed::Fails => !works,
+    let ready = o.verdict == Verdict::Ready;
+    let mut holds = match claimed {
+        Claimed::Works => ready,
+        Claimed::Fails => !ready,
     };
-    let evidence = match (o.verdict, o.decisive.as_deref()) {
+    let mut evidence = match (o.verdict, o.decisive.as_deref()) {
         (Verdict::Ready, _) => "dockerd ready".to_string(),
         (v, Some(why)) => format!("{v}: {}", short(why)),
         (v, None) => v.to_string(),
     };
+    // Probes only run on a ready dockerd; a claim about them needs one.
+    if ready {
+        for (probe, want) in &c.claimed_probes {
+            let got = o.probes.iter().find(|p| p.probe == *probe);
+            let seen = match got.map(|p| p.verdict) {
+                Some(crate::probe::ProbeVerdict::Ok) => Some(Claimed::Works),
+                Some(crate::probe::ProbeVerdict::Failed) => Some(Claimed::Fails),
+                _ => None,
+            };
+            let word = |k: Claimed| {
+                if k == Claimed::Works {
+                    "works"
+                } else {
+                    "fails"
+                }
+            };
+            match seen {
+                Some(k) => {
+                    holds &= k == *want;
+                    evidence.push_str(&format!("; {} {}", probe.as_str(), word(k)));
+                }
+                None => {
+                    return format!(
+                        "– ({}: probe {} did not run)",
+                        cell(&evidence),
+                        probe.as_str()
+                    );
+                }
+            }
+        }
+    }
     format!(
         "{} ({})",
         if holds { "✔ holds" } else { "✖ refuted" },
@@ -658,10 +692,14 @@ fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
     );
     let _ = writeln!(md, "{}", runtime_header(r, "case | claim | claimed"));
     for c in &r.cases {
-        let claimed = c.claimed.map_or("–", |k| match k {
+        let word = |k: Claimed| match k {
             Claimed::Works => "works",
             Claimed::Fails => "fails",
-        });
+        };
+        let mut claimed = c.claimed.map_or("–".to_string(), |k| word(k).to_string());
+        for (probe, k) in &c.claimed_probes {
+            claimed.push_str(&format!("; {} {}", probe.as_str(), word(*k)));
+        }
         let _ = write!(
             md,
             "| {} | {} | {} |",
@@ -671,7 +709,7 @@ fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
         );
         for rt in &r.runtimes {
             let o = by_trial.get(&(c.name.as_str(), rt.name.as_str()));
-            let _ = write!(md, " {} |", claim_cell(c.claimed, o));
+            let _ = write!(md, " {} |", claim_cell(c, o));
         }
         md.push('\n');
     }
@@ -1065,6 +1103,7 @@ mod tests {
                 extends: None,
                 network: "none".into(),
                 claimed: None,
+                claimed_probes: Default::default(),
                 changes: Vec::new(),
             }],
             outcomes: vec![

@@ -63,6 +63,7 @@ fn case(name: &str, extends: Option<&str>, claimed: Option<Claimed>) -> CaseInfo
         extends: extends.map(str::to_string),
         network: "sandbox".into(),
         claimed,
+        claimed_probes: Default::default(),
         changes: extends
             .map(|_| vec!["cgroup: \"none\" → \"gvisor\"".to_string()])
             .unwrap_or_default(),

@@ -38,6 +38,10 @@ pub struct Case {
     /// ready) or `fails` (it does not). Absent: the claim is shown but not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed: Option<Claimed>,
+    /// What the claim predicts of workload probes once dockerd is ready, e.g.
+    /// `{ run-none = "works", limits = "fails" }` ("Docker commands work", "limits won't").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
     /// Another case (by name) whose keys this one starts from. Not inherited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend: Option<String>,
