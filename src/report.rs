@@ -424,14 +424,32 @@ pub fn markdown(r: &Results) -> String {
     if let Some(e) = &r.engine {
         engine_figures(&mut md, e);
     }
-    let _ = writeln!(md, "| runtime | runsc version | platform |\n|---|---|---|");
+    // What the sandboxes themselves reported once a dockerd inside answered: gVisor's
+    // kernel version and the cgroup version dockerd saw ("–" where no trial became ready).
+    let _ = writeln!(
+        md,
+        "| runtime | runsc version | platform | kernel seen inside | cgroup inside |\n|---|---|---|---|---|"
+    );
     for rt in &r.runtimes {
+        let inside = r
+            .outcomes
+            .iter()
+            .filter(|o| o.runtime == rt.name)
+            .find_map(|o| o.daemon.as_ref());
+        let kernel = inside
+            .and_then(|d| d.kernel_version.as_deref())
+            .unwrap_or("–");
+        let cgroup = inside
+            .and_then(|d| d.cgroup_version.as_deref())
+            .map_or("–".to_string(), |v| format!("v{v}"));
         let _ = writeln!(
             md,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             cell(&rt.name),
             cell(&rt.version),
-            cell(&rt.platform)
+            cell(&rt.platform),
+            cell(kernel),
+            cell(&cgroup)
         );
     }
     let _ = writeln!(
