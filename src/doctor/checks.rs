@@ -136,8 +136,13 @@ pub fn inventory(home: &Path, kernel_release: &str) -> (Check, Option<Inventory>
     }
 }
 
+/// How long the engine check waits for a free engine slot and a started engine.
+const ENGINE_START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The outer engine: a host `dockerd`, which the engine launcher starts with runsc runtimes.
-pub async fn engine() -> Check {
+/// With `runsc` given, it is started for real in one of dindcheck's engine slots with one
+/// runtime per runsc, asked which runtimes it has registered, and stopped again.
+pub async fn engine(home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
     let started = Instant::now();
     let c = Check::new("host", Topic::Engine, "outer engine (dockerd)");
     let Some(dockerd) = find_in_path("dockerd") else {
@@ -165,11 +170,90 @@ pub async fn engine() -> Check {
             .evidence([format!("$ {}", r.line), r.stderr.trim().to_string()]),
         Ok(r) => {
             let version = r.stdout.trim().to_string();
-            c.ok(format!("{version} at {}", dockerd.display()))
-                .evidence([format!("$ {}", r.line), version])
+            let c = c
+                .ok(format!("{version} at {}", dockerd.display()))
+                .evidence([format!("$ {}", r.line), version]);
+            if runsc.is_empty() {
+                c
+            } else {
+                engine_start(c, home, runsc).await
+            }
         }
     };
     timed(c, started)
+}
+
+/// Starts an outer engine with a runtime per runsc, checks that `docker info` lists them, and
+/// stops it, recording both times.
+async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
+    use crate::engine::container::EngineRuntime;
+    use crate::engine::daemon::OuterEngine;
+    let runtimes: Vec<EngineRuntime> = runsc
+        .iter()
+        .map(|b| EngineRuntime {
+            name: format!("dindcheck-doctor-{}", b.release),
+            path: b.path.clone(),
+            args: vec!["--network=none".into(), "--overlay2=root:memory".into()],
+        })
+        .collect();
+    let summary = c.summary.clone();
+    let mut evidence = c.evidence.clone();
+    let engine =
+        match tokio::time::timeout(ENGINE_START_TIMEOUT, OuterEngine::start(home, &runtimes)).await
+        {
+            Err(_) => {
+                return c.warn(
+                    format!(
+                        "{summary}; no engine started within {} s (every engine slot busy?)",
+                        ENGINE_START_TIMEOUT.as_secs()
+                    ),
+                    "rerun when no other dindcheck run is using the engine slots",
+                );
+            }
+            Ok(Err(e)) => {
+                return c
+                    .fail(
+                        format!("{summary}; the engine does not start: {e}"),
+                        "see the engine slot's dockerd.log under DINDCHECK_HOME/engine",
+                    )
+                    .evidence(evidence);
+            }
+            Ok(Ok(e)) => e,
+        };
+    let start_ms = engine.start_ms;
+    let registered: Vec<String> = match engine.docker().info().await {
+        Ok(info) => info
+            .runtimes
+            .map(|m| m.into_keys().collect())
+            .unwrap_or_default(),
+        Err(e) => vec![format!("(docker info failed: {e})")],
+    };
+    let stopped = engine.stop().await;
+    let missing: Vec<&str> = runtimes
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| !registered.iter().any(|r| r == n))
+        .collect();
+    evidence.push(format!(
+        "started dockerd in {start_ms} ms, stopped in {} ms; registered runtimes: {}",
+        stopped.stop_ms,
+        registered.join(", ")
+    ));
+    if missing.is_empty() {
+        c.ok(format!(
+            "{summary}; starts in {:.1} s with runsc runtimes registered ({}), stops in {:.1} s",
+            start_ms as f64 / 1000.0,
+            runtimes.len(),
+            stopped.stop_ms as f64 / 1000.0
+        ))
+        .evidence(evidence)
+    } else {
+        c.fail(
+            format!("{summary}; runtimes not registered: {}", missing.join(", ")),
+            "check the engine's daemon.json `runtimes`",
+        )
+        .evidence(evidence)
+    }
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {

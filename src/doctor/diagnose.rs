@@ -97,7 +97,14 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
     };
 
     let per_runsc = join_all(binaries.iter().map(|b| runsc_checks(&ctx, b, options)));
-    let (engine, per_runsc) = tokio::join!(checks::engine(), per_runsc);
+    // The engine check starts a real outer engine only in the full diagnosis: `run`'s quick
+    // checks leave that to the run itself, which starts one anyway.
+    let engine_runsc: Vec<RunscBinary> = if options.quick {
+        Vec::new()
+    } else {
+        binaries.clone()
+    };
+    let (engine, per_runsc) = tokio::join!(checks::engine(&options.home, &engine_runsc), per_runsc);
     host.push(engine);
     host.push(checks::disk(&options.home));
 
