@@ -114,41 +114,21 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
         leaks.retain(|l| !l.starts_with("directory"));
     }
 
-    let mut outcome = Outcome {
-        trial: trial.name(),
-        case: trial.case.name.clone(),
-        runtime: trial.runtime.name.clone(),
-        launcher: "oci".into(),
-        network: trial.network.as_str().into(),
-        network_substituted: trial.network_substituted(),
-        verdict: Verdict::Timeout,
-        ready_ms: None,
-        exit_code: None,
-        decisive: None,
-        error_lines: Vec::new(),
-        log_tail: observe::tail(&output, TAIL_LINES),
-        daemon: None,
-        probes,
-        diagnosis: None,
-        catalogue_ids: Vec::new(),
-    };
+    let mut outcome = initial_outcome(trial, &output, probes);
     match observed {
         Observed::Ready { ms, info } => {
             outcome.verdict = Verdict::Ready;
             outcome.ready_ms = Some(ms);
             outcome.daemon = Some(info);
-            outcome.error_lines = observe::error_lines(&output);
         }
         Observed::Exited { code } => {
             outcome.verdict = Verdict::Exited;
             outcome.exit_code = code;
-            outcome.error_lines = observe::error_lines(&output);
             outcome.decisive = observe::decisive_line(&output);
         }
         Observed::Timeout { launching } => {
             outcome.verdict = Verdict::Timeout;
-            outcome.error_lines = observe::error_lines(&output);
-            outcome.decisive = observe::error_lines(&output).pop();
+            outcome.decisive = outcome.error_lines.last().cloned();
             if launching {
                 // runsc itself never returned (a platform that cannot run here hangs in
                 // `create`): say so, and keep what its debug logs hold.
@@ -189,6 +169,34 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
         leftovers,
         leaks,
     })
+}
+
+/// An outcome with everything a launcher knows before its verdict: the trial's names, the
+/// network used, the error lines and tail of `output`, and the probes. Both launchers start
+/// from it and fill in the verdict.
+pub(crate) fn initial_outcome(
+    trial: &Trial,
+    output: &str,
+    probes: Vec<crate::probe::ProbeResult>,
+) -> Outcome {
+    Outcome {
+        trial: trial.name(),
+        case: trial.case.name.clone(),
+        runtime: trial.runtime.name.clone(),
+        launcher: trial.launcher.as_str().into(),
+        network: trial.network.as_str().into(),
+        network_substituted: trial.network_substituted(),
+        verdict: Verdict::Timeout,
+        ready_ms: None,
+        exit_code: None,
+        decisive: None,
+        error_lines: observe::error_lines(output),
+        log_tail: observe::tail(output, TAIL_LINES),
+        daemon: None,
+        probes,
+        diagnosis: None,
+        catalogue_ids: Vec::new(),
+    }
 }
 
 enum Observed {

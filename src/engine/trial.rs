@@ -17,16 +17,13 @@ use super::sweep;
 use crate::launch::bundle;
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check, processes_mentioning};
 use crate::observe;
-use crate::outcome::{DaemonInfo, Outcome, Verdict};
+use crate::outcome::{DaemonInfo, Verdict};
 use crate::plan::Trial;
 use crate::runner::{RunContext, TrialError, TrialResult};
 
 /// The label that names the harness process that created a container, so that a run on a
 /// shared engine removes only its own containers.
 pub const OWNER_LABEL: &str = "dindcheck.pid";
-
-/// How many lines of output an outcome keeps for the report (as the OCI launcher).
-const TAIL_LINES: usize = 15;
 
 enum Observed {
     Ready { ms: u64, info: DaemonInfo },
@@ -149,24 +146,7 @@ pub async fn run(
         );
     }
 
-    let mut outcome = Outcome {
-        trial: trial.name(),
-        case: trial.case.name.clone(),
-        runtime: trial.runtime.name.clone(),
-        launcher: trial.launcher.as_str().into(),
-        network: trial.network.as_str().into(),
-        network_substituted: trial.network_substituted(),
-        verdict: Verdict::Timeout,
-        ready_ms: None,
-        exit_code: None,
-        decisive: None,
-        error_lines: observe::error_lines(&output),
-        log_tail: observe::tail(&output, TAIL_LINES),
-        daemon: None,
-        probes,
-        diagnosis: None,
-        catalogue_ids: Vec::new(),
-    };
+    let mut outcome = crate::runner::initial_outcome(trial, &output, probes);
     match observed {
         Observed::Ready { ms, info } => {
             outcome.verdict = Verdict::Ready;
