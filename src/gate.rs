@@ -29,6 +29,41 @@ pub fn baseline_name(trial: &Trial, launcher: &str, dockerd_package_version: &st
     )
 }
 
+/// [`baseline_name`] of `trial` on this host: the dockerd of its root filesystem, or for a
+/// case that names an image, the image (`…__image-docker-dind`). `None` when the root
+/// filesystem is not installed.
+pub fn trial_baseline_name(
+    trial: &Trial,
+    inventory: &crate::inventory::Inventory,
+) -> Option<String> {
+    if let Some(image) = &trial.case.image {
+        let image: String = image
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        return Some(format!(
+            "{}__{}__{}__net-{}__image-{}",
+            trial.case.name,
+            trial.runtime.name.replace('@', "-"),
+            trial.launcher,
+            trial.network.as_str(),
+            image
+        ));
+    }
+    let rootfs = inventory.rootfs(&trial.case.rootfs)?;
+    Some(baseline_name(
+        trial,
+        trial.launcher.as_str(),
+        &rootfs.docker,
+    ))
+}
+
 pub fn baseline_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.snap"))
 }

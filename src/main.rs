@@ -527,6 +527,7 @@ fn stop_engine(
         imports: engine.imports(),
         reaped: engine.reaped.clone(),
         leaked_at_stop: Vec::new(),
+        reload_ms: engine.reloads(),
     };
     match std::sync::Arc::try_unwrap(engine) {
         Ok(engine) => {

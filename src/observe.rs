@@ -190,7 +190,14 @@ pub fn normalise(line: &str) -> String {
     static PID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bpid[= ]\d+").unwrap());
     static PROC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"/proc/\d+/").unwrap());
     static SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s+").unwrap());
+    // Registries, mirrors and resolvers differ from host to host (and their names stay out
+    // of the reports): an engine's failed pull reads the same everywhere.
+    static URL_HOST: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"\b(https?://)[^/\s"']+"#).unwrap());
+    static LOOKUP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\blookup \S+ on \S+:").unwrap());
     let s = TIME.replace_all(line, "");
+    let s = URL_HOST.replace_all(&s, "${1}<host>");
+    let s = LOOKUP.replace_all(&s, "lookup <host> on <resolver>:");
     let s = ISO.replace_all(&s, "<time>");
     let s = HEX.replace_all(&s, "<id>");
     let s = SCRATCH.replace_all(&s, "<scratch>");
@@ -254,6 +261,15 @@ mod tests {
         assert_eq!(
             normalise(line),
             "open <scratch>/io/x: layer <id> pid=<n> /proc/<pid>/ns/net"
+        );
+    }
+
+    #[test]
+    fn registry_hosts_and_resolvers_are_normalised() {
+        let line = r#"Get "https://registry.example:5000/v2/": dial tcp: lookup registry.example on 192.0.2.53:53: no such host"#;
+        assert_eq!(
+            normalise(line),
+            r#"Get "https://<host>/v2/": dial tcp: lookup <host> on <resolver>: no such host"#
         );
     }
 

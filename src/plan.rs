@@ -88,7 +88,12 @@ impl Trial {
     /// else.
     pub fn not_expressible(&self) -> Option<String> {
         match self.launcher {
-            Launcher::Oci => None,
+            Launcher::Oci => self.case.image.as_ref().map(|image| {
+                format!(
+                    "the case runs the image `{image}`; the OCI launcher runs a root filesystem \
+                     from the setup, not an image"
+                )
+            }),
             Launcher::Engine => crate::engine::container::express(self).err().map(|e| e.0),
         }
     }

@@ -75,10 +75,14 @@ pub struct EngineFigures {
     pub reaped: Vec<String>,
     /// Processes still under the engine's exec-root after it stopped (ended).
     pub leaked_at_stop: Vec<String>,
+    /// Each reload (SIGHUP) that gave the running engine a runtime it lacked, in ms.
+    #[serde(default)]
+    pub reload_ms: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportFigure {
+    /// The root filesystem imported; empty for an image a case names (pulled).
     pub rootfs: String,
     pub image: String,
     /// `None`: the image was already there under the rootfs's current content key.
@@ -137,7 +141,11 @@ impl CaseInfo {
             description: c.description.clone(),
             source: c.source.clone(),
             claim: c.claim.clone(),
-            rootfs: c.rootfs.clone(),
+            // What holds dockerd: the rootfs, or for a case that names one, the image.
+            rootfs: match &c.image {
+                Some(image) => format!("image {image}"),
+                None => c.rootfs.clone(),
+            },
             extends: c.extend.clone(),
             network: c.runsc.network.as_str().into(),
         }
@@ -196,8 +204,7 @@ impl Results {
                 .iter()
                 .filter_map(|t| {
                     let o = run.outcomes.iter().find(|o| o.trial == t.name())?;
-                    let docker = run.inventory.rootfs(&t.case.rootfs)?.docker.as_str();
-                    let name = crate::gate::baseline_name(t, &o.launcher, docker);
+                    let name = crate::gate::trial_baseline_name(t, run.inventory)?;
                     Some(BaselineStatus {
                         trial: t.name(),
                         comparison: crate::gate::compare(dir, &name, o),
@@ -873,16 +880,30 @@ fn engine_figures(md: &mut String, e: &EngineFigures) {
                 .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
         );
     }
+    if !e.reload_ms.is_empty() {
+        let each: Vec<String> = e
+            .reload_ms
+            .iter()
+            .map(|ms| format!("{:.1} s", *ms as f64 / 1000.0))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Reloaded (SIGHUP) for runtimes it lacked: {} time(s), in {}.",
+            e.reload_ms.len(),
+            each.join(", ")
+        );
+    }
     for i in &e.imports {
         let _ = writeln!(
             md,
             "Image `{}`: {}.",
             cell(&i.image),
-            i.import_ms
-                .map_or("already imported".to_string(), |ms| format!(
-                    "imported in {:.1} s",
-                    ms as f64 / 1000.0
-                ))
+            match (i.rootfs.is_empty(), i.import_ms) {
+                (false, None) => "already imported".to_string(),
+                (false, Some(ms)) => format!("imported in {:.1} s", ms as f64 / 1000.0),
+                (true, None) => "already in the engine".to_string(),
+                (true, Some(ms)) => format!("pulled in {:.1} s", ms as f64 / 1000.0),
+            }
         );
     }
     if !e.reaped.is_empty() || !e.leaked_at_stop.is_empty() {

@@ -17,9 +17,13 @@
 //! - `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem fails the run
 //!   instead of ignoring the trials (CI sets it).
 //!
-//! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial; the
-//! reasons are printed to stderr when the harness starts (not with `--list`). Trials that the
-//! engine launcher cannot express are ignored that way.
+//! A trial that its launcher cannot express (see the README's "Two launchers") is not
+//! launched: its baseline records "not expressible with this launcher" and why, and the trial
+//! checks that this still holds.
+//!
+//! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial (a
+//! missing runsc or rootfs without `DINDCHECK_REQUIRE`); the reasons are printed to stderr
+//! when the harness starts (not with `--list`).
 
 use std::path::{Path, PathBuf};
 
@@ -151,12 +155,8 @@ fn main() {
             };
             for t in dindcheck::plan::plan(corpus.runnable(), &runtimes, &options) {
                 let name = t.name();
-                if let Some(why) = t.not_expressible() {
-                    ignored_reasons.push(format!("{name}: {why}"));
-                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
-                    continue;
-                }
-                let missing = match inv.rootfs(&t.case.rootfs) {
+                let baseline = dindcheck::gate::trial_baseline_name(&t, &inv);
+                let missing = match &baseline {
                     None => Some(format!(
                         "root filesystem `{}` is not installed",
                         t.case.rootfs
@@ -175,13 +175,21 @@ fn main() {
                         ignored_reasons.push(format!("{name}: {reason}"));
                         trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
                     }
+                    // A trial the launcher cannot express is not launched; its baseline
+                    // records that, and why, so that a change of the translation (a case
+                    // becoming expressible, or no longer) is a change the gate reports.
+                    None if t.not_expressible().is_some() => {
+                        let baseline = baseline.unwrap_or_default();
+                        trials.push(Trial::test(name, move || {
+                            let why = t.not_expressible().unwrap_or_default();
+                            let observed = format!("not expressible with this launcher: {why}\n");
+                            compare_with_baseline(&t, &baseline, &observed, None)
+                        }));
+                    }
                     None => {
                         let ctx = ctx.clone();
-                        let dockerd = inv
-                            .rootfs(&t.case.rootfs)
-                            .map(|r| r.docker.clone())
-                            .unwrap_or_default();
-                        trials.push(Trial::test(name, move || check_trial(&t, &ctx, &dockerd)));
+                        let baseline = baseline.unwrap_or_default();
+                        trials.push(Trial::test(name, move || check_trial(&t, &ctx, &baseline)));
                     }
                 }
             }
@@ -270,7 +278,7 @@ async fn run_with_engine(t: &CaseTrial, ctx: &RunContext) -> Result<TrialResult,
     Ok(result)
 }
 
-fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Failed> {
+fn check_trial(t: &CaseTrial, ctx: &RunContext, name: &str) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -281,10 +289,20 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
     if !leaks.is_empty() {
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }
+    compare_with_baseline(t, name, &outcome.baseline(), Some(&outcome))
+}
+
+/// Asserts `observed` (an outcome's baseline text) against the baseline `name`, and on a
+/// difference says everything needed to act on it: both texts, the outcome's error lines and
+/// output tail when it ran, and the command that accepts the new outcome.
+fn compare_with_baseline(
+    t: &CaseTrial,
+    name: &str,
+    observed: &str,
+    outcome: Option<&dindcheck::outcome::Outcome>,
+) -> Result<(), Failed> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join(dindcheck::gate::BASELINE_DIR);
-    let name = dindcheck::gate::baseline_name(t, t.launcher.as_str(), dockerd);
-    let observed = outcome.baseline();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
     settings.set_prepend_module_to_snapshot(false);
@@ -295,13 +313,13 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
         t.network.as_str()
     ));
     let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_snapshot!(name.as_str(), observed.as_str()));
+        settings.bind(|| insta::assert_snapshot!(name, observed));
     }));
     if matched.is_ok() {
         return Ok(());
     }
-    let file = dindcheck::gate::baseline_path(&dir, &name);
-    let expected = dindcheck::gate::read_baseline(&dir, &name)
+    let file = dindcheck::gate::baseline_path(&dir, name);
+    let expected = dindcheck::gate::read_baseline(&dir, name)
         .unwrap_or_else(|| "(no baseline recorded yet)\n".into());
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
     Err(format!(
@@ -315,9 +333,9 @@ fn check_trial(t: &CaseTrial, ctx: &RunContext, dockerd: &str) -> Result<(), Fai
         t.case.name,
         file.display(),
         indent(&expected),
-        indent(&observed),
-        indent(&outcome.error_lines.join("\n")),
-        indent(&outcome.log_tail.join("\n")),
+        indent(observed),
+        indent(&outcome.map(|o| o.error_lines.join("\n")).unwrap_or_default()),
+        indent(&outcome.map(|o| o.log_tail.join("\n")).unwrap_or_default()),
         t.network.as_str(),
         t.name(),
     )

@@ -106,6 +106,201 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
     });
 }
 
+/// The inventory, or `None` (the test then passes, saying why) when the host has none and
+/// `DINDCHECK_REQUIRE` is not set.
+fn inventory_or_skip() -> Option<Inventory> {
+    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    match Inventory::load(&inventory::home()) {
+        Ok(i) => Some(i),
+        Err(e) if !require => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A case of the corpus, without probes (these tests are about the engine, not workloads).
+fn corpus_case(name: &str) -> case::Case {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus = case::load_dir(&root.join("cases")).unwrap();
+    let mut case = corpus
+        .runnable()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("cases/{name}.toml"))
+        .clone();
+    case.probes = Some(Vec::new());
+    case
+}
+
+/// An engine started for one runtime gets a second one by a reload (SIGHUP), without a
+/// restart, when a trial needs it; the trial then runs under it.
+#[test]
+fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
+    let Some(inv) = inventory_or_skip() else {
+        return;
+    };
+    let home = inventory::home();
+    let runtime = inv
+        .runtimes()
+        .pop()
+        .expect("the inventory lists a runsc: rerun scripts/setup-host");
+    let case = corpus_case("gvisor-tutorial-cap-add-all");
+    let with = |network| {
+        let options = RunOptions {
+            network_override: Some(network),
+            launchers: vec![Launcher::Engine],
+        };
+        Trial::new(&case, &runtime, Launcher::Engine, &options)
+    };
+    // Two runtimes that differ only in runsc's --network: the engine starts with the first.
+    let first = EngineRuntime::for_trial(&with(RunscNetwork::Host));
+    let trial = with(RunscNetwork::None);
+    let second = EngineRuntime::for_trial(&trial);
+    assert_ne!(first.name, second.name);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Arc::new(
+            OuterEngine::start(&home, std::slice::from_ref(&first))
+                .await
+                .unwrap(),
+        );
+        let pid = engine.pid();
+        assert!(engine.runtime_name(&second).is_none());
+        let ctx = RunContext {
+            home: home.clone(),
+            inventory: inv.clone(),
+            keep_scratch: false,
+            engine: Some(engine.clone()),
+        };
+        let result = run_trial(&trial, &ctx).await;
+        drop(ctx);
+        let info = engine.docker().info().await;
+        let reloads = engine.reloads();
+        let same_pid = engine.pid() == pid;
+        let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
+
+        let result = result.expect("the trial ran under the reloaded runtime");
+        let registered = info.unwrap().runtimes.unwrap_or_default();
+        assert!(
+            registered.contains_key(&first.name) && registered.contains_key(&second.name),
+            "both runtimes are registered after the reload: {:?}",
+            registered.keys()
+        );
+        assert_eq!(reloads.len(), 1, "one reload: {reloads:?}");
+        assert!(same_pid, "the engine was reloaded, not restarted");
+        assert!(
+            !result
+                .outcome
+                .error_lines
+                .iter()
+                .any(|l| l.contains("unknown or invalid runtime name")),
+            "{:?}",
+            result.outcome
+        );
+        assert!(result.leaks.is_empty(), "{:?}", result.leaks);
+        assert!(stopped.leaked.is_empty(), "{:?}", stopped.leaked);
+        eprintln!(
+            "reloaded in {} ms; the trial under the new runtime: {} ({:?})",
+            reloads[0], result.outcome.verdict, result.outcome.decisive
+        );
+    });
+}
+
+/// A case may name an image instead of a root filesystem. One the engine has (here: the
+/// bookworm rootfs's image under a name of the test's own) runs like the rootfs; one it
+/// cannot pull is a launch failure that the catalogue explains, not an error of the harness.
+#[test]
+fn a_case_that_names_an_image_runs_it_or_says_why_not() {
+    let Some(inv) = inventory_or_skip() else {
+        return;
+    };
+    let home = inventory::home();
+    let runtime = inv
+        .runtimes()
+        .pop()
+        .expect("the inventory lists a runsc: rerun scripts/setup-host");
+    let rootfs = inv
+        .rootfs("bookworm")
+        .expect("the bookworm rootfs: rerun scripts/setup-host")
+        .clone();
+    let options = RunOptions {
+        network_override: Some(RunscNetwork::None),
+        launchers: vec![Launcher::Engine],
+    };
+    let tag = format!("test-{}", std::process::id());
+    let mut local = corpus_case("gvisor-tutorial-cap-add-all");
+    local.image = Some(format!("dindcheck-test/named:{tag}"));
+    let local = Trial::new(&local, &runtime, Launcher::Engine, &options);
+    let mut absent = corpus_case("gvisor-tutorial-cap-add-all");
+    // A registry that cannot exist (RFC 2606): the pull fails on any host.
+    absent.image = Some("registry.invalid/dindcheck/absent:1".into());
+    let absent = Trial::new(&absent, &runtime, Launcher::Engine, &options);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Arc::new(
+            OuterEngine::start(&home, &[EngineRuntime::for_trial(&local)])
+                .await
+                .unwrap(),
+        );
+        let base = engine.image(&rootfs).await.unwrap();
+        engine
+            .docker()
+            .tag_image(
+                &base.reference,
+                Some(bollard::query_parameters::TagImageOptions {
+                    repo: Some("dindcheck-test/named".into()),
+                    tag: Some(tag.clone()),
+                }),
+            )
+            .await
+            .unwrap();
+        let ctx = RunContext {
+            home: home.clone(),
+            inventory: inv.clone(),
+            keep_scratch: false,
+            engine: Some(engine.clone()),
+        };
+        let ran = run_trial(&local, &ctx).await;
+        let refused = run_trial(&absent, &ctx).await;
+        drop(ctx);
+        let untagged = engine
+            .docker()
+            .remove_image(
+                &format!("dindcheck-test/named:{tag}"),
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+        let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
+
+        let ran = ran.unwrap();
+        assert_eq!(
+            ran.outcome.verdict,
+            Verdict::Ready,
+            "the named local image runs as its rootfs does: {:?}",
+            ran.outcome
+        );
+        let refused = refused.unwrap();
+        assert_eq!(refused.outcome.verdict, Verdict::LaunchFailed);
+        assert_eq!(
+            refused.outcome.diagnosis.as_deref(),
+            Some("image-unavailable"),
+            "{:?}",
+            refused.outcome
+        );
+        assert!(untagged.is_ok(), "the test's tag is removed: {untagged:?}");
+        assert!(ran.leaks.is_empty() && refused.leaks.is_empty());
+        assert!(stopped.leaked.is_empty(), "{:?}", stopped.leaked);
+        eprintln!(
+            "named image ready in {:?} ms; unpullable image: {:?}",
+            ran.outcome.ready_ms, refused.outcome.decisive
+        );
+    });
+}
+
 /// A harness killed with SIGKILL cannot stop its outer engine: dockerd, containerd, the shim
 /// and the runsc sandbox outlive it. The next run, whatever its launchers, ends them.
 #[test]

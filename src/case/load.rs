@@ -319,6 +319,10 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
             ("source", &case.source),
             ("claim", &case.claim),
         ] {
+            // A case that names an image needs no root filesystem.
+            if key == "rootfs" && case.image.is_some() {
+                continue;
+            }
             if value.trim().is_empty() {
                 return Err(Box::new(
                     CaseError::new(
@@ -330,6 +334,14 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
                 ));
             }
         }
+    }
+    if let Some(image) = &case.image
+        && !is_image_reference(image)
+    {
+        return Err(Box::new(
+            err("image", format!("`{image}` is not an image reference"))
+                .hint("name an image as `docker run` takes it, e.g. `docker:dind` or `registry.example/team/dind:27`"),
+        ));
     }
     if let Some(t) = case.timeout
         && !(1..=MAX_TIMEOUT_SECS).contains(&t)
@@ -389,6 +401,41 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
         }
     }
     Ok(())
+}
+
+/// Whether `s` has the shape of an image reference (`[host[:port]/]path[:tag][@digest]`),
+/// with no whitespace and no scheme: what the engine would take, checked before any run.
+fn is_image_reference(s: &str) -> bool {
+    let (name, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (s, None),
+    };
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty() && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    });
+    // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    });
+    let path_ok = !path.is_empty()
+        && !path.contains("://")
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+        });
+    path_ok && tag_ok && digest_ok
 }
 
 /// runsc flags a case may not give: those the harness owns (a second `--root` would hide the
@@ -632,5 +679,29 @@ mod tests {
                 "dockerd.args: [] → [\"--iptables=false\"]",
             ]
         );
+    }
+
+    #[test]
+    fn image_references_are_checked_for_shape() {
+        for ok in [
+            "docker:dind",
+            "docker",
+            "library/docker:27.3-dind",
+            "localhost:5000/team/dind:1",
+            "dindcheck/custom",
+            "docker@sha256:0123abcd",
+        ] {
+            assert!(is_image_reference(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "docker dind",
+            "https://host/docker:dind",
+            "docker:",
+            "/docker",
+            "docker@sha256:xyz",
+        ] {
+            assert!(!is_image_reference(bad), "{bad}");
+        }
     }
 }

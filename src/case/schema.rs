@@ -51,6 +51,11 @@ pub struct Case {
     /// The root filesystem (by name, as the setup built it) that holds dockerd.
     #[serde(default)]
     pub rootfs: String,
+    /// An image the engine launcher runs instead of a root filesystem (e.g. `docker:dind`),
+    /// pulled by the outer engine when it does not have it. The OCI launcher cannot run an
+    /// image: its trials of such a case are not expressible. `rootfs` is then not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// How long to wait for dockerd to answer `info`, in seconds.
     #[serde(default)]
     pub timeout: Option<u64>,

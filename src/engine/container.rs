@@ -82,6 +82,10 @@ pub struct Expression {
     pub binds: Vec<(PathBuf, PathBuf, Vec<String>)>,
     pub tmpfs: Vec<(PathBuf, String)>,
     pub env: Vec<String>,
+    /// dindcheck's entry script, which replaces the image's own entrypoint (an imported
+    /// rootfs has none; an image like `docker:dind` has one that would wrap the command).
+    pub entrypoint: Vec<String>,
+    /// dockerd's arguments, as the case gives them.
     pub cmd: Vec<String>,
 }
 
@@ -91,12 +95,11 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
     let all_caps =
         case.capabilities.base == CapabilityBase::All && case.capabilities.drop.is_empty();
     let (privileged, cgroup_bind) = match case.cgroup {
-        CgroupMode::None => {
-            return Err(NotExpressible(
-                "cgroup = \"none\": Docker always mounts a cgroup filesystem at /sys/fs/cgroup"
-                    .into(),
-            ));
-        }
+        // Docker always mounts a cgroup filesystem at /sys/fs/cgroup, unless a mount of the
+        // user's takes its place: an empty read-only tmpfs stands for the empty directory of
+        // the read-only sysfs that the OCI spec leaves there (both read as cgroup v1 with no
+        // controller to dockerd and containerd, which look at the filesystem type).
+        CgroupMode::None => (false, None),
         // Docker mounts the cgroup filesystem read-write only for a privileged container,
         // and `--privileged` grants every capability (moby ignores `--cap-drop` with it).
         CgroupMode::Gvisor if all_caps => (true, None),
@@ -155,6 +158,10 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
         ));
     }
     let mut tmpfs = Vec::new();
+    let cgroup_dir = Path::new("/sys/fs/cgroup");
+    if case.cgroup == CgroupMode::None && !case.mounts.iter().any(|m| m.destination == cgroup_dir) {
+        tmpfs.push((cgroup_dir.to_path_buf(), "ro".to_string()));
+    }
     for m in &case.mounts {
         match m.kind {
             MountKind::Tmpfs => {
@@ -190,11 +197,10 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
 
     let mut env = vec![PATH_ENV.to_string()];
     env.extend(case.env.iter().map(|(k, v)| format!("{k}={v}")));
-    let mut cmd = vec![
+    let entrypoint = vec![
         "/bin/sh".to_string(),
         format!("{IO_DIR_IN_SANDBOX}/entry.sh"),
     ];
-    cmd.extend(case.dockerd.args.iter().cloned());
 
     Ok(Expression {
         runtime: EngineRuntime::for_trial(trial),
@@ -204,7 +210,8 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
         binds,
         tmpfs,
         env,
-        cmd,
+        entrypoint,
+        cmd: case.dockerd.args.clone(),
     })
 }
 
@@ -248,6 +255,7 @@ impl Expression {
         ContainerCreateBody {
             image: Some(image.to_string()),
             hostname: Some("dindcheck".into()),
+            entrypoint: Some(self.entrypoint.clone()),
             cmd: Some(self.cmd.clone()),
             env: Some(self.env.clone()),
             host_config: Some(host),
@@ -317,8 +325,17 @@ mod tests {
     }
 
     #[test]
-    fn no_cgroup_and_empty_device_rules_are_not_expressible() {
-        assert!(express(&trial(|c| c.cgroup = CgroupMode::None)).is_err());
+    fn no_cgroup_is_an_empty_read_only_tmpfs_in_place_of_dockers_mount() {
+        let e = express(&trial(|c| c.cgroup = CgroupMode::None)).unwrap();
+        assert!(!e.privileged);
+        assert_eq!(
+            e.tmpfs,
+            vec![(PathBuf::from("/sys/fs/cgroup"), "ro".to_string())]
+        );
+    }
+
+    #[test]
+    fn empty_device_rules_are_not_expressible() {
         assert!(
             express(&trial(|c| {
                 c.cgroup = CgroupMode::GvisorRo;

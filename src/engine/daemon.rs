@@ -34,6 +34,8 @@ use super::sweep;
 pub const SLOTS: usize = 2;
 /// How long dockerd may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long dockerd may take to register new runtimes after SIGHUP.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long dockerd may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// dockerd 20.10 speaks API 1.41; newer engines still accept it.
@@ -77,8 +79,15 @@ pub struct OuterEngine {
     /// `None` for an existing engine (`--engine`), which dindcheck neither starts nor stops.
     process: Option<EngineProcess>,
     docker: Docker,
-    /// Each runtime the trials need, and its name in this engine's `runtimes`.
-    runtimes: Vec<(EngineRuntime, String)>,
+    /// `unix:///…/docker.sock`.
+    pub address: String,
+    /// Each runtime the trials need, and its name in this engine's `runtimes`; grows when a
+    /// trial needs one more ([`OuterEngine::ensure_runtimes`]).
+    runtimes: Mutex<Vec<(EngineRuntime, String)>>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    /// How long each reload for new runtimes took (SIGHUP to the runtimes' registration).
+    reloads: Mutex<Vec<u64>>,
     /// dockerd's version, as it reports it.
     pub version: String,
     /// From spawning dockerd to its first answer.
@@ -126,12 +135,7 @@ impl OuterEngine {
         let mut set: Vec<EngineRuntime> = runtimes.to_vec();
         set.sort();
         set.dedup();
-        let map: serde_json::Map<String, serde_json::Value> = set
-            .iter()
-            .map(|r| (r.name.clone(), r.daemon_json_entry()))
-            .collect();
-        let config = serde_json::json!({ "runtimes": map });
-        write(&slot.join("daemon.json"), &config.to_string())?;
+        write_config(&slot, &set)?;
         let log = File::create(slot.join("dockerd.log")).map_err(|e| dir_err(&slot, e))?;
         let log2 = log.try_clone().map_err(|e| dir_err(&slot, e))?;
 
@@ -175,7 +179,10 @@ impl OuterEngine {
             slot,
             process: Some(process),
             docker,
-            runtimes: set.into_iter().map(|r| (r.clone(), r.name)).collect(),
+            address: format!("unix://{}", socket.display()),
+            runtimes: Mutex::new(set.into_iter().map(|r| (r.clone(), r.name)).collect()),
+            reloading: Default::default(),
+            reloads: Default::default(),
             version,
             start_ms: started.elapsed().as_millis() as u64,
             reaped,
@@ -230,7 +237,10 @@ impl OuterEngine {
             slot: PathBuf::new(),
             process: None,
             docker,
-            runtimes,
+            address: address.to_string(),
+            runtimes: Mutex::new(runtimes),
+            reloading: Default::default(),
+            reloads: Default::default(),
             version: version.version.unwrap_or_default(),
             start_ms: started.elapsed().as_millis() as u64,
             reaped: Vec::new(),
@@ -254,11 +264,90 @@ impl OuterEngine {
     }
 
     /// The name under which this engine knows `runtime`, if it has it.
-    pub fn runtime_name(&self, runtime: &EngineRuntime) -> Option<&str> {
-        self.runtimes
+    pub fn runtime_name(&self, runtime: &EngineRuntime) -> Option<String> {
+        lock(&self.runtimes)
             .iter()
             .find(|(r, _)| r == runtime)
-            .map(|(_, n)| n.as_str())
+            .map(|(_, n)| n.clone())
+    }
+
+    /// dockerd's pid, when dindcheck started the engine.
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .map(|c| c.id())
+    }
+
+    /// How long each reload for new runtimes took, in milliseconds.
+    pub fn reloads(&self) -> Vec<u64> {
+        lock(&self.reloads).clone()
+    }
+
+    /// Makes sure the engine has every runtime in `needed`. An engine dindcheck started gets
+    /// the missing ones added to its `daemon.json` and reloads it (SIGHUP: dockerd reloads
+    /// `runtimes` without a restart, so running containers are untouched); returns how long
+    /// that took, or `None` when nothing was missing. An existing engine (`--engine`) is
+    /// not reconfigured: the missing runtimes are an error that names them.
+    pub async fn ensure_runtimes(
+        &self,
+        needed: &[EngineRuntime],
+    ) -> Result<Option<u64>, EngineError> {
+        let _one = self.reloading.lock().await;
+        let missing: Vec<EngineRuntime> = needed
+            .iter()
+            .filter(|r| self.runtime_name(r).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let Some(pid) = self.pid() else {
+            let map: serde_json::Map<String, serde_json::Value> = missing
+                .iter()
+                .map(|r| (r.name.clone(), r.daemon_json_entry()))
+                .collect();
+            return Err(EngineError::MissingRuntimes {
+                address: self.address.clone(),
+                missing: serde_json::to_string_pretty(&map).unwrap_or_default(),
+            });
+        };
+        let mut set: Vec<EngineRuntime> = lock(&self.runtimes)
+            .iter()
+            .map(|(r, _)| r.clone())
+            .chain(missing.iter().cloned())
+            .collect();
+        set.sort();
+        set.dedup();
+        write_config(&self.slot, &set)?;
+        let started = Instant::now();
+        // SAFETY: kill(2) on the dockerd this engine spawned and still holds.
+        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        loop {
+            let have = self.docker.info().await?.runtimes.unwrap_or_default();
+            if missing.iter().all(|r| have.contains_key(&r.name)) {
+                break;
+            }
+            if started.elapsed() > RELOAD_TIMEOUT {
+                let text =
+                    std::fs::read_to_string(self.slot.join("dockerd.log")).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                return Err(EngineError::NotReady {
+                    reason: format!(
+                        "dockerd did not register the new runtimes within {RELOAD_TIMEOUT:?} of SIGHUP"
+                    ),
+                    log: lines[lines.len().saturating_sub(10)..].join("\n"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        lock(&self.runtimes).extend(missing.into_iter().map(|r| {
+            let name = r.name.clone();
+            (r, name)
+        }));
+        lock(&self.reloads).push(ms);
+        Ok(Some(ms))
     }
 
     /// Removes the containers of this engine: every one when dindcheck owns the engine
@@ -567,6 +656,30 @@ fn try_slots(base: &Path) -> Result<Option<(PathBuf, File)>, EngineError> {
         }
     }
     Ok(None)
+}
+
+/// The engine's own message for a refused request (`OCI runtime start failed: …`, a failed
+/// pull's `Get "https://…/v2/": …`).
+pub(crate) fn engine_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes the slot's `daemon.json`: one entry of `runtimes` per runtime in `set`.
+fn write_config(slot: &Path, set: &[EngineRuntime]) -> Result<(), EngineError> {
+    let map: serde_json::Map<String, serde_json::Value> = set
+        .iter()
+        .map(|r| (r.name.clone(), r.daemon_json_entry()))
+        .collect();
+    let config = serde_json::json!({ "runtimes": map });
+    write(&slot.join("daemon.json"), &config.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn mkdir(p: &Path) -> Result<(), EngineError> {

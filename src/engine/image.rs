@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveImageOptions};
 use bytes::Bytes;
@@ -21,6 +21,8 @@ use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
 pub const REPO: &str = "dindcheck-rootfs";
+/// How long the outer engine may take to pull an image a case names.
+const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A rootfs as an image of the outer engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +56,13 @@ impl OuterEngine {
         };
         let mut v: Vec<_> = known
             .iter()
-            .map(|(rootfs, i)| crate::report::ImportFigure {
-                rootfs: rootfs.clone(),
+            .map(|(key, i)| crate::report::ImportFigure {
+                // Empty for an image a case names (pulled, not imported).
+                rootfs: if key.starts_with("image ") {
+                    String::new()
+                } else {
+                    key.clone()
+                },
                 image: i.reference.clone(),
                 import_ms: i.import_ms,
             })
@@ -89,6 +96,56 @@ impl OuterEngine {
         known.insert(rootfs.name.clone(), image.clone());
         Ok(image)
     }
+}
+
+impl OuterEngine {
+    /// The image `reference` (a case's `image`), pulled now if the engine does not have it.
+    /// Err: why the engine could not pull it, in its own words. A pulled image is kept: it
+    /// is the user's, like an image they loaded themselves.
+    pub async fn named_image(&self, reference: &str) -> Result<Image, String> {
+        let key = format!("image {reference}");
+        let mut known = self.images.lock().await;
+        if let Some(i) = known.get(&key) {
+            return Ok(i.clone());
+        }
+        let docker = self.docker();
+        let import_ms = if docker.inspect_image(reference).await.is_ok() {
+            None
+        } else {
+            let started = Instant::now();
+            match tokio::time::timeout(PULL_TIMEOUT, pull(docker, reference)).await {
+                Err(_) => return Err(format!("no pull finished within {PULL_TIMEOUT:?}")),
+                Ok(Err(message)) => return Err(message),
+                Ok(Ok(())) => {}
+            }
+            Some(started.elapsed().as_millis() as u64)
+        };
+        let image = Image {
+            reference: reference.to_string(),
+            import_ms,
+        };
+        known.insert(key, image.clone());
+        Ok(image)
+    }
+}
+
+/// `POST /images/create?fromImage=…`: a pull, with the tag `latest` when the reference has
+/// neither tag nor digest (an empty tag would pull every tag).
+async fn pull(docker: &bollard::Docker, reference: &str) -> Result<(), String> {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let tagged = last.contains(':') || reference.contains('@');
+    let options = CreateImageOptions {
+        from_image: Some(reference.to_string()),
+        tag: (!tagged).then(|| "latest".to_string()),
+        ..Default::default()
+    };
+    let mut progress = docker.create_image(Some(options), None, None);
+    while let Some(item) = progress.next().await {
+        if let Err(e) = item {
+            return Err(super::daemon::engine_message(&e));
+        }
+    }
+    Ok(())
 }
 
 /// Streams `dir` as a tar archive into `POST /images/create?fromSrc=-`.

@@ -12,7 +12,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::container::express;
-use super::daemon::OuterEngine;
+use super::daemon::{OuterEngine, engine_message};
 use super::sweep;
 use crate::launch::bundle;
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check, processes_mentioning};
@@ -39,55 +39,71 @@ pub async fn run(
     engine: &OuterEngine,
 ) -> Result<TrialResult, TrialError> {
     let expression = express(trial).map_err(|e| TrialError::NotExpressible(e.0))?;
+    // An engine started for other trials gets this one's runtime by a reload.
+    engine
+        .ensure_runtimes(std::slice::from_ref(&expression.runtime))
+        .await
+        .map_err(|e| TrialError::Engine(e.to_string()))?;
     let Some(runtime_name) = engine.runtime_name(&expression.runtime) else {
         return Err(TrialError::Engine(format!(
             "the outer engine has no runtime {} for this trial",
             expression.runtime.name
         )));
     };
-    let rootfs =
-        ctx.inventory
-            .rootfs(&trial.case.rootfs)
-            .ok_or_else(|| TrialError::MissingRootfs {
-                name: trial.case.rootfs.clone(),
-            })?;
     if !trial.runtime.path.exists() {
         return Err(TrialError::MissingRunsc(trial.runtime.path.clone()));
     }
-    let image = engine
-        .image(rootfs)
-        .await
-        .map_err(|e| TrialError::Engine(e.to_string()))?;
+    // A root filesystem that is missing or cannot be imported is the host's problem (an
+    // error); an image that cannot be pulled is what this host gives the case (an outcome).
+    let image = match &trial.case.image {
+        Some(reference) => engine
+            .named_image(reference)
+            .await
+            .map(|i| i.reference)
+            .map_err(|why| format!("the outer engine cannot pull the image {reference}: {why}")),
+        None => {
+            let rootfs = ctx.inventory.rootfs(&trial.case.rootfs).ok_or_else(|| {
+                TrialError::MissingRootfs {
+                    name: trial.case.rootfs.clone(),
+                }
+            })?;
+            let image = engine
+                .image(rootfs)
+                .await
+                .map_err(|e| TrialError::Engine(e.to_string()))?;
+            Ok(image.reference)
+        }
+    };
     let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;
     if ctx.keep_scratch {
         dir.keep();
     }
     bundle::write_io(trial, &dir.io())?;
     let name = format!("dindcheck-{}", dir.id());
-    let mut body = expression.container_body(&image.reference, &dir.io());
-    if let Some(h) = body.host_config.as_mut() {
-        h.runtime = Some(runtime_name.to_string());
-    }
-    if let Some(l) = body.labels.as_mut() {
-        l.insert(OWNER_LABEL.to_string(), std::process::id().to_string());
-    }
     let docker = engine.docker();
 
     let mut id = None;
-    let observed = match docker
-        .create_container(
-            Some(CreateContainerOptions {
+    let observed = match image {
+        Err(why) => Observed::LaunchFailed(why),
+        Ok(image) => {
+            let mut body = expression.container_body(&image, &dir.io());
+            if let Some(h) = body.host_config.as_mut() {
+                h.runtime = Some(runtime_name.clone());
+            }
+            if let Some(l) = body.labels.as_mut() {
+                l.insert(OWNER_LABEL.to_string(), std::process::id().to_string());
+            }
+            let options = CreateContainerOptions {
                 name: Some(name.clone()),
                 ..Default::default()
-            }),
-            body,
-        )
-        .await
-    {
-        Err(e) => Observed::LaunchFailed(engine_message(&e)),
-        Ok(created) => {
-            id = Some(created.id.clone());
-            observe_container(trial, engine, &created.id, &dir).await
+            };
+            match docker.create_container(Some(options), body).await {
+                Err(e) => Observed::LaunchFailed(engine_message(&e)),
+                Ok(created) => {
+                    id = Some(created.id.clone());
+                    observe_container(trial, engine, &created.id, &dir).await
+                }
+            }
         }
     };
 
@@ -220,12 +236,4 @@ async fn logs(docker: &bollard::Docker, id: &str) -> String {
         text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
     }
     text
-}
-
-/// The engine's own message for a refused request (`OCI runtime start failed: …`).
-fn engine_message(e: &DockerError) -> String {
-    match e {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
 }
