@@ -489,14 +489,7 @@ pub fn markdown(r: &Results) -> String {
     let launchers = launchers(r);
     // The claims, the design note's table and before/after read one launcher's outcomes:
     // the OCI launcher's when it ran (it expresses every case), else the first one's.
-    let primary = launchers.first().map_or("oci", |l| l.as_str());
-    let by_trial: BTreeMap<(&str, &str), &Outcome> = r
-        .outcomes
-        .iter()
-        .filter(|o| o.launcher == primary)
-        .map(|o| ((o.case.as_str(), o.runtime.as_str()), o))
-        .collect();
-    let by_launcher: BTreeMap<(&str, &str, &str), &Outcome> = r
+    let by_launcher: ByTrial = r
         .outcomes
         .iter()
         .map(|o| {
@@ -576,15 +569,13 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
-    if launchers.len() > 1 {
-        let _ = writeln!(
-            md,
-            "\nThe sections below up to \"Cases\" read the `{primary}` launcher's outcomes."
-        );
-    }
-    claims(&mut md, r, &by_trial);
-    design_note(&mut md, r, &by_trial);
-    before_after(&mut md, r, &by_trial);
+    let view = View {
+        by_trial: &by_launcher,
+        columns: &columns,
+    };
+    claims(&mut md, r, &view);
+    design_note(&mut md, r, &view);
+    before_after(&mut md, r, &view);
     changed_since_baseline(&mut md, r);
 
     let _ = writeln!(md, "\n## Cases\n");
@@ -638,10 +629,40 @@ pub fn markdown(r: &Results) -> String {
     md
 }
 
-type ByTrial<'a> = BTreeMap<(&'a str, &'a str), &'a Outcome>;
+/// Outcomes by (case, launcher, runtime).
+type ByTrial<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Outcome>;
+
+/// The outcomes, and the columns (runtime, launcher) that every per-case table shows side
+/// by side, as the matrix does.
+struct View<'a> {
+    by_trial: &'a ByTrial<'a>,
+    columns: &'a [(&'a str, &'a str)],
+}
+
+impl View<'_> {
+    fn get<'k>(&'k self, case: &'k str, column: (&'k str, &'k str)) -> Option<&'k Outcome> {
+        // The map is covariant in its keys: it can be asked with shorter-lived ones.
+        let map: &BTreeMap<(&'k str, &'k str, &'k str), &'k Outcome> = self.by_trial;
+        map.get(&(case, column.1, column.0)).copied()
+    }
+
+    /// A table's header: the leading `first` columns (`a | b`), then one per column.
+    fn header(&self, first: &str) -> String {
+        let mut header = format!("| {first} |");
+        let mut rule = String::from("|---|");
+        for _ in first.matches(" | ") {
+            rule.push_str("---|");
+        }
+        for (rt, l) in self.columns {
+            let _ = write!(header, " {} {} |", cell(rt), cell(l));
+            rule.push_str("---|");
+        }
+        format!("{header}\n{rule}")
+    }
+}
 
 /// Whether an outcome bears out what the case's author claimed.
-fn claim_cell(c: &CaseInfo, o: Option<&&Outcome>) -> String {
+fn claim_cell(c: &CaseInfo, o: Option<&Outcome>) -> String {
     let (Some(claimed), Some(o)) = (c.claimed, o) else {
         return "–".into();
     };
@@ -693,21 +714,7 @@ fn claim_cell(c: &CaseInfo, o: Option<&&Outcome>) -> String {
     )
 }
 
-fn runtime_header(r: &Results, first: &str) -> String {
-    let mut header = format!("| {first} |");
-    let mut rule = String::from("|---|");
-    for col in first.matches(" | ") {
-        let _ = col;
-        rule.push_str("---|");
-    }
-    for rt in &r.runtimes {
-        let _ = write!(header, " {} |", cell(&rt.name));
-        rule.push_str("---|");
-    }
-    format!("{header}\n{rule}")
-}
-
-fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
+fn claims(md: &mut String, r: &Results, view: &View) {
     let _ = writeln!(md, "\n## Claims\n");
     let _ = writeln!(
         md,
@@ -715,7 +722,7 @@ fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
          (the case states no `claimed` outcome, or the trial did not run). \"works\" means \
          dockerd became ready.\n"
     );
-    let _ = writeln!(md, "{}", runtime_header(r, "case | claim | claimed"));
+    let _ = writeln!(md, "{}", view.header("case | claim | claimed"));
     for c in &r.cases {
         let word = |k: Claimed| match k {
             Claimed::Works => "works",
@@ -732,16 +739,21 @@ fn claims(md: &mut String, r: &Results, by_trial: &ByTrial) {
             cell(&c.claim),
             claimed
         );
-        for rt in &r.runtimes {
-            let o = by_trial.get(&(c.name.as_str(), rt.name.as_str()));
-            let _ = write!(md, " {} |", claim_cell(c, o));
+        for col in view.columns {
+            let text = match view.get(&c.name, *col) {
+                None if is_not_expressible(r, &c.name, col.1, col.0) => {
+                    "– not expressible".to_string()
+                }
+                o => claim_cell(c, o),
+            };
+            let _ = write!(md, " {text} |");
         }
         md.push('\n');
     }
 }
 
 /// The design note's comparison table, with the measured outcome beside its verdicts.
-fn design_note(md: &mut String, r: &Results, by_trial: &ByTrial) {
+fn design_note(md: &mut String, r: &Results, view: &View) {
     let rows: Vec<&CaseInfo> = r
         .cases
         .iter()
@@ -754,14 +766,14 @@ fn design_note(md: &mut String, r: &Results, by_trial: &ByTrial) {
     let _ = writeln!(
         md,
         "{}",
-        runtime_header(r, "approach (case) | the note's verdict")
+        view.header("approach (case) | the note's verdict")
     );
     for c in rows {
         let _ = write!(md, "| {} | {} |", cell(&c.name), cell(&c.claim));
-        for rt in &r.runtimes {
-            let text = by_trial
-                .get(&(c.name.as_str(), rt.name.as_str()))
-                .map_or_else(|| "–".into(), |o| matrix_cell(o));
+        for col in view.columns {
+            let text = view
+                .get(&c.name, *col)
+                .map_or_else(|| "–".into(), matrix_cell);
             let _ = write!(md, " {text} |");
         }
         md.push('\n');
@@ -769,7 +781,7 @@ fn design_note(md: &mut String, r: &Results, by_trial: &ByTrial) {
 }
 
 /// For each case that extends another: what it changes, and how the outcome changed.
-fn before_after(md: &mut String, r: &Results, by_trial: &ByTrial) {
+fn before_after(md: &mut String, r: &Results, view: &View) {
     let rows: Vec<&CaseInfo> = r.cases.iter().filter(|c| c.extends.is_some()).collect();
     if rows.is_empty() {
         return;
@@ -780,7 +792,7 @@ fn before_after(md: &mut String, r: &Results, by_trial: &ByTrial) {
         "What each case changes relative to the case it extends, and the outcome before → \
          after (– where the base is abstract and not run itself).\n"
     );
-    let _ = writeln!(md, "{}", runtime_header(r, "case | extends | changes"));
+    let _ = writeln!(md, "{}", view.header("case | extends | changes"));
     for c in rows {
         let parent = c.extends.as_deref().unwrap_or_default();
         let changes = if c.changes.is_empty() {
@@ -793,11 +805,11 @@ fn before_after(md: &mut String, r: &Results, by_trial: &ByTrial) {
                 .join("<br>")
         };
         let _ = write!(md, "| {} | {} | {} |", cell(&c.name), cell(parent), changes);
-        for rt in &r.runtimes {
-            let short_verdict = |name: &str| {
-                by_trial
-                    .get(&(name, rt.name.as_str()))
-                    .map_or("–".to_string(), |o| o.verdict.to_string())
+        for col in view.columns {
+            let short_verdict = |name: &str| match view.get(name, *col) {
+                Some(o) => o.verdict.to_string(),
+                None if is_not_expressible(r, name, col.1, col.0) => "not expressible".into(),
+                None => "–".into(),
             };
             let _ = write!(
                 md,
@@ -842,9 +854,14 @@ fn changed_since_baseline(md: &mut String, r: &Results) {
     }
 }
 
+fn is_not_expressible(r: &Results, case: &str, launcher: &str, runtime: &str) -> bool {
+    let name = format!("{case}::{launcher}::{runtime}");
+    r.not_expressible.iter().any(|n| n.trial == name)
+}
+
 fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
     let name = format!("{case}::{launcher}::{runtime}");
-    if r.not_expressible.iter().any(|n| n.trial == name) {
+    if is_not_expressible(r, case, launcher, runtime) {
         "– not expressible (see below)".into()
     } else if r.not_run.iter().any(|n| n.trial == name) {
         "not run (see below)".into()

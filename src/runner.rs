@@ -13,8 +13,8 @@ use crate::launch::runsc::{
     Runsc, RunscFailure, exit_status_from_logs, parse_wait_status, runsc_log_errors,
 };
 use crate::launch::scratch::{Leftovers, TrialDir};
-use crate::observe;
-use crate::outcome::{DaemonInfo, Outcome, Verdict};
+use crate::observe::{self, Readiness};
+use crate::outcome::{Outcome, Verdict};
 use crate::plan::Trial;
 
 /// How many lines of output an outcome keeps for the report.
@@ -98,7 +98,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     // Workloads run while the sandbox is still up, before anything is read or torn down, so
     // that dockerd's errors during the probes land in the output read below.
     let probes = match &observed {
-        Observed::Ready { .. } => {
+        Observed::Waited(Readiness::Ready { .. }) => {
             let image = ctx.inventory.images.busybox.as_deref();
             crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
         }
@@ -116,28 +116,16 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
 
     let mut outcome = initial_outcome(trial, &output, probes);
     match observed {
-        Observed::Ready { ms, info } => {
-            outcome.verdict = Verdict::Ready;
-            outcome.ready_ms = Some(ms);
-            outcome.daemon = Some(info);
-        }
-        Observed::Exited { code } => {
-            outcome.verdict = Verdict::Exited;
-            outcome.exit_code = code;
-            outcome.decisive = observe::decisive_line(&output);
-        }
-        Observed::Timeout { launching } => {
+        Observed::Waited(waited) => settle(&mut outcome, waited, &output),
+        Observed::LaunchHang => {
+            // runsc itself never returned (a platform that cannot run here hangs in
+            // `create`): say so, and keep what its debug logs hold.
             outcome.verdict = Verdict::Timeout;
-            outcome.decisive = outcome.error_lines.last().cloned();
-            if launching {
-                // runsc itself never returned (a platform that cannot run here hangs in
-                // `create`): say so, and keep what its debug logs hold.
-                outcome.decisive = Some(format!(
-                    "{LAUNCH_HANG_MARKER} within {} s",
-                    trial.case.timeout_secs()
-                ));
-                outcome.error_lines.extend(runsc_errors);
-            }
+            outcome.decisive = Some(format!(
+                "{LAUNCH_HANG_MARKER} within {} s",
+                trial.case.timeout_secs()
+            ));
+            outcome.error_lines.extend(runsc_errors);
         }
         Observed::LaunchFailed(f) => {
             outcome.verdict = Verdict::LaunchFailed;
@@ -200,10 +188,32 @@ pub(crate) fn initial_outcome(
 }
 
 enum Observed {
-    Ready { ms: u64, info: DaemonInfo },
-    Exited { code: Option<i32> },
-    Timeout { launching: bool },
+    /// runsc started the sandbox; dockerd's readiness wait ended this way.
+    Waited(Readiness<Option<i32>>),
+    /// `runsc create` or `start` did not return before the deadline.
+    LaunchHang,
     LaunchFailed(RunscFailure),
+}
+
+/// Sets the verdict of a trial whose readiness wait ended as `waited`: the same for both
+/// launchers. `outcome` is [`initial_outcome`]'s, of `output`.
+pub(crate) fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, output: &str) {
+    match waited {
+        Readiness::Ready { ms, info } => {
+            outcome.verdict = Verdict::Ready;
+            outcome.ready_ms = Some(ms);
+            outcome.daemon = Some(info);
+        }
+        Readiness::Exited(code) => {
+            outcome.verdict = Verdict::Exited;
+            outcome.exit_code = code;
+            outcome.decisive = observe::decisive_line(output);
+        }
+        Readiness::Timeout => {
+            outcome.verdict = Verdict::Timeout;
+            outcome.decisive = outcome.error_lines.last().cloned();
+        }
+    }
 }
 
 async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -> Observed {
@@ -216,7 +226,7 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         runsc.start(id).await
     };
     match tokio::time::timeout_at(deadline, launch).await {
-        Err(_) => return Observed::Timeout { launching: true },
+        Err(_) => return Observed::LaunchHang,
         Ok(Err(f)) => return Observed::LaunchFailed(f),
         Ok(Ok(())) => {}
     }
@@ -240,15 +250,15 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         s
     };
     match observe::wait_ready(&dir.socket(), started, deadline, exited).await {
-        observe::Readiness::Ready { ms, info } => Observed::Ready { ms, info },
-        observe::Readiness::Timeout => Observed::Timeout { launching: false },
-        observe::Readiness::Exited(wait_output) => {
+        Readiness::Ready { ms, info } => Observed::Waited(Readiness::Ready { ms, info }),
+        Readiness::Timeout => Observed::Waited(Readiness::Timeout),
+        Readiness::Exited(wait_output) => {
             // A container that exits takes its sandbox with it, and `runsc wait` cannot
             // always still learn the status ("sandbox no longer running and its exit status
             // is unavailable"); the sandbox's boot log records it either way.
             let code =
                 exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
-            Observed::Exited { code }
+            Observed::Waited(Readiness::Exited(code))
         }
     }
 }

@@ -120,6 +120,16 @@ fn inventory_or_skip() -> Option<Inventory> {
     }
 }
 
+/// The inventory and its newest runsc, or `None` as [`inventory_or_skip`].
+fn newest_runsc_or_skip() -> Option<(Inventory, dindcheck::inventory::Runtime)> {
+    let inv = inventory_or_skip()?;
+    let runtime = inv
+        .runtimes()
+        .pop()
+        .expect("the inventory lists a runsc: rerun scripts/setup-host");
+    Some((inv, runtime))
+}
+
 /// A case of the corpus, without probes (these tests are about the engine, not workloads).
 fn corpus_case(name: &str) -> case::Case {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -137,14 +147,10 @@ fn corpus_case(name: &str) -> case::Case {
 /// restart, when a trial needs it; the trial then runs under it.
 #[test]
 fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
-    let Some(inv) = inventory_or_skip() else {
+    let Some((inv, runtime)) = newest_runsc_or_skip() else {
         return;
     };
     let home = inventory::home();
-    let runtime = inv
-        .runtimes()
-        .pop()
-        .expect("the inventory lists a runsc: rerun scripts/setup-host");
     let case = corpus_case("gvisor-tutorial-cap-add-all");
     let with = |network| {
         let options = RunOptions {
@@ -213,14 +219,10 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
 /// cannot pull is a launch failure that the catalogue explains, not an error of the harness.
 #[test]
 fn a_case_that_names_an_image_runs_it_or_says_why_not() {
-    let Some(inv) = inventory_or_skip() else {
+    let Some((inv, runtime)) = newest_runsc_or_skip() else {
         return;
     };
     let home = inventory::home();
-    let runtime = inv
-        .runtimes()
-        .pop()
-        .expect("the inventory lists a runsc: rerun scripts/setup-host");
     let rootfs = inv
         .rootfs("bookworm")
         .expect("the bookworm rootfs: rerun scripts/setup-host")

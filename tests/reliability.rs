@@ -261,7 +261,7 @@ fn two_concurrent_runs_both_complete() {
                 )
             })
             .collect();
-        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(v.len(), 4, "2 cases × 2 launchers: {v:?}");
         verdicts.push(v);
         let (procs, dirs) = remains_of(pid);
         assert!(

@@ -9,10 +9,10 @@
 //! its command line: that is how they are found.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::launch::scratch::{Leftovers, processes_mentioning};
+use crate::launch::scratch::{
+    Leftovers, end_runsc_container, kill_processes_mentioning, runsc_containers,
+};
 
 /// Ends what the engine left of container `id` after it was removed: runsc containers with
 /// that id under any runsc root below `exec_root` (killed, then deleted), then any process
@@ -21,45 +21,15 @@ use crate::launch::scratch::{Leftovers, processes_mentioning};
 pub fn sweep_container(exec_root: Option<&Path>, runsc: &Path, id: &str) -> Leftovers {
     let mut found = Leftovers::default();
     for root in exec_root.map(runsc_roots).unwrap_or_default() {
-        let out = Command::new(runsc)
-            .arg(format!("--root={}", root.display()))
-            .args(["list", "--quiet"])
-            .stderr(Stdio::null())
-            .output();
-        let Ok(out) = out else { continue };
-        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !listed.split_whitespace().any(|l| l == id) {
+        if !runsc_containers(runsc, &root).iter().any(|l| l == id) {
             continue;
         }
         found
             .containers
             .push(format!("{id} (runsc --root={})", root.display()));
-        for args in [
-            vec!["kill", "--all", id, "KILL"],
-            vec!["delete", "--force", id],
-        ] {
-            let _ = Command::new(runsc)
-                .arg(format!("--root={}", root.display()))
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        end_runsc_container(runsc, &root, id);
     }
-    for _ in 0..50 {
-        let pids = processes_mentioning(id);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
-            if !found.processes.contains(&pid) {
-                found.processes.push(pid);
-            }
-            // SAFETY: kill(2) with a pid just read from /proc; at worst it is gone.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_processes_mentioning(id, |pid| found.processes.push(pid));
     found
 }
 
@@ -80,23 +50,11 @@ fn runsc_roots(exec_root: &Path) -> Vec<std::path::PathBuf> {
 /// dockerd stopped), describing each as `name (pid N)`.
 pub fn end_processes_naming(needle: &str) -> Vec<String> {
     let mut ended = Vec::new();
-    for _ in 0..50 {
-        let pids = processes_mentioning(needle);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "?".into());
-            let d = format!("{name} (pid {pid})");
-            if !ended.contains(&d) {
-                ended.push(d);
-            }
-            // SAFETY: as above.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_processes_mentioning(needle, |pid| {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        ended.push(format!("{name} (pid {pid})"));
+    });
     ended
 }

@@ -17,7 +17,8 @@ use super::sweep;
 use crate::launch::bundle;
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check, processes_mentioning};
 use crate::observe;
-use crate::outcome::{DaemonInfo, Verdict};
+use crate::observe::Readiness;
+use crate::outcome::Verdict;
 use crate::plan::Trial;
 use crate::runner::{RunContext, TrialError, TrialResult};
 
@@ -26,9 +27,9 @@ use crate::runner::{RunContext, TrialError, TrialResult};
 pub const OWNER_LABEL: &str = "dindcheck.pid";
 
 enum Observed {
-    Ready { ms: u64, info: DaemonInfo },
-    Exited { code: Option<i32> },
-    Timeout,
+    /// The engine started the container; dockerd's readiness wait ended this way.
+    Waited(Readiness<Option<i32>>),
+    /// The engine refused (create or start), or could not pull the case's image.
     LaunchFailed(String),
 }
 
@@ -110,7 +111,7 @@ pub async fn run(
     // Workloads run while the container is still up, before its logs are read, as the OCI
     // launcher does, so that dockerd's errors during the probes are in the logs.
     let probes = match &observed {
-        Observed::Ready { .. } => {
+        Observed::Waited(Readiness::Ready { .. }) => {
             let image = ctx.inventory.images.busybox.as_deref();
             crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
         }
@@ -164,19 +165,7 @@ pub async fn run(
 
     let mut outcome = crate::runner::initial_outcome(trial, &output, probes);
     match observed {
-        Observed::Ready { ms, info } => {
-            outcome.verdict = Verdict::Ready;
-            outcome.ready_ms = Some(ms);
-            outcome.daemon = Some(info);
-        }
-        Observed::Exited { code } => {
-            outcome.verdict = Verdict::Exited;
-            outcome.exit_code = code;
-            outcome.decisive = observe::decisive_line(&output);
-        }
-        Observed::Timeout => {
-            outcome.decisive = observe::error_lines(&output).pop();
-        }
+        Observed::Waited(waited) => crate::runner::settle(&mut outcome, waited, &output),
         Observed::LaunchFailed(message) => {
             outcome.verdict = Verdict::LaunchFailed;
             let line = observe::normalise(&message);
@@ -202,7 +191,7 @@ async fn observe_container(
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(trial.case.timeout_secs());
     match tokio::time::timeout_at(deadline, docker.start_container(id, None)).await {
-        Err(_) => return Observed::Timeout,
+        Err(_) => return Observed::Waited(Readiness::Timeout),
         Ok(Err(e)) => return Observed::LaunchFailed(engine_message(&e)),
         Ok(Ok(())) => {}
     }
@@ -215,11 +204,7 @@ async fn observe_container(
             _ => None,
         }
     };
-    match observe::wait_ready(&dir.socket(), started, deadline, exited).await {
-        observe::Readiness::Ready { ms, info } => Observed::Ready { ms, info },
-        observe::Readiness::Exited(code) => Observed::Exited { code },
-        observe::Readiness::Timeout => Observed::Timeout,
-    }
+    Observed::Waited(observe::wait_ready(&dir.socket(), started, deadline, exited).await)
 }
 
 /// Everything the container printed so far, stdout and stderr interleaved as the engine

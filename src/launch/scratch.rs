@@ -149,46 +149,66 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
     let state = root.join("state");
     let mut found = Leftovers::default();
     if state.is_dir() {
-        let out = Command::new(runsc)
-            .arg(format!("--root={}", state.display()))
-            .args(["list", "--quiet"])
-            .stderr(Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                found.containers.push(id.to_string());
-                for args in [
-                    vec!["kill", "--all", id, "KILL"],
-                    vec!["delete", "--force", id],
-                ] {
-                    let _ = Command::new(runsc)
-                        .arg(format!("--root={}", state.display()))
-                        .args(&args)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
-            }
+        for id in runsc_containers(runsc, &state) {
+            end_runsc_container(runsc, &state, &id);
+            found.containers.push(id);
         }
     }
-    let needle = root.to_string_lossy().into_owned();
+    kill_processes_mentioning(&root.to_string_lossy(), |pid| found.processes.push(pid));
+    found
+}
+
+/// The ids of the containers that `runsc --root=<state>` knows; none when it cannot tell.
+pub fn runsc_containers(runsc: &Path, state: &Path) -> Vec<String> {
+    let out = Command::new(runsc)
+        .arg(format!("--root={}", state.display()))
+        .args(["list", "--quiet"])
+        .stderr(Stdio::null())
+        .output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `runsc kill --all <id> KILL`, then `runsc delete --force <id>`, under `--root=<state>`;
+/// failures are ignored (the container may be gone already).
+pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
+    for args in [
+        vec!["kill", "--all", id, "KILL"],
+        vec!["delete", "--force", id],
+    ] {
+        let _ = Command::new(runsc)
+            .arg(format!("--root={}", state.display()))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// SIGKILLs every process whose command line names `needle` until none is left (for at most
+/// about 5 s: a sandbox can fork while it dies), calling `found` once for each new pid.
+pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
+    let mut seen = Vec::new();
     for _ in 0..50 {
-        let pids = processes_mentioning(&needle);
+        let pids = processes_mentioning(needle);
         if pids.is_empty() {
             break;
         }
-        for pid in &pids {
-            if !found.processes.contains(pid) {
-                found.processes.push(*pid);
+        for pid in pids {
+            if !seen.contains(&pid) {
+                seen.push(pid);
+                found(pid);
             }
-            // SAFETY: kill(2) with a pid we just read from /proc; at worst the process is gone.
-            unsafe {
-                libc::kill(*pid as i32, libc::SIGKILL);
-            }
+            // SAFETY: kill(2) with a pid just read from /proc; at worst the process is gone.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    found
 }
 
 fn remove(root: &Path) {
