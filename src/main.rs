@@ -289,7 +289,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                             ),
                         });
                     }
-                    format!("{}: {}", t.name(), report::matrix_cell(&res.outcome))
+                    format!("{}: {}", t.name(), report::summary_line(&res.outcome))
                 }
                 Err(e) => {
                     not_run.push(NotRun {

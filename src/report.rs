@@ -372,6 +372,12 @@ fn verdict_mark(v: Verdict) -> &'static str {
 
 /// The compact form of an outcome in the matrix.
 pub fn matrix_cell(o: &Outcome) -> String {
+    cell(&summary_line(o))
+}
+
+/// One line of plain text that sums up an outcome (the matrix cell, unescaped): for the
+/// terminal.
+pub fn summary_line(o: &Outcome) -> String {
     match o.verdict {
         Verdict::Ready => format!(
             "✔ ready in {:.1} s",
@@ -384,7 +390,7 @@ pub fn matrix_cell(o: &Outcome) -> String {
                 .map(|d| format!(" [{d}]"))
                 .unwrap_or_default();
             match o.decisive.as_deref() {
-                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, cell(&short(why))),
+                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, short(why)),
                 None => format!("{} {}{}", verdict_mark(v), v, id),
             }
         }
