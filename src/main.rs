@@ -327,6 +327,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         .take()
         .map(|engine| stop_engine(&rt, engine, args.engine.clone()));
 
+    // Trials finish in any order; the results list them in the plan's, so that two runs of
+    // the same plan give files that compare line by line.
+    outcomes.sort_by_key(|o| planned.iter().position(|t| t.name() == o.trial));
     let mut results = Results::from_run(RunRecord {
         trials: &planned,
         corpus: &corpus,
