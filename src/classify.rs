@@ -122,6 +122,8 @@ struct Entry {
     references: Vec<String>,
     #[serde(default)]
     examples: Examples,
+    #[serde(default)]
+    untested: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +144,9 @@ pub struct ErrorSignature {
     pub remedy: String,
     pub references: Vec<String>,
     pub examples: Examples,
+    /// A failure that happens before the recipe is tried at all (its image could not be
+    /// had): an outcome it explains says nothing about the case's claim.
+    pub untested: bool,
 }
 
 impl ErrorSignature {
@@ -231,6 +236,7 @@ impl Catalogue {
                 remedy: collapse(&e.remedy),
                 references: e.references,
                 examples: e.examples,
+                untested: e.untested,
             });
         }
         Ok(Catalogue { signatures })

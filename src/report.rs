@@ -672,6 +672,12 @@ fn claim_cell(c: &CaseInfo, o: Option<&Outcome>) -> String {
     let (Some(claimed), Some(o)) = (c.claimed, o) else {
         return "–".into();
     };
+    // A failure before the recipe was tried (its image could not be had) is no evidence.
+    if let Some(id) = &o.diagnosis
+        && Catalogue::builtin().get(id).is_some_and(|s| s.untested)
+    {
+        return format!("– not tried ({id})");
+    }
     let ready = o.verdict == Verdict::Ready;
     let mut holds = match claimed {
         Claimed::Works => ready,
@@ -725,8 +731,8 @@ fn claims(md: &mut String, r: &Results, view: &View) {
     let _ = writeln!(
         md,
         "Each case's claim against what was measured: ✔ holds, ✖ refuted, – not checkable \
-         (the case states no `claimed` outcome, or the trial did not run). \"works\" means \
-         dockerd became ready.\n"
+         (the case states no `claimed` outcome, the trial did not run, or it failed before \
+         the recipe was tried). \"works\" means dockerd became ready.\n"
     );
     let _ = writeln!(md, "{}", view.header("case | claim | claimed"));
     for c in &r.cases {
@@ -1187,6 +1193,30 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| ✔ ready in 1.5 s | ✖ exited: why |"), "{md}");
+    }
+
+    #[test]
+    fn a_claim_is_not_judged_by_a_failure_before_the_recipe_ran() {
+        let case = CaseInfo {
+            name: "c".into(),
+            description: String::new(),
+            source: String::new(),
+            claim: String::new(),
+            rootfs: "image x".into(),
+            extends: None,
+            network: "none".into(),
+            claimed: Some(Claimed::Works),
+            claimed_probes: Default::default(),
+            changes: Vec::new(),
+        };
+        let mut o = outcome("c", "engine", "runsc-1", Verdict::LaunchFailed);
+        o.diagnosis = Some("image-unavailable".into());
+        assert_eq!(
+            claim_cell(&case, Some(&o)),
+            "– not tried (image-unavailable)"
+        );
+        o.diagnosis = Some("runsc-unknown-capability".into());
+        assert!(claim_cell(&case, Some(&o)).starts_with("✖ refuted"));
     }
 
     #[test]
