@@ -427,13 +427,18 @@ fn is_image_reference(s: &str) -> bool {
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
     });
+    // Repository names are lowercase; only a leading registry host (`a.b`, `host:port`,
+    // `localhost`) may have capitals.
+    let parts: Vec<&str> = path.split('/').collect();
+    let has_host = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost");
     let path_ok = !path.is_empty()
         && !path.contains("://")
-        && path.split('/').all(|part| {
+        && parts.iter().enumerate().all(|(i, part)| {
             !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+                && part.chars().all(|c| {
+                    (c.is_ascii_alphanumeric() && (i == 0 && has_host || !c.is_ascii_uppercase()))
+                        || "._-:".contains(c)
+                })
         });
     path_ok && tag_ok && digest_ok
 }
@@ -690,6 +695,7 @@ mod tests {
             "localhost:5000/team/dind:1",
             "dindcheck/custom",
             "docker@sha256:0123abcd",
+            "Registry.Example/team/dind:1",
         ] {
             assert!(is_image_reference(ok), "{ok}");
         }
@@ -700,6 +706,8 @@ mod tests {
             "docker:",
             "/docker",
             "docker@sha256:xyz",
+            "Docker:dind",
+            "registry.example/Team/dind",
         ] {
             assert!(!is_image_reference(bad), "{bad}");
         }

@@ -24,8 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{EventsOptions, ListContainersOptions, RemoveContainerOptions};
 use bollard::{ClientVersion, Docker};
+use futures_util::StreamExt;
 
 use super::container::EngineRuntime;
 use super::sweep;
@@ -34,7 +35,7 @@ use super::sweep;
 pub const SLOTS: usize = 2;
 /// How long dockerd may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long dockerd may take to register new runtimes after SIGHUP.
+/// How long dockerd may take to reload after SIGHUP.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long dockerd may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -286,8 +287,9 @@ impl OuterEngine {
 
     /// Makes sure the engine has every runtime in `needed`. An engine dindcheck started gets
     /// the missing ones added to its `daemon.json` and reloads it (SIGHUP: dockerd reloads
-    /// `runtimes` without a restart, so running containers are untouched); returns how long
-    /// that took, or `None` when nothing was missing. An existing engine (`--engine`) is
+    /// `runtimes` without a restart, so running containers are untouched), waits for its
+    /// `daemon reload` event and checks `info`; returns how long that took, or `None` when
+    /// nothing was missing. An existing engine (`--engine`) is
     /// not reconfigured: the missing runtimes are an error that names them.
     pub async fn ensure_runtimes(
         &self,
@@ -320,26 +322,34 @@ impl OuterEngine {
         set.sort();
         set.dedup();
         write_config(&self.slot, &set)?;
+        // dockerd announces a finished reload as a `daemon reload` event. Asking for events
+        // since just before the signal means the event is not missed, however soon it comes.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let options = EventsOptions {
+            since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
+            filters: Some(std::collections::HashMap::from([
+                ("type".to_string(), vec!["daemon".to_string()]),
+                ("event".to_string(), vec!["reload".to_string()]),
+            ])),
+            ..Default::default()
+        };
+        let mut events = self.docker.events(Some(options));
         let started = Instant::now();
         // SAFETY: kill(2) on the dockerd this engine spawned and still holds.
         unsafe { libc::kill(pid as i32, libc::SIGHUP) };
-        loop {
-            let have = self.docker.info().await?.runtimes.unwrap_or_default();
-            if missing.iter().all(|r| have.contains_key(&r.name)) {
-                break;
-            }
-            if started.elapsed() > RELOAD_TIMEOUT {
-                let text =
-                    std::fs::read_to_string(self.slot.join("dockerd.log")).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                return Err(EngineError::NotReady {
-                    reason: format!(
-                        "dockerd did not register the new runtimes within {RELOAD_TIMEOUT:?} of SIGHUP"
-                    ),
-                    log: lines[lines.len().saturating_sub(10)..].join("\n"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let reloaded = tokio::time::timeout(RELOAD_TIMEOUT, events.next()).await;
+        let have = self.docker.info().await?.runtimes.unwrap_or_default();
+        if !missing.iter().all(|r| have.contains_key(&r.name)) {
+            let reason = match reloaded {
+                Err(_) => format!("dockerd did not reload within {RELOAD_TIMEOUT:?} of SIGHUP"),
+                Ok(_) => "dockerd reloaded without the new runtimes".to_string(),
+            };
+            return Err(EngineError::NotReady {
+                reason,
+                log: log_tail(&self.slot),
+            });
         }
         let ms = started.elapsed().as_millis() as u64;
         lock(&self.runtimes).extend(missing.into_iter().map(|r| {
@@ -495,10 +505,10 @@ impl EngineProcess {
     }
 
     fn not_ready(&self, reason: String) -> EngineError {
-        let text = std::fs::read_to_string(self.slot.join("dockerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let log = lines[lines.len().saturating_sub(10)..].join("\n");
-        EngineError::NotReady { reason, log }
+        EngineError::NotReady {
+            reason,
+            log: log_tail(&self.slot),
+        }
     }
 }
 
@@ -666,6 +676,13 @@ pub(crate) fn engine_message(e: &bollard::errors::Error) -> String {
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
     }
+}
+
+/// The last lines dockerd wrote to the slot's log.
+fn log_tail(slot: &Path) -> String {
+    let text = std::fs::read_to_string(slot.join("dockerd.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
 /// Writes the slot's `daemon.json`: one entry of `runtimes` per runtime in `set`.
