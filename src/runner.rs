@@ -54,6 +54,10 @@ pub enum TrialError {
     NoEngine,
     #[error("the outer engine failed: {0}")]
     Engine(String),
+    /// The case asks for something a case may never do (see `docs/security.md`). Case files
+    /// are checked when they are loaded; this catches a case built some other way.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// The result of one trial, and what its cleanup had to end.
@@ -70,6 +74,8 @@ pub struct TrialResult {
 /// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), and removes
 /// everything it started before returning.
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
+    crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
+        .map_err(|r| TrialError::Refused(r.message))?;
     if trial.launcher == crate::plan::Launcher::Engine {
         let engine = ctx.engine.as_deref().ok_or(TrialError::NoEngine)?;
         return crate::engine::trial::run(trial, ctx, engine).await;

@@ -369,7 +369,7 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
         check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
     }
     for f in &case.runsc.flags {
-        check_runsc_flag(f).map_err(|msg| err("runsc.flags", msg.0).hint(msg.1))?;
+        super::runsc_flags::check(f).map_err(|r| err("runsc.flags", r.message).hint(r.hint))?;
     }
     if let Some(dj) = &case.dockerd.daemon_json
         && dj.contains_key("hosts")
@@ -441,32 +441,6 @@ fn is_image_reference(s: &str) -> bool {
                 })
         });
     path_ok && tag_ok && digest_ok
-}
-
-/// runsc flags a case may not give: those the harness owns (a second `--root` would hide the
-/// sandbox from cleanup), and overlay settings that would write into the shared rootfs.
-fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
-    let name = flag.split('=').next().unwrap_or(flag);
-    let name = format!("--{}", name.trim_start_matches('-'));
-    if crate::launch::runsc::RESERVED_FLAGS.contains(&name.as_str()) {
-        return Err(MountProblem(
-            format!("runsc flag `{flag}` is set by the harness"),
-            "use `runsc.network` for the network mode and `--runtime NAME@PLATFORM` for the platform".into(),
-        ));
-    }
-    if name == "--overlay2" {
-        let medium = flag.split_once('=').map(|(_, v)| v).unwrap_or("");
-        let keeps_rootfs = medium
-            .split_once(':')
-            .is_some_and(|(_, m)| m == "memory" || m.starts_with("dir="));
-        if !keeps_rootfs {
-            return Err(MountProblem(
-                format!("`{flag}` would write into the shared root filesystem"),
-                "use `--overlay2=root:memory` (the default) or `--overlay2=all:memory`".into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// (message, hint) for a mount the harness refuses.

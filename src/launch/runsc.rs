@@ -10,15 +10,6 @@ use crate::plan::Trial;
 
 use super::TrialDir;
 
-/// Flags the harness always passes, which a case may not override.
-pub const RESERVED_FLAGS: &[&str] = &[
-    "--root",
-    "--debug-log",
-    "--host-uds",
-    "--network",
-    "--platform",
-];
-
 /// A runsc binary with a trial's global flags.
 #[derive(Debug, Clone)]
 pub struct Runsc {
