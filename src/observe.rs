@@ -72,6 +72,101 @@ async fn connect_with_version(
     Ok((docker, version))
 }
 
+/// dockerd's socket in a trial's io directory, reached without following anything the
+/// sandbox made there.
+///
+/// The io directory is bind-mounted into the sandbox, so whatever runs inside can replace
+/// `docker.sock` with a symlink to a host path (the outer engine's socket, say): connecting
+/// by path would then talk to the host's dockerd and report *it* as the trial's. So the
+/// directory is opened once, when the harness creates it (`O_PATH | O_NOFOLLOW`, its device
+/// and inode kept), and the socket is looked up relative to that handle with `O_NOFOLLOW`:
+/// it must be a socket, on the same device, owned by root. The client then connects through
+/// `/proc/self/fd/N` of that handle, which names the socket's inode itself, so a swap after
+/// the check cannot redirect it. See `docs/security.md`.
+#[derive(Debug)]
+pub struct DaemonSocket {
+    dir: std::os::fd::OwnedFd,
+    dir_dev: u64,
+    dir_ino: u64,
+    name: String,
+}
+
+/// A socket found safe by [`DaemonSocket::pin`]: connect through [`PinnedSocket::path`]
+/// while this value lives.
+#[derive(Debug)]
+pub struct PinnedSocket {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl PinnedSocket {
+    /// `/proc/self/fd/N`: the socket's own inode, whatever its name points at later.
+    pub fn path(&self) -> std::path::PathBuf {
+        use std::os::fd::AsRawFd;
+        std::path::PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
+impl DaemonSocket {
+    /// Opens `dir` (which must be a real directory, not a link) to find `name` in it later.
+    pub fn open(dir: &Path, name: &str) -> std::io::Result<DaemonSocket> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&fd)?;
+        Ok(DaemonSocket {
+            dir: fd,
+            dir_dev: st.st_dev,
+            dir_ino: st.st_ino,
+            name: name.to_string(),
+        })
+    }
+
+    /// The socket, if it is there and is what dockerd would have made: `Ok(None)` while
+    /// nothing is there yet, an error when something else is (a symlink, a file, a socket
+    /// of another owner or device).
+    pub fn pin(&self) -> Result<Option<PinnedSocket>, String> {
+        use rustix::fs::{FileType, Mode, OFlags};
+        let dir = rustix::fs::fstat(&self.dir).map_err(|e| format!("io directory: {e}"))?;
+        if (dir.st_dev, dir.st_ino) != (self.dir_dev, self.dir_ino) {
+            return Err("the trial's io directory was replaced".into());
+        }
+        let fd = match rustix::fs::openat(
+            &self.dir,
+            self.name.as_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(format!("cannot open {}: {e}", self.name)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", self.name))?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind != FileType::Socket {
+            let what = match kind {
+                FileType::Symlink => "a symbolic link",
+                FileType::Directory => "a directory",
+                FileType::RegularFile => "a regular file",
+                _ => "not a socket",
+            };
+            return Err(format!(
+                "{} in the trial's io directory is {what}, not dockerd's socket: the sandbox replaced it; the harness does not follow it",
+                self.name
+            ));
+        }
+        if st.st_dev != self.dir_dev || st.st_uid != 0 {
+            return Err(format!(
+                "{} is not a socket that the trial's dockerd made (device or owner differs)",
+                self.name
+            ));
+        }
+        Ok(Some(PinnedSocket { fd }))
+    }
+}
+
 /// How a readiness wait ended.
 pub enum Readiness<T> {
     /// dockerd answered `info`, `ms` after `started`.
@@ -80,32 +175,40 @@ pub enum Readiness<T> {
     Exited(T),
     /// Neither happened before the deadline.
     Timeout,
+    /// What the sandbox left at the socket's place is not a socket the harness may use
+    /// (see [`DaemonSocket`]); the reason.
+    Refused(String),
 }
 
 /// Polls dockerd's socket until it answers `info`, the container ends (`exited` resolves) or
 /// the deadline passes, whichever comes first. Shared by both launchers, so that "ready"
 /// means the same thing whatever started the sandbox.
 pub async fn wait_ready<T>(
-    socket: &Path,
+    socket: &DaemonSocket,
     started: std::time::Instant,
     deadline: tokio::time::Instant,
     exited: impl std::future::Future<Output = T>,
 ) -> Readiness<T> {
     tokio::pin!(exited);
     loop {
+        // Err(Some(reason)): the socket is refused; Err(None): no answer yet.
         let attempt = async {
             tokio::time::sleep(POLL).await;
-            if socket.exists() {
-                daemon_info(socket).await
-            } else {
-                Err("no socket yet".to_string())
+            match socket.pin() {
+                Ok(Some(pinned)) => daemon_info(&pinned.path()).await.map_err(|_| None),
+                Ok(None) => Err(None),
+                Err(refused) => Err(Some(refused)),
             }
         };
         tokio::select! {
             t = &mut exited => return Readiness::Exited(t),
             _ = tokio::time::sleep_until(deadline) => return Readiness::Timeout,
-            r = attempt => if let Ok(info) = r {
-                return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
+            r = attempt => match r {
+                Ok(info) => {
+                    return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
+                }
+                Err(Some(reason)) => return Readiness::Refused(reason),
+                Err(None) => {}
             }
         }
     }

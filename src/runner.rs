@@ -93,7 +93,8 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     if ctx.keep_scratch {
         dir.keep();
     }
-    bundle::write(trial, &rootfs.path, &dir.bundle(), &dir.io())?;
+    let root = dir.rootfs_view(&rootfs.path)?;
+    bundle::write(trial, &root, &dir.bundle(), &dir.io())?;
     let runsc = Runsc::for_trial(trial, &dir);
     // runsc names its control socket after the container id in the abstract namespace
     // (runsc 20221219 does), so ids must be unique on the host, not only in one `--root`.
@@ -106,7 +107,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     let probes = match &observed {
         Observed::Waited(Readiness::Ready { .. }) => {
             let image = ctx.inventory.images.busybox.as_deref();
-            crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+            crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
         }
         _ => Vec::new(),
     };
@@ -219,8 +220,17 @@ pub(crate) fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, outp
             outcome.verdict = Verdict::Timeout;
             outcome.decisive = outcome.error_lines.last().cloned();
         }
+        Readiness::Refused(reason) => {
+            // The sandbox put something else than dockerd's socket where the harness
+            // connects: the trial cannot be observed, whatever dockerd does.
+            outcome.verdict = Verdict::LaunchFailed;
+            outcome.decisive = Some(format!("{SOCKET_REFUSED_MARKER}: {reason}"));
+        }
     }
 }
+
+/// The decisive line's start when the harness refused the socket the sandbox left.
+pub const SOCKET_REFUSED_MARKER: &str = "dindcheck: socket refused";
 
 async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -> Observed {
     let started = Instant::now();
@@ -255,9 +265,10 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
         let _ = wait.wait().await;
         s
     };
-    match observe::wait_ready(&dir.socket(), started, deadline, exited).await {
+    match observe::wait_ready(dir.socket(), started, deadline, exited).await {
         Readiness::Ready { ms, info } => Observed::Waited(Readiness::Ready { ms, info }),
         Readiness::Timeout => Observed::Waited(Readiness::Timeout),
+        Readiness::Refused(r) => Observed::Waited(Readiness::Refused(r)),
         Readiness::Exited(wait_output) => {
             // A container that exits takes its sandbox with it, and `runsc wait` cannot
             // always still learn the status ("sandbox no longer running and its exit status

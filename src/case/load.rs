@@ -446,6 +446,18 @@ fn is_image_reference(s: &str) -> bool {
 /// (message, hint) for a mount the harness refuses.
 struct MountProblem(String, String);
 
+/// Mount options a case may give, by mount type. Anything else (propagation such as `shared`,
+/// `rw` on a bind, `dev`/`suid`) is refused: deny by default, as for runsc flags.
+const TMPFS_OPTIONS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "exec"];
+const TMPFS_OPTIONS_WITH_VALUE: &[&str] = &["size=", "mode=", "nr_inodes="];
+const BIND_OPTIONS: &[&str] = &[
+    "ro", "bind", "rbind", "nosuid", "nodev", "noexec", "private", "rprivate",
+];
+
+/// Where a case may not mount: over the whole root, over the harness's io directory (its
+/// entry script and dockerd's socket), or over `/proc`.
+const RESERVED_DESTINATIONS: &[&str] = &["/", crate::launch::IO_DIR_IN_SANDBOX, "/proc"];
+
 fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
     let dest = &m.destination;
     if !dest.is_absolute() || dest.components().any(|c| c.as_os_str() == "..") {
@@ -456,6 +468,63 @@ fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
             ),
             "write the path as it is inside the sandbox, e.g. `/var/lib/docker`".into(),
         ));
+    }
+    // `:` and `,` separate fields in Docker's --mount and -v syntax; runsc's gofer fails on
+    // the former with "unexpected end of JSON input" long after the load.
+    let plain = dest.to_str().is_some_and(|d| {
+        d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+@".contains(c))
+    });
+    if !plain {
+        return Err(MountProblem(
+            format!(
+                "destination `{}` has characters a mount path may not have here",
+                dest.display()
+            ),
+            "use letters, digits and `/ . _ - + @`".into(),
+        ));
+    }
+    if let Some(r) = RESERVED_DESTINATIONS
+        .iter()
+        .find(|r| dest == Path::new(r) || (**r != "/" && dest.starts_with(r)))
+    {
+        return Err(MountProblem(
+            format!(
+                "destination `{}` would cover `{r}`, which the harness needs",
+                dest.display()
+            ),
+            "mount somewhere else".into(),
+        ));
+    }
+    let allowed: &[&str] = match m.kind {
+        MountKind::Tmpfs => TMPFS_OPTIONS,
+        MountKind::Bind => BIND_OPTIONS,
+    };
+    for o in &m.options {
+        let ok = allowed.contains(&o.as_str())
+            || (m.kind == MountKind::Tmpfs
+                && TMPFS_OPTIONS_WITH_VALUE.iter().any(|p| {
+                    o.strip_prefix(p).is_some_and(|v| {
+                        !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric())
+                    })
+                }));
+        if !ok {
+            let hint = if m.kind == MountKind::Bind && o == "rw" {
+                "host paths are bound read-only; only `cgroup = \"host-bind-rw\"` binds the host's cgroup tree read-write, and the report flags it".to_string()
+            } else {
+                match m.kind {
+                    MountKind::Tmpfs => format!(
+                        "a tmpfs mount takes only: {}, size=…, mode=…, nr_inodes=…",
+                        allowed.join(", ")
+                    ),
+                    MountKind::Bind => format!("a bind mount takes only: {}", allowed.join(", ")),
+                }
+            };
+            return Err(MountProblem(
+                format!("mount option `{o}` is not allowed here"),
+                hint,
+            ));
+        }
     }
     match (m.kind, &m.source) {
         (MountKind::Tmpfs, Some(_)) => Err(MountProblem(
@@ -475,7 +544,10 @@ fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
             } else {
                 Err(MountProblem(
                     format!("bind source `{}` is not on the allow list", src.display()),
-                    format!("a case may bind only {}", ALLOWED_BIND_SOURCES.join(", ")),
+                    format!(
+                        "a case may bind only {}, read-only",
+                        ALLOWED_BIND_SOURCES.join(", ")
+                    ),
                 ))
             }
         }

@@ -200,8 +200,11 @@ impl Probe {
         };
         let dir = TrialDir::create(home, &self.runsc, &format!("doctor {}", self.label))
             .map_err(|e| not_launched(format!("failed to create a scratch directory: {e}")))?;
+        let root = dir
+            .rootfs_view(&self.rootfs)
+            .map_err(|e| not_launched(e.to_string()))?;
         let spec = self
-            .spec(&dir.io())
+            .spec(&dir.io(), &root)
             .map_err(|e| not_launched(e.to_string()))?;
         std::fs::write(dir.bundle().join("config.json"), bundle::config_json(&spec))
             .map_err(|e| not_launched(format!("failed to write config.json: {e}")))?;
@@ -245,7 +248,7 @@ impl Probe {
         }
     }
 
-    fn spec(&self, io_dir: &Path) -> Result<Spec, BundleError> {
+    fn spec(&self, io_dir: &Path, root: &Path) -> Result<Spec, BundleError> {
         // Enough to mount cgroup controllers by hand; the checks need nothing else.
         let caps: std::collections::HashSet<Capability> = [
             Capability::SysAdmin,
@@ -293,13 +296,9 @@ impl Probe {
         Ok(SpecBuilder::default()
             .version("1.0.2")
             .hostname("dindcheck-doctor")
-            // Writes stay in memory (`--overlay2=root:memory`): the rootfs is shared.
-            .root(
-                RootBuilder::default()
-                    .path(&self.rootfs)
-                    .readonly(false)
-                    .build()?,
-            )
+            // Writes stay in memory (`--overlay2=root:memory`), mount points in the trial's
+            // overlay view: the rootfs is shared and never changes.
+            .root(RootBuilder::default().path(root).readonly(false).build()?)
             .process(process)
             .mounts(mounts)
             .linux(LinuxBuilder::default().namespaces(namespaces).build()?)

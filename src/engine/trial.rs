@@ -113,7 +113,7 @@ pub async fn run(
     let probes = match &observed {
         Observed::Waited(Readiness::Ready { .. }) => {
             let image = ctx.inventory.images.busybox.as_deref();
-            crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+            crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
         }
         _ => Vec::new(),
     };
@@ -204,7 +204,7 @@ async fn observe_container(
             _ => None,
         }
     };
-    Observed::Waited(observe::wait_ready(&dir.socket(), started, deadline, exited).await)
+    Observed::Waited(observe::wait_ready(dir.socket(), started, deadline, exited).await)
 }
 
 /// Everything the container printed so far, stdout and stderr interleaved as the engine
