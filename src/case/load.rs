@@ -189,8 +189,9 @@ pub fn load_files(files: &[PathBuf]) -> Corpus {
             Err(e) => corpus.errors.push(*e),
         }
     }
+    let mut resolved = BTreeMap::new();
     for name in parsed.keys() {
-        match resolve(name, &parsed, &mut Vec::new()).and_then(|t| finish(&parsed[name], t)) {
+        match resolve(name, &parsed, &mut resolved).and_then(|t| finish(&parsed[name], t)) {
             Ok(case) => corpus.cases.push(case),
             Err(e) => corpus.errors.push(*e),
         }
@@ -246,45 +247,63 @@ fn parse_file(file: &Path) -> Result<Parsed, Box<CaseError>> {
     })
 }
 
-/// The merged table of `name` after its `extend` chain, parent first.
+/// The merged table of `name` after its `extend` chain, parent first. The chain is walked
+/// with a loop, not recursion, and every merged table is remembered in `resolved`, so that a
+/// chain of any length costs time linear in its length and no stack (a chain of thousands
+/// of `extend`s once overflowed the stack).
 fn resolve(
     name: &str,
     parsed: &BTreeMap<String, Parsed>,
-    chain: &mut Vec<String>,
+    resolved: &mut BTreeMap<String, toml::Table>,
 ) -> Result<toml::Table, Box<CaseError>> {
-    let p = &parsed[name];
-    if chain.iter().any(|n| n == name) {
-        chain.push(name.to_string());
-        return Err(Box::new(
-            CaseError::new(
-                &p.file,
-                format!("`extend` forms a cycle: {}", chain.join(" → ")),
-            )
-            .at_key(&p.text, "extend"),
-        ));
-    }
-    chain.push(name.to_string());
-    let mut own = p.table.clone();
-    for k in NOT_INHERITED {
-        own.remove(*k);
-    }
-    let Some(parent) = &p.case.extend else {
-        return Ok(own);
-    };
-    if !parsed.contains_key(parent) {
-        let names: Vec<&str> = parsed.keys().map(String::as_str).collect();
-        let mut err = CaseError::new(
-            &p.file,
-            format!("extends `{parent}`, which is not a case here"),
-        )
-        .at_key(&p.text, "extend");
-        if let Some(c) = super::capability::closest(parent, &names) {
-            err = err.hint(format!("did you mean `{c}`?"));
+    let mut chain: Vec<String> = Vec::new();
+    let mut current = name;
+    let mut base = toml::Table::new();
+    loop {
+        if let Some(done) = resolved.get(current) {
+            base = done.clone();
+            break;
         }
-        return Err(Box::new(err));
+        let p = &parsed[current];
+        if chain.iter().any(|n| n == current) {
+            chain.push(current.to_string());
+            let first = &parsed[name];
+            return Err(Box::new(
+                CaseError::new(
+                    &first.file,
+                    format!("`extend` forms a cycle: {}", chain.join(" → ")),
+                )
+                .at_key(&first.text, "extend"),
+            ));
+        }
+        chain.push(current.to_string());
+        let Some(parent) = &p.case.extend else {
+            break;
+        };
+        if !parsed.contains_key(parent) {
+            let names: Vec<&str> = parsed.keys().map(String::as_str).collect();
+            let mut err = CaseError::new(
+                &p.file,
+                format!("extends `{parent}`, which is not a case here"),
+            )
+            .at_key(&p.text, "extend");
+            if let Some(c) = super::capability::closest(parent, &names) {
+                err = err.hint(format!("did you mean `{c}`?"));
+            }
+            return Err(Box::new(err));
+        }
+        current = parent;
     }
-    let mut base = resolve(parent, parsed, chain)?;
-    merge(&mut base, own);
+    // `chain` runs from `name` up to the first ancestor not yet resolved: merge from there
+    // down, remembering each step.
+    for n in chain.iter().rev() {
+        let mut own = parsed[n].table.clone();
+        for k in NOT_INHERITED {
+            own.remove(*k);
+        }
+        merge(&mut base, own);
+        resolved.insert(n.clone(), base.clone());
+    }
     Ok(base)
 }
 

@@ -157,24 +157,18 @@ pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
     };
     let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
-    let mut lines = Vec::new();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        for l in text.lines() {
-            // runsc's log lines start with a level letter: W for warnings, E/F for errors.
-            let fatal = l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F');
-            if fatal {
-                let msg = l.split_once("] ").map_or(l, |(_, m)| m);
-                let msg = crate::observe::normalise(msg);
-                if !lines.contains(&msg) {
-                    lines.push(msg);
-                }
-            }
-        }
-    }
-    lines
+    let texts: Vec<String> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    // runsc's log lines start with a level letter: W for warnings, E/F for errors.
+    let errors = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F'));
+    crate::observe::distinct_capped(
+        errors.map(|l| crate::observe::normalise(l.split_once("] ").map_or(l, |(_, m)| m))),
+    )
 }
 
 impl std::fmt::Display for RunscFailure {
