@@ -43,6 +43,18 @@ pub enum TrialError {
     MissingRootfs { name: String },
     #[error("runsc binary {0} is missing: rerun scripts/setup-host")]
     MissingRunsc(PathBuf),
+    #[error(
+        "runsc binary {0} is not an executable file: check its mode, or rerun scripts/setup-host"
+    )]
+    RunscNotExecutable(PathBuf),
+    #[error(
+        "root filesystem `{name}` is in the inventory but {path} has no dockerd: rerun scripts/setup-host"
+    )]
+    RootfsGone { name: String, path: PathBuf },
+    #[error(
+        "the sandbox was killed from outside the harness (SIGKILL, no exit recorded by gVisor)"
+    )]
+    SandboxKilled,
     #[error("failed to prepare the scratch directory: {0}")]
     Scratch(#[from] std::io::Error),
     #[error(transparent)]
@@ -76,6 +88,7 @@ pub struct TrialResult {
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
     crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
         .map_err(|r| TrialError::Refused(r.message))?;
+    check_host(trial, ctx)?;
     if trial.launcher == crate::plan::Launcher::Engine {
         let engine = ctx.engine.as_deref().ok_or(TrialError::NoEngine)?;
         return crate::engine::trial::run(trial, ctx, engine).await;
@@ -102,6 +115,9 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     let id = id.as_str();
 
     let observed = observe_trial(trial, &runsc, &dir, id).await;
+    if matches!(observed, Observed::KilledFromOutside) {
+        return Err(TrialError::SandboxKilled);
+    }
     // Workloads run while the sandbox is still up, before anything is read or torn down, so
     // that dockerd's errors during the probes land in the output read below.
     let probes = match &observed {
@@ -124,6 +140,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     let mut outcome = initial_outcome(trial, &output, probes);
     match observed {
         Observed::Waited(waited) => settle(&mut outcome, waited, &output),
+        Observed::KilledFromOutside => unreachable!("returned above"),
         Observed::LaunchHang => {
             // runsc itself never returned (a platform that cannot run here hangs in
             // `create`): say so, and keep what its debug logs hold.
@@ -166,6 +183,33 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     })
 }
 
+/// What this host must have for `trial` to say anything about its case: a runsc that can be
+/// executed and, for a case on a root filesystem, that filesystem with its dockerd. Without
+/// them the trial is not run (a host fault), instead of failing as if the case had.
+fn check_host(trial: &Trial, ctx: &RunContext) -> Result<(), TrialError> {
+    use std::os::unix::fs::PermissionsExt;
+    let runsc = &trial.runtime.path;
+    match std::fs::metadata(runsc) {
+        Err(_) => return Err(TrialError::MissingRunsc(runsc.clone())),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
+            return Err(TrialError::RunscNotExecutable(runsc.clone()));
+        }
+        Ok(_) => {}
+    }
+    if trial.case.image.is_none() || trial.launcher == crate::plan::Launcher::Oci {
+        let name = &trial.case.rootfs;
+        if let Some(rootfs) = ctx.inventory.rootfs(name)
+            && !rootfs.path.join("usr/sbin/dockerd").exists()
+        {
+            return Err(TrialError::RootfsGone {
+                name: name.clone(),
+                path: rootfs.path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// An outcome with everything a launcher knows before its verdict: the trial's names, the
 /// network used, the error lines and tail of `output`, and the probes. Both launchers start
 /// from it and fill in the verdict.
@@ -195,6 +239,8 @@ pub(crate) fn initial_outcome(
 }
 
 enum Observed {
+    /// The sandbox was SIGKILLed on the host, not ended by anything inside it.
+    KilledFromOutside,
     /// runsc started the sandbox; dockerd's readiness wait ended this way.
     Waited(Readiness<Option<i32>>),
     /// `runsc create` or `start` did not return before the deadline.
@@ -273,9 +319,16 @@ async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -
             // A container that exits takes its sandbox with it, and `runsc wait` cannot
             // always still learn the status ("sandbox no longer running and its exit status
             // is unavailable"); the sandbox's boot log records it either way.
-            let code =
-                exit_status_from_logs(&dir.logs()).or_else(|| parse_wait_status(&wait_output));
-            Observed::Waited(Readiness::Exited(code))
+            let recorded = exit_status_from_logs(&dir.logs());
+            let waited = parse_wait_status(&wait_output);
+            // gVisor's boot log records every exit of the application (every exited
+            // baseline has its status); a sandbox that ended with no such record, killed
+            // or with no status at all, was ended from outside (an operator, the host's OOM
+            // killer), which says nothing about the case.
+            if recorded.is_none() && waited.is_none_or(|w| w == 128 + libc::SIGKILL) {
+                return Observed::KilledFromOutside;
+            }
+            Observed::Waited(Readiness::Exited(recorded.or(waited)))
         }
     }
 }

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dindcheck::case::{self, Case, RunscNetwork};
 use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory, Runtime};
+use dindcheck::launch::scratch;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{Launcher, RunOptions, Trial};
-use dindcheck::runner::{RunContext, TrialResult, run_trial};
+use dindcheck::runner::{RunContext, TrialError, TrialResult, run_trial};
 
 /// The inventory and its newest runsc, or `None` (the test then passes, saying why) when
 /// the host has none and `DINDCHECK_REQUIRE` is not set.
@@ -50,6 +51,18 @@ fn hostile_case(name: &str, text: &str) -> Case {
 
 /// Runs `case` under `launcher` on `runtime`, with the network mode our machines support.
 fn run(case: &Case, inv: &Inventory, runtime: &Runtime, launcher: Launcher) -> TrialResult {
+    let result = try_run(case, inv, runtime, launcher).unwrap();
+    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    result
+}
+
+/// [`run`], returning the trial's error (a trial that could not run) instead of failing.
+fn try_run(
+    case: &Case,
+    inv: &Inventory,
+    runtime: &Runtime,
+    launcher: Launcher,
+) -> Result<TrialResult, TrialError> {
     let home = inventory::home();
     let options = RunOptions {
         network_override: Some(RunscNetwork::None),
@@ -72,13 +85,12 @@ fn run(case: &Case, inv: &Inventory, runtime: &Runtime, launcher: Launcher) -> T
             keep_scratch: false,
             engine: engine.clone(),
         };
-        let result = run_trial(&trial, &ctx).await.unwrap();
+        let result = run_trial(&trial, &ctx).await;
         drop(ctx);
         if let Some(engine) = engine {
             let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
             assert!(stopped.leaked.is_empty(), "{:?}", stopped.leaked);
         }
-        assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
         result
     })
 }
@@ -269,6 +281,13 @@ type = "tmpfs"
 destination = "/dindcheck-new-mount-point/deeper"
 "#,
     );
+    let made = [
+        "dindcheck-new-mount-point",
+        "dindcheck-written-by-setup",
+        "run/dindcheck",
+        "sys/fs/cgroup",
+    ];
+    let before: Vec<bool> = made.iter().map(|m| rootfs.join(m).exists()).collect();
     let result = run(&case, &inv, &runtime, Launcher::Oci);
     assert_eq!(
         result.outcome.verdict,
@@ -276,16 +295,93 @@ destination = "/dindcheck-new-mount-point/deeper"
         "{:?}",
         result.outcome
     );
-    for made in [
-        "dindcheck-new-mount-point",
-        "dindcheck-written-by-setup",
-        "run/dindcheck",
-        "sys/fs/cgroup",
-    ] {
+    for (made, existed) in made.iter().zip(before) {
         assert!(
-            !rootfs.join(made).exists(),
+            existed || !rootfs.join(made).exists(),
             "{} was created in the shared root filesystem",
             rootfs.join(made).display()
         );
     }
+}
+
+/// Host faults are not case outcomes: a trial that cannot run because of the host is an
+/// error of its own (the run reports it as not run and exits non-zero), not a verdict.
+#[test]
+fn a_runsc_that_is_not_executable_is_a_host_fault() {
+    let Some((inv, mut runtime)) = host_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("runsc");
+    std::fs::copy(&runtime.path, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    runtime.path = copy;
+    let case = hostile_case(
+        "any-case",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
+    );
+    let err = try_run(&case, &inv, &runtime, Launcher::Oci)
+        .map(|r| r.outcome)
+        .unwrap_err();
+    assert!(matches!(err, TrialError::RunscNotExecutable(_)), "{err}");
+}
+
+#[test]
+fn a_root_filesystem_gone_from_its_path_is_a_host_fault() {
+    let Some((mut inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let empty = tempfile::tempdir().unwrap();
+    for r in &mut inv.rootfs {
+        r.path = empty.path().to_path_buf();
+    }
+    let case = hostile_case(
+        "any-case",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
+    );
+    let err = try_run(&case, &inv, &runtime, Launcher::Oci)
+        .map(|r| r.outcome)
+        .unwrap_err();
+    assert!(matches!(err, TrialError::RootfsGone { .. }), "{err}");
+}
+
+/// A sandbox SIGKILLed on the host (an operator, the host's OOM killer) was reported as the
+/// case's setup failing.
+#[test]
+fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let case = hostile_case(
+        "killed-from-outside",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 60\nsetup = \"sleep 600\"\n",
+    );
+    let needle = format!("/runs/{}-", std::process::id());
+    let killer = std::thread::spawn(move || {
+        for _ in 0..200 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let sandboxes: Vec<u32> = scratch::processes_mentioning(&needle)
+                .into_iter()
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains("boot"))
+                        .unwrap_or(false)
+                })
+                .collect();
+            if !sandboxes.is_empty() {
+                // Let the setup start, then kill the sandbox as an operator would.
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                for pid in sandboxes {
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+                return true;
+            }
+        }
+        false
+    });
+    let result = try_run(&case, &inv, &runtime, Launcher::Oci);
+    assert!(killer.join().unwrap(), "never saw the sandbox to kill");
+    let err = result.map(|r| r.outcome).unwrap_err();
+    assert!(matches!(err, TrialError::SandboxKilled), "{err}");
 }

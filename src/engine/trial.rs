@@ -40,6 +40,11 @@ pub async fn run(
     engine: &OuterEngine,
 ) -> Result<TrialResult, TrialError> {
     let expression = express(trial).map_err(|e| TrialError::NotExpressible(e.0))?;
+    if !engine.is_running() {
+        return Err(TrialError::Engine(
+            "the outer engine is no longer running".into(),
+        ));
+    }
     // An engine started for other trials gets this one's runtime by a reload.
     engine
         .ensure_runtimes(std::slice::from_ref(&expression.runtime))
@@ -172,6 +177,13 @@ pub async fn run(
             outcome.decisive = Some(line.clone());
             outcome.error_lines.push(line);
         }
+    }
+    // An engine that died during the trial explains whatever the trial saw: a host fault,
+    // not the case's outcome.
+    if !engine.is_running() {
+        return Err(TrialError::Engine(
+            "the outer engine stopped during the trial".into(),
+        ));
     }
     crate::classify::Catalogue::builtin().classify(&mut outcome);
     Ok(TrialResult {
