@@ -35,6 +35,7 @@ pub mod inventory;
 pub mod launch;
 pub mod observe;
 pub mod outcome;
+pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod report;

@@ -222,6 +222,8 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         inventory,
         bad_cases: bad,
     } = prepare(&args.common)?;
+    // Before any trial: a run must not find at its end that it cannot write its results.
+    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
     let home = args.common.home.clone();
     reap(&home);
     // A trial the engine cannot express is reported as such, never run as something else.
@@ -344,7 +346,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     results.not_expressible = not_expressible;
     results.leaked = leaked;
     results.engine = engine_figures;
-    write_results(&results, &args.out)?;
+    write_results(&results, &out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -361,14 +363,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn write_results(results: &Results, out: &std::path::Path) -> Result<(), String> {
+fn write_results(results: &Results, out: &dindcheck::output::OutputDir) -> Result<(), String> {
     let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
-    report::write_atomic(&out.join("results.json"), &json).map_err(|e| e.to_string())?;
-    report::write_atomic(&out.join("REPORT.md"), &report::markdown(results))
+    out.write_pair(&json, &report::markdown(results))
         .map_err(|e| e.to_string())
 }
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
+    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
     let mut parts = Vec::new();
     for path in &args.merge {
         let text = std::fs::read_to_string(path)
@@ -378,7 +380,7 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
         parts.push((path.display().to_string(), r));
     }
     let merged = report::merge(parts).map_err(|e| e.to_string())?;
-    write_results(&merged, &args.out)?;
+    write_results(&merged, &out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
         args.merge.len(),

@@ -347,14 +347,28 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
     Ok(merged)
 }
 
-/// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span.
+/// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
+/// link or image to anywhere but an anchor of the report itself (lines come from sandbox
+/// output, which a case controls: `![x](https://…)` or `[x](javascript:…)` must stay text).
 pub fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    let s = text
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('`', "'")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+        .replace(['\n', '\r'], " ");
+    // `](` opens a link's destination: keep only `](#anchor)`, escape every other one.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        out.push_str(if after.starts_with('#') { "](" } else { "]\\(" });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text for inside a fenced block in a `<details>`: the fence must not be closable by it.
@@ -1112,16 +1126,6 @@ fn catalogue_entries(md: &mut String, r: &Results) {
     }
 }
 
-/// Writes `contents` to `path` atomically: a reader sees the old file or the new, never half.
-pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1217,6 +1221,14 @@ mod tests {
         );
         o.diagnosis = Some("runsc-unknown-capability".into());
         assert!(claim_cell(&case, Some(&o)).starts_with("✖ refuted"));
+    }
+
+    #[test]
+    fn sandbox_output_cannot_make_links_or_images() {
+        let c = cell("![x](https://example.invalid/a.png) [y](javascript:alert(1)) <img src=x>");
+        assert!(!c.contains("]("), "{c}");
+        assert_eq!(cell("[base](#base)"), "[base](#base)");
+        assert!(!c.contains('<'), "{c}");
     }
 
     #[test]

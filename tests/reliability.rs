@@ -5,6 +5,7 @@
 //! Without runsc or a root filesystem these tests pass with a note on stderr, except under
 //! `DINDCHECK_REQUIRE=1` (CI), where that is a failure.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -303,5 +304,67 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         procs.is_empty() && dirs.is_empty(),
         "left: {procs:?} {dirs:?}"
     );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The output directory is checked before the first trial: one that cannot be written ends
+/// the run at once, naming the path, with no trial run and nothing left.
+#[test]
+fn an_unwritable_output_directory_is_found_before_any_trial() {
+    if inventory().is_none() {
+        return;
+    }
+    let dir = tempdir("unwritable-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = file.join("out");
+    let mut child = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two runs given one `--out` do not overwrite each other: the second is refused, naming
+/// the first's pid, before it runs anything.
+#[test]
+fn a_second_run_with_the_same_output_directory_is_refused() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("shared-out");
+    let mut first = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    wait_for_sandbox(first.id());
+    let mut second = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let status = wait_exit(&mut second, Duration::from_secs(60));
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another dindcheck run") && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    let status = wait_exit(&mut first, Duration::from_secs(300));
+    assert!(status.success(), "the first run failed: {status}");
+    assert!(out.join("results.json").exists() && out.join("REPORT.md").exists());
     std::fs::remove_dir_all(&out).unwrap();
 }
