@@ -1,7 +1,9 @@
 //! What this host has to test with: runsc binaries and root filesystems.
 //!
 //! `scripts/setup-host` installs them under `DINDCHECK_HOME` (default `/var/lib/dindcheck`)
-//! and writes `inventory.toml`; this module reads it back. A [`Runtime`] is one runsc binary
+//! and writes `inventory.toml`; this module reads it back. Root filesystems that
+//! `dindcheck import-image` made from image tarballs are listed in `imported.toml` beside it,
+//! a file the setup never rewrites, and are read with it. A [`Runtime`] is one runsc binary
 //! with one platform: the axis that trials are crossed with.
 
 use std::fmt;
@@ -10,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_HOME: &str = "/var/lib/dindcheck";
+
+/// The root filesystems that `dindcheck import-image` made, under the home.
+pub const IMPORTED_FILE: &str = "imported.toml";
 
 /// `DINDCHECK_HOME`, or the default.
 pub fn home() -> PathBuf {
@@ -61,10 +66,83 @@ pub struct RunscBinary {
 pub struct Rootfs {
     pub name: String,
     pub path: PathBuf,
-    /// Versions of the Debian packages inside.
+    /// Versions of the Debian packages inside (for an imported root filesystem without a
+    /// dpkg database, the binaries' own versions, or `unknown`).
     pub docker: String,
     pub containerd: String,
     pub runc: String,
+    /// Set for a root filesystem made by `dindcheck import-image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedFrom>,
+}
+
+/// Where an imported root filesystem came from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedFrom {
+    pub tarball: PathBuf,
+    /// `docker-save` or `oci-layout`.
+    pub format: String,
+    /// `sha256:<hex>` of the image's config: Docker's image id.
+    pub image_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// `<home>/imported.toml`: the imported root filesystems.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedRootfs {
+    #[serde(default)]
+    pub rootfs: Vec<Rootfs>,
+}
+
+impl ImportedRootfs {
+    /// Reads `<home>/imported.toml`; empty when there is none.
+    pub fn load(home: &Path) -> Result<ImportedRootfs, InventoryError> {
+        let path = home.join(IMPORTED_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ImportedRootfs::default());
+            }
+            Err(e) => {
+                return Err(InventoryError::Invalid {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| InventoryError::Invalid {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Adds `rootfs`, or replaces the entry of its name.
+    pub fn upsert(&mut self, rootfs: Rootfs) {
+        match self.rootfs.iter_mut().find(|r| r.name == rootfs.name) {
+            Some(r) => *r = rootfs,
+            None => self.rootfs.push(rootfs),
+        }
+        self.rootfs.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// Writes `<home>/imported.toml` (a new file renamed over the old one).
+    pub fn save(&self, home: &Path) -> Result<(), InventoryError> {
+        let path = home.join(IMPORTED_FILE);
+        let invalid = |message: String| InventoryError::Invalid {
+            path: path.clone(),
+            message,
+        };
+        let body = toml::to_string(self).map_err(|e| invalid(e.to_string()))?;
+        let text = format!(
+            "# Written by `dindcheck import-image`; read with inventory.toml. scripts/setup-host leaves it alone.\n\n{body}"
+        );
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).map_err(|e| invalid(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| invalid(e.to_string()))
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -103,10 +181,19 @@ impl Inventory {
                 message: e.to_string(),
             },
         })?;
-        toml::from_str(&text).map_err(|e| InventoryError::Invalid {
-            path,
-            message: e.to_string(),
-        })
+        let mut inventory: Inventory =
+            toml::from_str(&text).map_err(|e| InventoryError::Invalid {
+                path,
+                message: e.to_string(),
+            })?;
+        // The setup's own root filesystems win a name they share with an import (an import
+        // refuses such a name; the setup may have built one since).
+        for r in ImportedRootfs::load(home)?.rootfs {
+            if inventory.rootfs(&r.name).is_none() {
+                inventory.rootfs.push(r);
+            }
+        }
+        Ok(inventory)
     }
 
     /// Every runsc binary with its default platform, oldest release first.

@@ -22,6 +22,8 @@
 //! - [`report`] renders outcomes as markdown and JSON.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
 //! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
+//! - [`rootfs_import`] turns an image tarball (`docker save`, OCI layout) into a named root
+//!   filesystem beside the ones the setup built.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over this library.
@@ -39,4 +41,5 @@ pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod report;
+pub mod rootfs_import;
 pub mod runner;

@@ -35,6 +35,22 @@ enum Command {
     /// Render a report from the results.json of earlier runs: shards of one run
     /// (`run --partition`) merge into one matrix, other hosts become extra columns.
     Report(ReportArgs),
+    /// Make a root filesystem from an image tarball (`docker save` output or an OCI image
+    /// layout, as tar), usable as `rootfs = "NAME"` under both launchers.
+    ImportImage(ImportImageArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportImageArgs {
+    /// The tarball: `docker save IMAGE -o FILE.tar`, or an OCI image layout packed as tar.
+    tarball: PathBuf,
+    /// The root filesystem's name, for `rootfs = "NAME"` in case files. Importing again
+    /// under the same name replaces the earlier import.
+    #[arg(long)]
+    name: String,
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    home: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -142,6 +158,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
+        Command::ImportImage(args) => import_image(args),
     };
     match result {
         Ok(code) => code,
@@ -386,6 +403,60 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
         args.merge.len(),
         merged.outcomes.len(),
         args.out.join("REPORT.md").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_image(args: ImportImageArgs) -> Result<ExitCode, String> {
+    use dindcheck::rootfs_import::{self, VersionSource};
+    // For an image without a dpkg database, the binaries' versions are read in a sandbox of
+    // the newest runsc of the inventory.
+    let runsc = Inventory::load(&args.home)
+        .ok()
+        .and_then(|inv| inv.runtimes().pop())
+        .map(|r| r.path);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let imported = rt
+        .block_on(rootfs_import::import_image(
+            &args.tarball,
+            &args.name,
+            &args.home,
+            runsc.as_deref(),
+        ))
+        .map_err(|e| e.to_string())?;
+    let entries: usize = imported.layers.iter().map(|l| l.entries).sum();
+    println!(
+        "{} {} ({}, {} layer(s), {entries} entries) as root filesystem `{}` at {}",
+        if imported.replaced {
+            "re-imported"
+        } else {
+            "imported"
+        },
+        args.tarball.display(),
+        imported.format.as_str(),
+        imported.layers.len(),
+        imported.rootfs.name,
+        imported.rootfs.path.display(),
+    );
+    let source = |s: VersionSource| match s {
+        VersionSource::Dpkg => "dpkg",
+        VersionSource::Binary => "--version",
+        VersionSource::Unknown => "not found",
+    };
+    let v = &imported.versions;
+    println!(
+        "  docker {} ({}), containerd {} ({}), runc {} ({})",
+        v.docker.0,
+        source(v.docker.1),
+        v.containerd.0,
+        source(v.containerd.1),
+        v.runc.0,
+        source(v.runc.1)
+    );
+    println!(
+        "  listed in {}; use it in a case with rootfs = \"{}\"",
+        args.home.join(inventory::IMPORTED_FILE).display(),
+        imported.rootfs.name
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ pub mod check;
 mod checks;
 mod diagnose;
 pub mod facts;
-mod probe;
+pub mod probe;
 pub mod render;
 
 pub use check::{Check, Diagnosis, Status, Topic};

@@ -3,8 +3,10 @@
 //! records its content, and imported again only when that content changes.
 //!
 //! The content key is a digest of the rootfs's dpkg status file (every package and version
-//! inside) and its name: what `scripts/setup-host` changes when it rebuilds a rootfs. An
-//! image of the same rootfs under an older key is removed, with its layer.
+//! inside) and its name: what `scripts/setup-host` changes when it rebuilds a rootfs. A root
+//! filesystem imported from an image without a dpkg database is keyed by that image's id
+//! instead, which `dindcheck import-image` records. An image of the same rootfs under an older
+//! key is removed, with its layer.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,10 +38,16 @@ pub struct Image {
 /// `<REPO>-<name>` and the content key of `rootfs`.
 pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     let status = rootfs.path.join("var/lib/dpkg/status");
-    let text = std::fs::read(&status).map_err(|e| EngineError::Import {
-        rootfs: rootfs.path.clone(),
-        reason: format!("cannot read {}: {e}", status.display()),
-    })?;
+    let text = match (std::fs::read(&status), &rootfs.imported) {
+        (Ok(text), _) => text,
+        (Err(_), Some(from)) => from.image_id.clone().into_bytes(),
+        (Err(e), None) => {
+            return Err(EngineError::Import {
+                rootfs: rootfs.path.clone(),
+                reason: format!("cannot read {}: {e}", status.display()),
+            });
+        }
+    };
     let mut h = Sha256::new();
     h.update(rootfs.name.as_bytes());
     h.update([0]);
