@@ -275,12 +275,21 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     for n in &not_run {
         eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
     }
-    let engine = rt.block_on(start_engine(
-        &runnable,
-        &home,
-        &inventory,
-        args.engine.as_deref(),
-    ))?;
+    // Starting the engine includes importing root filesystems (seconds each): a ^C then
+    // must stop the run, not wait for the imports (the signal handler the host checks
+    // installed would otherwise swallow it).
+    let engine = rt.block_on(async {
+        tokio::select! {
+            e = start_engine(&runnable, &home, &inventory, args.engine.as_deref()) => Some(e),
+            _ = shutdown_signal() => None,
+        }
+    });
+    let Some(engine) = engine else {
+        dindcheck::engine::stop_own_engines();
+        eprintln!("dindcheck: interrupted while starting the outer engine; nothing was run");
+        return Ok(ExitCode::from(130));
+    };
+    let engine = engine?;
     let mut ctx = RunContext {
         home,
         inventory: inventory.clone(),

@@ -89,6 +89,24 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
         .map_err(|r| TrialError::Refused(r.message))?;
     check_host(trial, ctx)?;
+    // The one setting that lets a sandbox write a host resource: whatever cgroups it
+    // creates in the host's tree go when the trial ends.
+    let host_cgroups = (trial.case.cgroup == crate::case::CgroupMode::HostBindRw)
+        .then(crate::launch::scratch::HostCgroups::snapshot);
+    let result = launch_and_observe(trial, ctx).await;
+    if let Some(before) = host_cgroups {
+        for removed in before.remove_new() {
+            tracing::warn!(
+                "{}: removed cgroup {}, which the trial created in the host's tree",
+                trial.name(),
+                removed.display()
+            );
+        }
+    }
+    result
+}
+
+async fn launch_and_observe(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
     if trial.launcher == crate::plan::Launcher::Engine {
         let engine = ctx.engine.as_deref().ok_or(TrialError::NoEngine)?;
         return crate::engine::trial::run(trial, ctx, engine).await;

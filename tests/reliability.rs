@@ -368,3 +368,74 @@ fn a_second_run_with_the_same_output_directory_is_refused() {
     assert!(out.join("results.json").exists() && out.join("REPORT.md").exists());
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// ^C while the outer engine imports a root filesystem (seconds of work, before any trial)
+/// stops the run at once: exit 130, the engine ended, nothing left. It used to be swallowed
+/// by the signal handler the host checks had installed.
+#[test]
+fn an_interrupt_during_the_engine_import_stops_the_run() {
+    let Some(inv) = inventory() else {
+        return;
+    };
+    // A home of its own, so that the engine slot has no image yet and must import one.
+    let home = tempdir("import-interrupt");
+    let text = std::fs::read_to_string(inv.home.join("inventory.toml")).unwrap();
+    let text = text.replace(
+        &format!("home = \"{}\"", inv.home.display()),
+        &format!("home = \"{}\"", home.display()),
+    );
+    std::fs::write(home.join("inventory.toml"), text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args([
+            "run",
+            "--no-doctor",
+            "--runsc-network",
+            "none",
+            "--runtime",
+            RUNTIME,
+        ])
+        .args([
+            "--launcher",
+            "engine",
+            "--case",
+            "gvisor-tutorial-cap-add-all",
+        ])
+        .arg("--cases")
+        .arg(root().join("cases"))
+        .arg("--home")
+        .arg(&home)
+        .arg("--out")
+        .arg(home.join("out"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the engine's dockerd, then for the import to be under way.
+    let needle = home.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scratch::processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "the engine never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while starting the outer engine"),
+        "{stderr}"
+    );
+    let left = scratch::processes_mentioning(&needle);
+    assert!(left.is_empty(), "left running: {left:?}");
+    scratch::unmount_below(&home);
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -390,6 +390,7 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
     for f in &case.runsc.flags {
         super::runsc_flags::check(f).map_err(|r| err("runsc.flags", r.message).hint(r.hint))?;
     }
+    check_dockerd_args(&case.dockerd.args).map_err(|msg| err("dockerd.args", msg.0).hint(msg.1))?;
     if let Some(dj) = &case.dockerd.daemon_json
         && dj.contains_key("hosts")
     {
@@ -460,6 +461,37 @@ fn is_image_reference(s: &str) -> bool {
                 })
         });
     path_ok && tag_ok && digest_ok
+}
+
+/// dockerd arguments that would take away what the harness depends on: its own socket in
+/// the io directory (another `--host` there would clash with it or replace it) and the
+/// `daemon.json` it writes (`--config-file` elsewhere would bypass the case's own key).
+/// Other arguments only change dockerd inside the sandbox and are the case's business.
+fn check_dockerd_args(args: &[String]) -> Result<(), MountProblem> {
+    let io = crate::launch::IO_DIR_IN_SANDBOX;
+    for (i, a) in args.iter().enumerate() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (a.as_str(), None),
+        };
+        let value = || inline.or_else(|| args.get(i + 1).map(String::as_str));
+        match name {
+            "--config-file" => {
+                return Err(MountProblem(
+                    format!("`{a}`: the harness writes dockerd's configuration"),
+                    "put dockerd's configuration in `dockerd.daemon_json`".into(),
+                ));
+            }
+            "-H" | "--host" if value().is_some_and(|v| v.contains(io)) => {
+                return Err(MountProblem(
+                    format!("`{a}` would listen in {io}, the harness's own directory"),
+                    format!("the harness gives dockerd its socket in {io}; listen elsewhere"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// (message, hint) for a mount the harness refuses.

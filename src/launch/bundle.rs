@@ -21,6 +21,12 @@ use crate::plan::Trial;
 
 /// Where the trial's io directory appears inside the sandbox.
 pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
+
+/// The memory a sandbox may use on the host, whatever its case does (`docs/security.md`):
+/// runsc applies it as the sandbox's cgroup limit, and gVisor's kernel inside sees it as
+/// the machine's memory. dockerd, its nested containers and the in-memory overlay of the
+/// root filesystem need a few hundred megabytes.
+pub const SANDBOX_MEMORY_BYTES: i64 = 2 * 1024 * 1024 * 1024;
 /// dockerd's socket for the harness, inside the sandbox.
 pub const SOCKET_IN_SANDBOX: &str = "/run/dindcheck/docker.sock";
 
@@ -158,10 +164,16 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
     .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
     .collect::<Result<Vec<_>, _>>()?;
 
-    let mut linux = LinuxBuilder::default().namespaces(namespaces);
-    if let Some(devices) = device_rules(&case.spec_edits)? {
-        linux = linux.resources(LinuxResourcesBuilder::default().devices(devices).build()?);
-    }
+    let mut resources = LinuxResourcesBuilder::default().memory(
+        oci_spec::runtime::LinuxMemoryBuilder::default()
+            .limit(SANDBOX_MEMORY_BYTES)
+            .build()?,
+    );
+    // No device rules is an empty list, as oci-spec's default `Linux` has it.
+    resources = resources.devices(device_rules(&case.spec_edits)?.unwrap_or_default());
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build()?);
 
     Ok(SpecBuilder::default()
         .version("1.0.2")

@@ -257,6 +257,58 @@ fn remove_cgroup_tree(path: &Path) {
     let _ = std::fs::remove_dir(path);
 }
 
+/// The host's cgroup tree as it was before a trial that may write it (`cgroup =
+/// "host-bind-rw"` binds it read-write into the sandbox): the cgroups the trial creates there
+/// are removed when it ends. Cgroups of runsc sandboxes (`dindcheck-…`) and of the outer
+/// engine (`docker`) are left to their own cleanup: other trials may be using them.
+#[derive(Debug)]
+pub struct HostCgroups(std::collections::BTreeSet<PathBuf>);
+
+impl HostCgroups {
+    pub fn snapshot() -> HostCgroups {
+        let mut all = std::collections::BTreeSet::new();
+        walk_cgroups(Path::new(CGROUP_ROOT), 0, &mut all);
+        HostCgroups(all)
+    }
+
+    /// Removes the cgroups created since the snapshot (deepest first), returning them.
+    pub fn remove_new(&self) -> Vec<PathBuf> {
+        let mut now = std::collections::BTreeSet::new();
+        walk_cgroups(Path::new(CGROUP_ROOT), 0, &mut now);
+        let mut new: Vec<PathBuf> = now
+            .difference(&self.0)
+            .filter(|p| {
+                !p.components().any(|c| {
+                    let c = c.as_os_str().to_string_lossy();
+                    c.starts_with("dindcheck-") || c == "docker"
+                })
+            })
+            .cloned()
+            .collect();
+        new.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        new.retain(|p| std::fs::remove_dir(p).is_ok());
+        new
+    }
+}
+
+/// Directories below `dir` in a cgroup hierarchy (cgroups), to a fixed depth.
+fn walk_cgroups(dir: &Path, depth: usize, out: &mut std::collections::BTreeSet<PathBuf>) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        // `file_type` does not follow links: a link in sysfs is not a cgroup.
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = e.path();
+            walk_cgroups(&p, depth + 1, out);
+            out.insert(p);
+        }
+    }
+}
+
 /// `<home>/kept/<id>` for the scratch directory `<home>/runs/<id>`.
 fn kept_dir(root: &Path) -> PathBuf {
     let id = root.file_name().unwrap_or_default();
