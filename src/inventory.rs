@@ -56,9 +56,23 @@ pub struct Inventory {
 pub struct RunscBinary {
     /// gVisor's release date, e.g. `20240729`.
     pub release: String,
-    /// The Debian package version it came from.
+    /// The Debian package version it came from (for a binary given with `--runsc`, the first
+    /// line of its `runsc --version`).
     pub package_version: String,
     pub path: PathBuf,
+    /// The runtime's name when it is not `runsc-<release>`: a `--runsc` binary that shares
+    /// its release with another one (see [`crate::own_runsc`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl RunscBinary {
+    /// `runsc-<release>`, or the name it was given.
+    pub fn runtime_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("runsc-{}", self.release))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -196,19 +210,37 @@ impl Inventory {
         Ok(inventory)
     }
 
+    /// [`Inventory::load`], or on a host where `scripts/setup-host` never ran, an inventory
+    /// with no runsc and only the imported root filesystems: what `--runsc` binaries are
+    /// added to on a user's own gVisor host.
+    pub fn load_or_empty(home: &Path) -> Result<Inventory, InventoryError> {
+        match Inventory::load(home) {
+            Err(InventoryError::Missing { .. }) => Ok(Inventory {
+                home: home.to_path_buf(),
+                kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default(),
+                runsc: Vec::new(),
+                rootfs: ImportedRootfs::load(home)?.rootfs,
+                images: Images::default(),
+            }),
+            other => other,
+        }
+    }
+
     /// Every runsc binary with its default platform, oldest release first.
     pub fn runtimes(&self) -> Vec<Runtime> {
         let mut v: Vec<Runtime> = self
             .runsc
             .iter()
             .map(|r| Runtime {
-                name: format!("runsc-{}", r.release),
+                name: r.runtime_name(),
                 release: r.release.clone(),
                 path: r.path.clone(),
                 platform: None,
             })
             .collect();
-        v.sort_by(|a, b| a.release.cmp(&b.release));
+        v.sort_by(|a, b| (&a.release, &a.name).cmp(&(&b.release, &b.name)));
         v
     }
 
@@ -223,17 +255,19 @@ impl Inventory {
                     Some((b, p)) => (b, Some(p.to_string())),
                     None => (name.as_str(), None),
                 };
-                let base = base.strip_prefix("runsc-").unwrap_or(base);
-                let rt = all.iter().find(|r| r.release == base).ok_or_else(|| {
-                    InventoryError::UnknownRuntime {
+                let plain = base.strip_prefix("runsc-").unwrap_or(base);
+                let rt = all
+                    .iter()
+                    .find(|r| r.name == base)
+                    .or_else(|| all.iter().find(|r| r.name == format!("runsc-{plain}")))
+                    .ok_or_else(|| InventoryError::UnknownRuntime {
                         name: name.clone(),
                         known: all
                             .iter()
                             .map(|r| r.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
-                    }
-                })?;
+                    })?;
                 let mut rt = rt.clone();
                 if let Some(p) = platform {
                     rt.name = format!("{}@{p}", rt.name);

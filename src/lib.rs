@@ -22,6 +22,7 @@
 //! - [`report`] renders outcomes as markdown and JSON.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
 //! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
+//! - [`own_runsc`] adds any runsc binary (`--runsc PATH`) to the inventory as a runtime.
 //! - [`rootfs_import`] turns an image tarball (`docker save`, OCI layout) into a named root
 //!   filesystem beside the ones the setup built.
 //!
@@ -38,6 +39,7 @@ pub mod launch;
 pub mod observe;
 pub mod outcome;
 pub mod output;
+pub mod own_runsc;
 pub mod plan;
 pub mod probe;
 pub mod report;

@@ -12,6 +12,7 @@ use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
+use dindcheck::own_runsc;
 use dindcheck::plan::{self, Launcher, RunOptions};
 use dindcheck::report::{self, NotRun, Results, RunRecord};
 use dindcheck::runner::{self, RunContext};
@@ -66,7 +67,7 @@ struct ReportArgs {
 #[derive(clap::Args)]
 struct Common {
     /// Directory of case files.
-    #[arg(long, default_value = "cases")]
+    #[arg(long, env = "DINDCHECK_CASES", default_value = "cases")]
     cases: PathBuf,
     /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
     #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
@@ -75,9 +76,15 @@ struct Common {
     #[arg(long = "case", value_name = "NAME")]
     only: Vec<String>,
     /// Only these runtimes (repeatable): `runsc-20240729`, or with a platform,
-    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform.
+    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform
+    /// (with `--runsc`: only those binaries).
     #[arg(long = "runtime", value_name = "NAME")]
     runtimes: Vec<String>,
+    /// Also a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`, colon-separated):
+    /// its runtime is `runsc-<release>` from its `--version`. Without `--runtime`, only these
+    /// binaries run.
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    runsc: Vec<PathBuf>,
     /// Replace every case's runsc network mode (sandbox, host, none). Use `none` on hosts
     /// where runsc's sandbox networking cannot start; the report says it was substituted.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
@@ -107,7 +114,7 @@ struct RunArgs {
     keep_scratch: bool,
     /// The conformance baselines to compare outcomes with, for the report's "changed since
     /// baseline" section (skipped when the directory does not exist).
-    #[arg(long, default_value = dindcheck::gate::BASELINE_DIR)]
+    #[arg(long, env = "DINDCHECK_BASELINES", default_value = dindcheck::gate::BASELINE_DIR)]
     baselines: PathBuf,
     /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
     #[arg(long)]
@@ -140,6 +147,9 @@ struct DoctorArgs {
     /// Only the quick checks (no platform checks), as `dindcheck run` does first.
     #[arg(long)]
     quick: bool,
+    /// Also check a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`).
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    runsc: Vec<PathBuf>,
 }
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
@@ -189,11 +199,15 @@ fn prepare(c: &Common) -> Result<Prepared, String> {
     if !unknown.is_empty() {
         return Err(format!("no such case: {}", unknown.join(", ")));
     }
-    let inventory = Inventory::load(&c.home).map_err(|e| e.to_string())?;
-    let runtimes = if c.runtimes.is_empty() {
-        inventory.runtimes()
-    } else {
-        inventory.select(&c.runtimes).map_err(|e| e.to_string())?
+    let (inventory, own) = inventory_with_own_runsc(&c.home, &c.runsc)?;
+    let runtimes = match (c.runtimes.is_empty(), own.is_empty()) {
+        (true, true) => inventory.runtimes(),
+        (true, false) => inventory.select(&own).map_err(|e| e.to_string())?,
+        (false, _) => {
+            let mut names = c.runtimes.clone();
+            names.extend(own.into_iter().filter(|n| !c.runtimes.contains(n)));
+            inventory.select(&names).map_err(|e| e.to_string())?
+        }
     };
     if runtimes.is_empty() {
         return Err("the inventory lists no runsc: rerun scripts/setup-host".into());
@@ -416,6 +430,44 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The inventory (an empty one on a host without the setup when `paths` are given), with the
+/// runsc binaries of `paths` added; and their runtime names.
+fn inventory_with_own_runsc(
+    home: &std::path::Path,
+    paths: &[PathBuf],
+) -> Result<(Inventory, Vec<String>), String> {
+    let mut inventory = if paths.is_empty() {
+        Inventory::load(home)
+    } else {
+        Inventory::load_or_empty(home)
+    }
+    .map_err(|e| e.to_string())?;
+    let added = own_runsc::add_to(&mut inventory, paths).map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    for a in added {
+        match &a.same_as {
+            Some(known) => eprintln!(
+                "dindcheck: runsc {} ({}) is the same binary as {}: runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                known.display(),
+                a.name
+            ),
+            None => eprintln!(
+                "dindcheck: runsc {} ({}, {} flags): runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                a.identity.flag_count,
+                a.name
+            ),
+        }
+        if !names.contains(&a.name) {
+            names.push(a.name);
+        }
+    }
+    Ok((inventory, names))
+}
+
 fn import_image(args: ImportImageArgs) -> Result<ExitCode, String> {
     use dindcheck::rootfs_import::{self, VersionSource};
     // For an image without a dpkg database, the binaries' versions are read in a sandbox of
@@ -476,6 +528,14 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, String> {
     reap(&args.home);
     let mut options = DoctorOptions::new(args.home.clone());
     options.quick = args.quick;
+    if !args.runsc.is_empty() {
+        let (inventory, own) = inventory_with_own_runsc(&args.home, &args.runsc)?;
+        options.extra_runsc = inventory
+            .runsc
+            .into_iter()
+            .filter(|b| own.contains(&b.runtime_name()))
+            .collect();
+    }
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let diagnosis = rt.block_on(async {
         tokio::select! {

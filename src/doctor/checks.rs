@@ -49,7 +49,7 @@ impl Ctx {
 
 /// The name runsc binaries go by in checks and reports: the runtime name.
 pub fn runsc_subject(bin: &RunscBinary) -> String {
-    format!("runsc-{}", bin.release)
+    bin.runtime_name()
 }
 
 /// What a command printed, or why it could not run.

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::check::{Check, Diagnosis, Topic};
 use super::checks::{self, Ctx};
+use super::discover;
 use super::facts;
 use crate::inventory::RunscBinary;
 use crate::plan::Trial;
@@ -27,6 +28,11 @@ pub struct DoctorOptions {
     pub releases: Vec<String>,
     /// How many probe sandboxes at once.
     pub sandboxes: usize,
+    /// runsc binaries given with `--runsc`, already identified ([`crate::own_runsc`]):
+    /// checked like the inventory's.
+    pub extra_runsc: Vec<RunscBinary>,
+    /// The host Docker's configuration, where runsc runtimes may be registered.
+    pub daemon_json: PathBuf,
 }
 
 impl DoctorOptions {
@@ -37,6 +43,8 @@ impl DoctorOptions {
             platforms: Vec::new(),
             releases: Vec::new(),
             sandboxes: 2,
+            extra_runsc: Vec::new(),
+            daemon_json: PathBuf::from(discover::DAEMON_JSON),
         }
     }
 }
@@ -49,6 +57,15 @@ impl DoctorOptions {
         for t in trials {
             if !o.releases.contains(&t.runtime.release) {
                 o.releases.push(t.runtime.release.clone());
+            }
+            // A `--runsc` binary is not in the inventory that doctor reads: it comes along.
+            if !o.extra_runsc.iter().any(|b| b.path == t.runtime.path) {
+                o.extra_runsc.push(RunscBinary {
+                    release: t.runtime.release.clone(),
+                    package_version: String::new(),
+                    path: t.runtime.path.clone(),
+                    name: t.runtime.name.split('@').next().map(str::to_string),
+                });
             }
             if let Some(p) = &t.runtime.platform {
                 if !o.platforms.contains(p) {
@@ -71,19 +88,24 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
     let (inventory_check, inventory) = checks::inventory(&options.home, &kernel_release);
     let mut host = vec![inventory_check];
 
-    let binaries: Vec<RunscBinary> = inventory
+    // The full diagnosis says which runsc the host has beyond the inventory.
+    if !options.quick {
+        host.extend(discover::host_runsc(
+            inventory.as_ref(),
+            &options.daemon_json,
+        ));
+    }
+    let mut binaries: Vec<RunscBinary> = inventory
         .as_ref()
-        .map(|i| {
-            let mut v: Vec<RunscBinary> = i
-                .runsc
-                .iter()
-                .filter(|b| options.releases.is_empty() || options.releases.contains(&b.release))
-                .cloned()
-                .collect();
-            v.sort_by(|a, b| a.release.cmp(&b.release));
-            v
-        })
+        .map(|i| i.runsc.clone())
         .unwrap_or_default();
+    for b in &options.extra_runsc {
+        if !binaries.iter().any(|k| k.path == b.path) {
+            binaries.push(b.clone());
+        }
+    }
+    binaries.retain(|b| options.releases.is_empty() || options.releases.contains(&b.release));
+    binaries.sort_by(|a, b| (&a.release, &a.name).cmp(&(&b.release, &b.name)));
     let rootfs = inventory
         .as_ref()
         .map(|i| i.rootfs.clone())
