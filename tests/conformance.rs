@@ -11,6 +11,11 @@
 //! - `DINDCHECK_HOME`: where `scripts/setup-host` installed runsc and the root filesystems.
 //! - `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode (CI: `none`).
 //! - `DINDCHECK_RUNTIMES`: a comma-separated subset of runtimes.
+//! - `DINDCHECK_RUNSC_PATHS`: runsc binaries of your own, colon-separated, as `--runsc`
+//!   (runtime `runsc-<release>`); without `DINDCHECK_RUNTIMES`, only these run.
+//! - `DINDCHECK_CASES`: the directory of case files (default: this repository's `cases/`).
+//! - `DINDCHECK_BASELINES`: the directory of baselines (default: `tests/baselines/`), so that
+//!   a platform team keeps its corpus and baselines in its own repository.
 //! - `DINDCHECK_LAUNCHER`: `oci`, `engine` or `both` (the default).
 //! - `DINDCHECK_ENGINE`: `unix:///path` of an existing engine for the engine launcher,
 //!   instead of one the harness starts per trial.
@@ -31,6 +36,7 @@ use dindcheck::case::{self, RunscNetwork};
 use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
+use dindcheck::own_runsc;
 use dindcheck::plan::{Launcher, RunOptions, Trial as CaseTrial};
 use dindcheck::runner::{RunContext, TrialResult, run_trial};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -45,7 +51,8 @@ fn main() {
     let mut trials = Vec::new();
     let mut ignored_reasons = Vec::new();
 
-    let corpus = match case::load_dir(&root.join("cases")) {
+    let cases_dir = env_dir("DINDCHECK_CASES").unwrap_or_else(|| root.join("cases"));
+    let corpus = match case::load_dir(&cases_dir) {
         Ok(c) => c,
         Err(e) => {
             let msg = e.headline();
@@ -90,7 +97,26 @@ fn main() {
         launchers,
     };
 
-    match Inventory::load(&home) {
+    let own_paths = own_runsc::paths_from_env();
+    let loaded = if own_paths.is_empty() {
+        Inventory::load(&home)
+    } else {
+        Inventory::load_or_empty(&home)
+    };
+    let mut own_names: Vec<String> = Vec::new();
+    let loaded = loaded.map(|mut inv| {
+        match own_runsc::add_to(&mut inv, &own_paths) {
+            Ok(added) => own_names = added.into_iter().map(|a| a.name).collect(),
+            Err(e) => {
+                let msg = format!("{}: {e}", own_runsc::PATHS_ENV);
+                trials.push(Trial::test("environment::runsc-paths", move || {
+                    Err(msg.into())
+                }));
+            }
+        }
+        inv
+    });
+    match loaded {
         Err(e) => {
             let reason = e.to_string();
             if require {
@@ -110,8 +136,15 @@ fn main() {
         Ok(inv) => {
             let runtimes = match std::env::var("DINDCHECK_RUNTIMES") {
                 Ok(list) if !list.is_empty() => {
-                    let names: Vec<String> =
+                    let mut names: Vec<String> =
                         list.split(',').map(|s| s.trim().to_string()).collect();
+                    names.extend(
+                        own_names
+                            .iter()
+                            .filter(|n| !names.contains(n))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
                     match inv.select(&names) {
                         Ok(r) => r,
                         Err(e) => {
@@ -123,6 +156,7 @@ fn main() {
                         }
                     }
                 }
+                _ if !own_names.is_empty() => inv.select(&own_names).unwrap_or_default(),
                 _ => inv.runtimes(),
             };
             if runtimes.is_empty() {
@@ -301,8 +335,7 @@ fn compare_with_baseline(
     observed: &str,
     outcome: Option<&dindcheck::outcome::Outcome>,
 ) -> Result<(), Failed> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join(dindcheck::gate::BASELINE_DIR);
+    let dir = baselines_dir();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
     settings.set_prepend_module_to_snapshot(false);
@@ -319,25 +352,73 @@ fn compare_with_baseline(
         return Ok(());
     }
     let file = dindcheck::gate::baseline_path(&dir, name);
-    let expected = dindcheck::gate::read_baseline(&dir, name)
-        .unwrap_or_else(|| "(no baseline recorded yet)\n".into());
+    let recorded = dindcheck::gate::read_baseline(&dir, name);
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    // The command that accepts the outcome, with the environment that chose this trial, so
+    // that it works as printed (a platform team's own cases, baselines and runsc included).
+    let mut env = vec!["INSTA_UPDATE=always".to_string()];
+    for var in [
+        "DINDCHECK_CASES",
+        "DINDCHECK_BASELINES",
+        own_runsc::PATHS_ENV,
+        "DINDCHECK_HOME",
+    ] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            env.push(format!("{var}={v}"));
+        }
+    }
+    env.push(format!("DINDCHECK_RUNSC_NETWORK={}", t.network.as_str()));
+    let accept = format!(
+        "{} cargo nextest run --test conformance -E 'test(={})'",
+        env.join(" "),
+        t.name()
+    );
+    let headline = match &recorded {
+        Some(_) => "outcome differs from the baseline".to_string(),
+        None => format!(
+            "new trial: no baseline yet for {} (a new runsc, dockerd, root filesystem or case); \
+             review the observed outcome below and accept it",
+            t.name()
+        ),
+    };
     Err(format!(
-        "outcome differs from the baseline\n\
-         trial:    {}\ncase:     cases/{}.toml\nbaseline: {}\n\
+        "{headline}\n\
+         trial:    {}\ncase:     {}\nbaseline: {}\n\
          EXPECTED:\n{}OBSERVED:\n{}\
          error lines:\n{}last lines of output:\n{}\
-         to accept the observed outcome as the new baseline:\n    \
-         INSTA_UPDATE=always DINDCHECK_RUNSC_NETWORK={} cargo nextest run --test conformance -E 'test(={})'",
+         to accept the observed outcome as the baseline (then review and commit {}):\n    {accept}",
         t.name(),
         t.case.name,
         file.display(),
-        indent(&expected),
+        indent(
+            recorded
+                .as_deref()
+                .unwrap_or("(no baseline recorded yet)\n")
+        ),
         indent(observed),
-        indent(&outcome.map(|o| o.error_lines.join("\n")).unwrap_or_default()),
+        indent(
+            &outcome
+                .map(|o| o.error_lines.join("\n"))
+                .unwrap_or_default()
+        ),
         indent(&outcome.map(|o| o.log_tail.join("\n")).unwrap_or_default()),
-        t.network.as_str(),
-        t.name(),
+        file.display(),
     )
     .into())
+}
+
+/// A directory from the environment variable `var`, when set and not empty.
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.
+fn baselines_dir() -> PathBuf {
+    env_dir("DINDCHECK_BASELINES").unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(dindcheck::gate::BASELINE_DIR)
+    })
 }
