@@ -285,3 +285,75 @@ impl Inventory {
         self.rootfs.iter().find(|r| r.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(release: &str, path: &str, name: Option<&str>) -> RunscBinary {
+        RunscBinary {
+            release: release.into(),
+            package_version: String::new(),
+            path: path.into(),
+            name: name.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn two_binaries_of_one_release_are_two_runtimes_selected_by_name() {
+        let inv = Inventory {
+            home: "/h".into(),
+            kernel: "6".into(),
+            runsc: vec![
+                binary("20240729", "/", None),
+                binary("20240729", "/", Some("runsc-20240729-232b299e")),
+            ],
+            rootfs: Vec::new(),
+            images: Images::default(),
+        };
+        let names: Vec<String> = inv.runtimes().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["runsc-20240729", "runsc-20240729-232b299e"]);
+        let picked = inv
+            .select(&["runsc-20240729-232b299e@ptrace".into(), "20240729".into()])
+            .unwrap();
+        assert_eq!(picked[0].name, "runsc-20240729-232b299e@ptrace");
+        assert_eq!(picked[0].platform.as_deref(), Some("ptrace"));
+        assert_eq!(picked[1].name, "runsc-20240729");
+        assert!(inv.select(&["runsc-20990101".into()]).is_err());
+    }
+
+    #[test]
+    fn imported_root_filesystems_are_read_beside_the_inventory_and_never_shadow_it() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        assert!(matches!(
+            Inventory::load(h),
+            Err(InventoryError::Missing { .. })
+        ));
+        let rootfs = |name: &str, docker: &str| Rootfs {
+            name: name.into(),
+            path: h.join("rootfs").join(name),
+            docker: docker.into(),
+            containerd: "c".into(),
+            runc: "r".into(),
+            imported: None,
+        };
+        let mut imported = ImportedRootfs::default();
+        imported.upsert(rootfs("mine", "28.5.2"));
+        imported.upsert(rootfs("bookworm", "imported"));
+        imported.save(h).unwrap();
+        // No setup here: an empty inventory with the imports.
+        let empty = Inventory::load_or_empty(h).unwrap();
+        assert!(empty.runsc.is_empty());
+        assert_eq!(empty.rootfs.len(), 2);
+        std::fs::write(
+            h.join("inventory.toml"),
+            "home = \"/h\"\nkernel = \"6\"\n[[rootfs]]\nname = \"bookworm\"\npath = \"/b\"\n\
+             docker = \"20.10.24\"\ncontainerd = \"c\"\nrunc = \"r\"\n",
+        )
+        .unwrap();
+        let inv = Inventory::load(h).unwrap();
+        assert_eq!(inv.rootfs("bookworm").unwrap().docker, "20.10.24");
+        assert_eq!(inv.rootfs("mine").unwrap().docker, "28.5.2");
+    }
+}

@@ -26,6 +26,9 @@ pub struct DoctorOptions {
     pub platforms: Vec<String>,
     /// Only these runsc releases (`20240729`); empty: every runsc in the inventory.
     pub releases: Vec<String>,
+    /// Only the runsc of these runtimes (`runsc-20240729`, no platform), when not empty: two
+    /// binaries may share a release.
+    pub runtimes: Vec<String>,
     /// How many probe sandboxes at once.
     pub sandboxes: usize,
     /// runsc binaries given with `--runsc`, already identified ([`crate::own_runsc`]):
@@ -42,6 +45,7 @@ impl DoctorOptions {
             quick: false,
             platforms: Vec::new(),
             releases: Vec::new(),
+            runtimes: Vec::new(),
             sandboxes: 2,
             extra_runsc: Vec::new(),
             daemon_json: PathBuf::from(discover::DAEMON_JSON),
@@ -57,6 +61,10 @@ impl DoctorOptions {
         for t in trials {
             if !o.releases.contains(&t.runtime.release) {
                 o.releases.push(t.runtime.release.clone());
+            }
+            let runsc = t.runtime.name.split('@').next().unwrap_or_default();
+            if !o.runtimes.iter().any(|r| r == runsc) {
+                o.runtimes.push(runsc.to_string());
             }
             // A `--runsc` binary is not in the inventory that doctor reads: it comes along.
             if !o.extra_runsc.iter().any(|b| b.path == t.runtime.path) {
@@ -104,7 +112,10 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
             binaries.push(b.clone());
         }
     }
-    binaries.retain(|b| options.releases.is_empty() || options.releases.contains(&b.release));
+    binaries.retain(|b| {
+        (options.releases.is_empty() || options.releases.contains(&b.release))
+            && (options.runtimes.is_empty() || options.runtimes.contains(&b.runtime_name()))
+    });
     binaries.sort_by(|a, b| (&a.release, &a.name).cmp(&(&b.release, &b.name)));
     let rootfs = inventory
         .as_ref()
