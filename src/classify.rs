@@ -31,11 +31,6 @@ const BUILTIN_PATH: &str = "catalogue/errors.toml";
 /// A catalogue file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("failed to read the error catalogue {file}: {source}")]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
     #[error("invalid error catalogue {file}: {message}")]
     Syntax { file: PathBuf, message: String },
     #[error(
@@ -170,15 +165,6 @@ impl Catalogue {
                 .unwrap_or_else(|e| panic!("the built-in catalogue is invalid: {e}"))
         });
         &CATALOGUE
-    }
-
-    /// Reads and checks a catalogue file.
-    pub fn load(path: &Path) -> Result<Catalogue, CatalogueError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Catalogue::parse(&text, path)
     }
 
     /// Parses and checks catalogue text; `file` names it in errors.

@@ -51,7 +51,7 @@ pub struct DaemonInfo {
 /// Everything one trial observed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// `<case>::<runtime>`.
+    /// `<case>::<launcher>::<runtime>`.
     pub trial: String,
     pub case: String,
     pub runtime: String,

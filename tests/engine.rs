@@ -2,7 +2,7 @@
 //!
 //! On our machines a `docker run --runtime=runsc` whose start fails leaves the container's
 //! `runsc-sandbox`, `runsc-gofer` and shim running, even after `docker rm -f`
-//! (shared/HOST-FACTS.md, "A Docker Engine with runsc as a runtime"). runsc's
+//! (docs/host-facts.md, "A Docker Engine with runsc as a runtime"). runsc's
 //! `--network=sandbox` fails at start on this kernel ("cannot run with network enabled in
 //! root network namespace"), which makes the failure easy to provoke.
 //!
@@ -75,7 +75,7 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
         );
         assert!(
             !result.leftovers.is_empty(),
-            "expected the engine to leak the failed container's sandbox (HOST-FACTS); if it no \
+            "expected the engine to leak the failed container's sandbox (docs/host-facts.md); if it no \
              longer does, this test no longer exercises the sweep and must provoke a leak \
              another way. outcome: {:?}",
             result.outcome

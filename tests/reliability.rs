@@ -119,7 +119,7 @@ fn tempdir(tag: &str) -> PathBuf {
 }
 
 /// On our machines `--platform=kvm` starts a sandbox that never runs the container
-/// (HOST-FACTS): the trial must end as `timeout` at the case's timeout and leave nothing.
+/// (docs/host-facts.md, "Platforms"): the trial must end as `timeout` at the case's timeout and leave nothing.
 #[test]
 fn a_hung_platform_is_killed_at_the_timeout() {
     let Some(inv) = inventory() else { return };

@@ -6,7 +6,6 @@
 //! A bad file never stops the others: the corpus carries the good cases and the errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -118,17 +117,6 @@ impl CaseError {
         }
         s.push_str(&self.message);
         s
-    }
-}
-
-impl fmt::Display for Corpus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} cases, {} errors",
-            self.cases.len(),
-            self.errors.len()
-        )
     }
 }
 

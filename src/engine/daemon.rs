@@ -380,24 +380,19 @@ impl OuterEngine {
     /// Removes every container, stops dockerd, ends what the engine leaked and removes the
     /// engine's state (not its data-root). Returns the time dockerd took to stop.
     pub async fn stop(mut self) -> Stopped {
-        let containers = self.remove_containers().await;
+        self.remove_containers().await;
         let started = Instant::now();
         let Some(child) = self.process.as_mut().and_then(|p| p.child.take()) else {
             // An engine dindcheck did not start keeps running.
-            return Stopped {
-                containers_left: containers,
-                ..Default::default()
-            };
+            return Stopped::default();
         };
         let child = Some(child);
         let slot = self.slot.clone();
-        let (leaked, killed) = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
+        let leaked = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
             .await
             .unwrap_or_default();
         Stopped {
             stop_ms: started.elapsed().as_millis() as u64,
-            containers_left: containers,
-            killed_after_timeout: killed,
             leaked,
         }
     }
@@ -456,10 +451,6 @@ fn remove_all_containers_blocking(socket: &Path) -> Vec<String> {
 pub struct Stopped {
     /// From SIGTERM to dockerd's exit, and the sweep of its exec-root.
     pub stop_ms: u64,
-    /// Containers still there when the engine stopped (removed then).
-    pub containers_left: Vec<String>,
-    /// dockerd did not stop within the timeout and was killed.
-    pub killed_after_timeout: bool,
     /// Processes still running under the exec-root after dockerd stopped (ended).
     pub leaked: Vec<String>,
 }
@@ -537,16 +528,14 @@ pub fn stop_own_engines() -> usize {
 
 /// SIGTERM to dockerd, a wait, SIGKILL if it does not stop, then the end of everything still
 /// naming the slot's exec-root (containerd, shims, runsc sandboxes and gofers), and the
-/// removal of the exec-root. Returns the processes that had to be ended, and whether dockerd
-/// itself had to be killed.
-fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
+/// removal of the exec-root. Returns the processes that had to be ended.
+fn stop_slot(slot: &Path, child: Option<Child>) -> Vec<String> {
     let pid = match &child {
         Some(c) => Some(c.id() as i32),
         None => std::fs::read_to_string(slot.join("dockerd.pid"))
             .ok()
             .and_then(|s| s.trim().parse().ok()),
     };
-    let mut killed = false;
     if let Some(pid) = pid {
         // SAFETY: kill(2) on dockerd's pid; at worst it is already gone.
         unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -567,7 +556,6 @@ fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
                 if let Some(c) = child.as_mut() {
                     let _ = c.wait();
                 }
-                killed = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -585,7 +573,7 @@ fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
         };
     }
     OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
-    (leaked, killed)
+    leaked
 }
 
 /// Ends the engines that dead processes left running in slots nobody holds (a harness killed
@@ -643,7 +631,7 @@ fn reap_slot(slot: &Path) -> Vec<String> {
         );
     }
     if live.is_some() || exec.exists() {
-        let (leaked, _) = stop_slot(slot, None);
+        let leaked = stop_slot(slot, None);
         found.extend(leaked);
     }
     found

@@ -21,8 +21,6 @@ use crate::plan::Trial;
 
 /// Where the trial's io directory appears inside the sandbox.
 pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
-/// dockerd's socket for the harness, inside the sandbox.
-pub const SOCKET_IN_SANDBOX: &str = "/run/dindcheck/docker.sock";
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -8,5 +8,5 @@ pub mod bundle;
 pub mod runsc;
 pub mod scratch;
 
-pub use bundle::{IO_DIR_IN_SANDBOX, SOCKET_IN_SANDBOX};
+pub use bundle::IO_DIR_IN_SANDBOX;
 pub use scratch::TrialDir;
