@@ -18,9 +18,6 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
-
 /// The id of a failure that no cause in the catalogue explains.
 pub const UNKNOWN: &str = "unknown";
 
@@ -245,51 +242,6 @@ impl Catalogue {
             .filter_map(|l| self.match_line(l))
             .find(|s| s.kind == Kind::Cause)
             .map_or_else(|| UNKNOWN.to_string(), |s| s.id.clone())
-    }
-
-    /// Names every error line of `outcome`, and explains each of its failures (the verdict
-    /// when not ready, each failed probe). The decisive line comes first: it is the one the
-    /// runner judged most telling.
-    pub fn classify(&self, outcome: &mut Outcome) {
-        let trial_lines: Vec<&str> = outcome
-            .decisive
-            .iter()
-            .chain(outcome.error_lines.iter())
-            .map(String::as_str)
-            .collect();
-        outcome.diagnosis = match outcome.verdict {
-            Verdict::Ready => None,
-            _ => Some(self.diagnose(trial_lines.iter().copied())),
-        };
-        for p in &mut outcome.probes {
-            p.diagnosis = match (p.verdict, &p.detail) {
-                (ProbeVerdict::Failed, Some(d)) => Some(self.diagnose([d.as_str()])),
-                (ProbeVerdict::Failed, None) => Some(UNKNOWN.to_string()),
-                _ => None,
-            };
-        }
-        let probe_lines = outcome
-            .probes
-            .iter()
-            .filter(|p| p.verdict == ProbeVerdict::Failed)
-            .filter_map(|p| p.detail.as_deref());
-        let mut ids: Vec<String> = Vec::new();
-        for line in trial_lines.iter().copied().chain(probe_lines) {
-            if let Some(s) = self.match_line(line)
-                && !ids.contains(&s.id)
-            {
-                ids.push(s.id.clone());
-            }
-        }
-        let unknown = outcome.diagnosis.as_deref() == Some(UNKNOWN)
-            || outcome
-                .probes
-                .iter()
-                .any(|p| p.diagnosis.as_deref() == Some(UNKNOWN));
-        if unknown {
-            ids.push(UNKNOWN.to_string());
-        }
-        outcome.catalogue_ids = ids;
     }
 }
 

@@ -8,12 +8,24 @@ use std::time::Duration;
 use bollard::{ClientVersion, Docker};
 use regex::Regex;
 
-use crate::outcome::DaemonInfo;
+use serde::{Deserialize, Serialize};
 
 /// The marker the entry script prints when the case's setup script fails.
 pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";
 /// The line the entry script prints before the case's setup script.
 pub const SETUP_STARTED_MARKER: &str = "dindcheck: setup";
+
+/// What dockerd said about itself once it answered `info`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub server_version: Option<String>,
+    pub api_version: Option<String>,
+    pub storage_driver: Option<String>,
+    pub cgroup_driver: Option<String>,
+    pub cgroup_version: Option<String>,
+    /// The kernel as the sandbox reports it (gVisor's, not the host's).
+    pub kernel_version: Option<String>,
+}
 
 /// How long one readiness attempt may take before it counts as "no answer yet".
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,6 +216,49 @@ pub fn normalise(line: &str) -> String {
     let s = PID.replace_all(&s, "pid=<n>");
     let s = PROC.replace_all(&s, "/proc/<pid>/");
     SPACES.replace_all(s.trim(), " ").into_owned()
+}
+
+/// The exit status of the sandbox's application, as its boot log records it
+/// (`boot.go:…] application exiting with exit status N`).
+pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
+    });
+    let dir = std::fs::read_dir(logs).ok()?;
+    dir.filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".boot.txt"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|text| {
+            let c = RE.captures_iter(&text).last()?;
+            c[1].parse().ok()
+        })
+}
+
+/// The lines of runsc's own debug logs that say why a sandbox did not start.
+pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(logs) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let mut lines = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for l in text.lines() {
+            // runsc's log lines start with a level letter: W for warnings, E/F for errors.
+            let fatal = l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F');
+            if fatal {
+                let msg = l.split_once("] ").map_or(l, |(_, m)| m);
+                let msg = normalise(msg);
+                if !lines.contains(&msg) {
+                    lines.push(msg);
+                }
+            }
+        }
+    }
+    lines
 }
 
 /// The last `n` lines of `output`, for the report.

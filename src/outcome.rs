@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::ProbeResult;
+use crate::classify::{Catalogue, Kind, UNKNOWN};
+pub use crate::observe::DaemonInfo;
+use crate::probe::{ProbeResult, ProbeVerdict};
 
 /// How far dockerd got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,18 +36,6 @@ impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// What dockerd said about itself once it answered `info`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct DaemonInfo {
-    pub server_version: Option<String>,
-    pub api_version: Option<String>,
-    pub storage_driver: Option<String>,
-    pub cgroup_driver: Option<String>,
-    pub cgroup_version: Option<String>,
-    /// The kernel as the sandbox reports it (gVisor's, not the host's).
-    pub kernel_version: Option<String>,
 }
 
 /// Everything one trial observed.
@@ -87,6 +77,51 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Names every error line of this outcome with `catalogue`, and explains each of its failures (the verdict
+    /// when not ready, each failed probe). The decisive line comes first: it is the one the
+    /// runner judged most telling.
+    pub fn classify(&mut self, catalogue: &Catalogue) {
+        let outcome = self;
+        let trial_lines: Vec<&str> = outcome
+            .decisive
+            .iter()
+            .chain(outcome.error_lines.iter())
+            .map(String::as_str)
+            .collect();
+        outcome.diagnosis = match outcome.verdict {
+            Verdict::Ready => None,
+            _ => Some(catalogue.diagnose(trial_lines.iter().copied())),
+        };
+        for p in &mut outcome.probes {
+            p.diagnosis = match (p.verdict, &p.detail) {
+                (ProbeVerdict::Failed, Some(d)) => Some(catalogue.diagnose([d.as_str()])),
+                (ProbeVerdict::Failed, None) => Some(UNKNOWN.to_string()),
+                _ => None,
+            };
+        }
+        let probe_lines = outcome
+            .probes
+            .iter()
+            .filter(|p| p.verdict == ProbeVerdict::Failed)
+            .filter_map(|p| p.detail.as_deref());
+        let mut ids: Vec<String> = Vec::new();
+        for line in trial_lines.iter().copied().chain(probe_lines) {
+            if let Some(s) = catalogue.match_line(line)
+                && !ids.contains(&s.id)
+            {
+                ids.push(s.id.clone());
+            }
+        }
+        let unknown = outcome.diagnosis.as_deref() == Some(UNKNOWN)
+            || outcome
+                .probes
+                .iter()
+                .any(|p| p.diagnosis.as_deref() == Some(UNKNOWN));
+        if unknown {
+            ids.push(UNKNOWN.to_string());
+        }
+        outcome.catalogue_ids = ids;
+    }
     /// The part of an outcome that the conformance gate compares with its baseline: what
     /// should not change unless runsc, dockerd or the recipe did. Never timings.
     pub fn baseline(&self) -> String {
@@ -102,16 +137,12 @@ impl Outcome {
         }
         // Causes only, sorted: symptoms (a closed fifo, dockerd's storage-driver probing) come
         // and go with timing, and the order of log lines is not part of an outcome.
-        let catalogue = crate::classify::Catalogue::builtin();
+        let catalogue = Catalogue::builtin();
         let mut ids: Vec<&str> = self
             .catalogue_ids
             .iter()
             .map(String::as_str)
-            .filter(|id| {
-                catalogue
-                    .get(id)
-                    .is_none_or(|s| s.kind == crate::classify::Kind::Cause)
-            })
+            .filter(|id| catalogue.get(id).is_none_or(|s| s.kind == Kind::Cause))
             .collect();
         ids.sort();
         if !ids.is_empty() {

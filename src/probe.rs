@@ -25,6 +25,8 @@ use bollard::query_parameters::{
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+pub use crate::case::Probe;
+
 /// The image the probes import, and the one `build` makes from it.
 pub const IMAGE: &str = "dindcheck/busybox:probe";
 const BUILT_IMAGE: &str = "dindcheck/built:probe";
@@ -37,62 +39,6 @@ const NANO_CPUS: i64 = 500_000_000;
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long removing a probe's container may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// One workload to try against a ready nested dockerd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Probe {
-    /// Import the busybox root filesystem as an image (`docker import`).
-    ImageLoad,
-    /// `docker run --rm --network=none` printing a known string.
-    RunNone,
-    /// The same with `--network=host`.
-    RunHost,
-    /// The same on the daemon's default network.
-    RunDefault,
-    /// `docker build` of `FROM` the image plus one `RUN` step.
-    Build,
-    /// A detached container, then `docker exec` into it.
-    Exec,
-    /// A run with `--memory` and `--cpus`, checking that the memory limit is in force.
-    Limits,
-}
-
-impl Probe {
-    /// Every probe, in the order they run.
-    pub const ALL: [Probe; 7] = [
-        Probe::ImageLoad,
-        Probe::RunNone,
-        Probe::RunHost,
-        Probe::RunDefault,
-        Probe::Build,
-        Probe::Exec,
-        Probe::Limits,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Probe::ImageLoad => "image-load",
-            Probe::RunNone => "run-none",
-            Probe::RunHost => "run-host",
-            Probe::RunDefault => "run-default",
-            Probe::Build => "build",
-            Probe::Exec => "exec",
-            Probe::Limits => "limits",
-        }
-    }
-
-    /// The nested container a probe makes, so that cleanup can find it by name.
-    fn container(self) -> String {
-        format!("dindcheck-probe-{}", self.as_str())
-    }
-}
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,6 +82,11 @@ impl ProbeResult {
             diagnosis: None,
         }
     }
+}
+
+/// The nested container a probe makes, so that cleanup can find it by name.
+fn container(probe: Probe) -> String {
+    format!("dindcheck-probe-{}", probe.as_str())
 }
 
 /// Runs `selected` (in [`Probe::ALL`]'s order) against the dockerd at `socket`. `image` is
@@ -203,7 +154,7 @@ async fn timed(
     let started = Instant::now();
     let outcome = tokio::time::timeout(PROBE_TIMEOUT, work).await;
     let ms = started.elapsed().as_millis() as u64;
-    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, remove(docker, &probe.container())).await;
+    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, remove(docker, &container(probe))).await;
     let (verdict, detail) = match outcome {
         Ok(Ok(())) => (ProbeVerdict::Ok, None),
         Ok(Err(e)) => (ProbeVerdict::Failed, Some(crate::observe::normalise(&e))),
@@ -319,7 +270,7 @@ async fn run_marker(docker: &Docker, probe: Probe, network: &str) -> Result<(), 
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &probe.container(), body).await?;
+    let (code, output) = run_to_end(docker, &container(probe), body).await?;
     if code != 0 || !output.contains(MARKER) {
         return Err(format!(
             "the container exited {code} without printing the marker; output: {}",
@@ -372,7 +323,7 @@ async fn build(docker: &Docker) -> Result<(), String> {
 }
 
 async fn exec(docker: &Docker) -> Result<(), String> {
-    let name = Probe::Exec.container();
+    let name = container(Probe::Exec);
     remove(docker, &name).await;
     let body = ContainerCreateBody {
         image: Some(IMAGE.into()),
@@ -441,7 +392,7 @@ async fn limits(docker: &Docker) -> Result<(), String> {
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &Probe::Limits.container(), body).await?;
+    let (code, output) = run_to_end(docker, &container(Probe::Limits), body).await?;
     if code != 0 || !output.contains(MARKER) {
         return Err(format!(
             "the container exited {code} without printing the marker; output: {}",

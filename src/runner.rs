@@ -9,11 +9,10 @@ use tokio::io::AsyncReadExt;
 
 use crate::inventory::Inventory;
 use crate::launch::bundle;
-use crate::launch::runsc::{
-    Runsc, RunscFailure, exit_status_from_logs, parse_wait_status, runsc_log_errors,
-};
+use crate::launch::runsc::{Runsc, RunscFailure, parse_wait_status};
 use crate::launch::scratch::{Leftovers, TrialDir};
 use crate::observe::{self, Readiness};
+use crate::observe::{exit_status_from_logs, runsc_log_errors};
 use crate::outcome::{Outcome, Verdict};
 use crate::plan::Trial;
 
@@ -151,7 +150,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             outcome.log_tail = observe::tail(&f.output, TAIL_LINES);
         }
     }
-    crate::classify::Catalogue::builtin().classify(&mut outcome);
+    outcome.classify(crate::classify::Catalogue::builtin());
     Ok(TrialResult {
         outcome,
         leftovers,

@@ -436,7 +436,7 @@ fn is_image_reference(s: &str) -> bool {
 fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
     let name = flag.split('=').next().unwrap_or(flag);
     let name = format!("--{}", name.trim_start_matches('-'));
-    if crate::launch::runsc::RESERVED_FLAGS.contains(&name.as_str()) {
+    if super::schema::RESERVED_FLAGS.contains(&name.as_str()) {
         return Err(MountProblem(
             format!("runsc flag `{flag}` is set by the harness"),
             "use `runsc.network` for the network mode and `--runtime NAME@PLATFORM` for the platform".into(),

@@ -7,7 +7,9 @@
 pub mod capability;
 pub mod load;
 pub mod schema;
+pub mod workload;
 
 pub use capability::{CapabilityBase, CapabilitySet};
 pub use load::{CaseError, Corpus, load_dir};
 pub use schema::{Case, CgroupMode, Claimed, Mount, MountKind, RunscNetwork, SpecEdit};
+pub use workload::Probe;

@@ -11,7 +11,17 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::capability::CapabilitySet;
-use crate::probe::Probe;
+use super::workload::Probe;
+
+/// runsc flags the harness always passes (`crate::launch::flags`), which a case may not
+/// override.
+pub const RESERVED_FLAGS: &[&str] = &[
+    "--root",
+    "--debug-log",
+    "--host-uds",
+    "--network",
+    "--platform",
+];
 
 /// Readiness timeout when a case says nothing.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 90;
@@ -41,7 +51,7 @@ pub struct Case {
     /// What the claim predicts of workload probes once dockerd is ready, e.g.
     /// `{ run-none = "works", limits = "fails" }` ("Docker commands work", "limits won't").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
+    pub claimed_probes: BTreeMap<Probe, Claimed>,
     /// Another case (by name) whose keys this one starts from. Not inherited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend: Option<String>,

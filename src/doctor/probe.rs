@@ -19,8 +19,8 @@ use super::facts;
 use crate::case::CgroupMode;
 use crate::launch::IO_DIR_IN_SANDBOX;
 use crate::launch::bundle::{self, BundleError};
-use crate::launch::runsc::runsc_log_errors;
 use crate::launch::scratch::{self, Leftovers, TrialDir};
+use crate::observe::runsc_log_errors;
 
 /// The first line every probe prints: seen in the output, the sandbox ran its process.
 pub const STARTED_MARKER: &str = "dindcheck-doctor: started";

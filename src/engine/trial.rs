@@ -173,7 +173,7 @@ pub async fn run(
             outcome.error_lines.push(line);
         }
     }
-    crate::classify::Catalogue::builtin().classify(&mut outcome);
+    outcome.classify(crate::classify::Catalogue::builtin());
     Ok(TrialResult {
         outcome,
         leftovers,

@@ -6,18 +6,10 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
+pub use crate::case::schema::RESERVED_FLAGS;
 use crate::plan::Trial;
 
 use super::TrialDir;
-
-/// Flags the harness always passes, which a case may not override.
-pub const RESERVED_FLAGS: &[&str] = &[
-    "--root",
-    "--debug-log",
-    "--host-uds",
-    "--network",
-    "--platform",
-];
 
 /// A runsc binary with a trial's global flags.
 #[derive(Debug, Clone)]
@@ -141,49 +133,6 @@ pub fn parse_wait_status(stdout: &str) -> Option<i32> {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).ok()?;
     let raw = v.get("exitStatus")?.as_i64()? as i32;
     Some(if raw > 255 { raw >> 8 } else { raw })
-}
-
-/// The exit status of the sandbox's application, as its boot log records it
-/// (`boot.go:…] application exiting with exit status N`).
-pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
-    });
-    let dir = std::fs::read_dir(logs).ok()?;
-    dir.filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".boot.txt"))
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find_map(|text| {
-            let c = RE.captures_iter(&text).last()?;
-            c[1].parse().ok()
-        })
-}
-
-/// The lines of runsc's own debug logs that say why a sandbox did not start.
-pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(logs) else {
-        return Vec::new();
-    };
-    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    let mut lines = Vec::new();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        for l in text.lines() {
-            // runsc's log lines start with a level letter: W for warnings, E/F for errors.
-            let fatal = l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F');
-            if fatal {
-                let msg = l.split_once("] ").map_or(l, |(_, m)| m);
-                let msg = crate::observe::normalise(msg);
-                if !lines.contains(&msg) {
-                    lines.push(msg);
-                }
-            }
-        }
-    }
-    lines
 }
 
 impl std::fmt::Display for RunscFailure {
