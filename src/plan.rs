@@ -1,6 +1,6 @@
 //! Crossing cases with runtimes and launchers: one [`Trial`] per case × launcher × runtime.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, RunscNetwork};
 use crate::inventory::Runtime;
@@ -52,6 +52,14 @@ impl std::fmt::Display for Launcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A planned trial that was not run, and why: a problem of the host or of the harness, or
+/// a case its launcher cannot express. Not an outcome of the case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NotRun {
+    pub trial: String,
+    pub reason: String,
 }
 
 /// One case on one runtime under one launcher.

@@ -119,6 +119,7 @@ fn fixture() -> Results {
         leaked: vec![],
         engine: None,
         host_checks: None,
+        claims: vec![],
     }
 }
 

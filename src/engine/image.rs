@@ -33,6 +33,16 @@ pub struct Image {
     pub import_ms: Option<u64>,
 }
 
+/// An image the outer engine used in a run, and how long its import took: for the report.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ImportFigure {
+    /// The root filesystem imported; empty for an image a case names (pulled).
+    pub rootfs: String,
+    pub image: String,
+    /// `None`: the image was already there under the rootfs's current content key.
+    pub import_ms: Option<u64>,
+}
+
 /// `<REPO>-<name>` and the content key of `rootfs`.
 pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     let status = rootfs.path.join("var/lib/dpkg/status");
@@ -50,13 +60,13 @@ pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
 
 impl OuterEngine {
     /// The images this engine used so far, and how long each import took.
-    pub fn imports(&self) -> Vec<crate::report::ImportFigure> {
+    pub fn imports(&self) -> Vec<ImportFigure> {
         let Ok(known) = self.images.try_lock() else {
             return Vec::new();
         };
         let mut v: Vec<_> = known
             .iter()
-            .map(|(key, i)| crate::report::ImportFigure {
+            .map(|(key, i)| ImportFigure {
                 // Empty for an image a case names (pulled, not imported).
                 rootfs: if key.starts_with("image ") {
                     String::new()
