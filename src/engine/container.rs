@@ -18,6 +18,10 @@ use crate::case::{CapabilityBase, CgroupMode, MountKind, SpecEdit};
 use crate::launch::IO_DIR_IN_SANDBOX;
 use crate::plan::Trial;
 
+/// The label that names the harness process that created a container, so that a run on a
+/// shared engine removes only its own containers.
+pub const OWNER_LABEL: &str = "dindcheck.pid";
+
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why a case cannot be run through a Docker Engine as written.

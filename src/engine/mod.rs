@@ -9,9 +9,13 @@
 
 pub mod container;
 pub mod daemon;
+pub mod error;
 pub mod image;
+mod slot;
 pub mod sweep;
 pub mod trial;
 
 pub use container::{EngineRuntime, NotExpressible, express};
-pub use daemon::{EngineError, OuterEngine, Stopped, reap_stale_engines, stop_own_engines};
+pub use daemon::{OuterEngine, Stopped};
+pub use error::EngineError;
+pub use slot::{SLOTS, reap_stale_engines, stop_own_engines};

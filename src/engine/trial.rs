@@ -11,8 +11,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::container::express;
-use super::daemon::{OuterEngine, engine_message};
+use super::container::{OWNER_LABEL, express};
+use super::daemon::OuterEngine;
+use super::error::engine_message;
 use super::sweep;
 use crate::launch::bundle;
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check, processes_mentioning};
@@ -21,10 +22,6 @@ use crate::observe::Readiness;
 use crate::outcome::Verdict;
 use crate::plan::Trial;
 use crate::runner::{RunContext, TrialError, TrialResult};
-
-/// The label that names the harness process that created a container, so that a run on a
-/// shared engine removes only its own containers.
-pub const OWNER_LABEL: &str = "dindcheck.pid";
 
 enum Observed {
     /// The engine started the container; dockerd's readiness wait ended this way.
