@@ -29,7 +29,6 @@
 pub mod case;
 pub mod classify;
 pub mod doctor;
-pub mod engine;
 pub mod gate;
 pub mod inventory;
 pub mod launch;

@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use dindcheck::case::{self, RunscNetwork};
 use dindcheck::doctor::{self, DoctorOptions};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Outcome;
 use dindcheck::plan::{self, Launcher, RunOptions};
@@ -203,7 +203,7 @@ fn prepare(c: &Common) -> Result<Prepared, String> {
 fn list(args: ListArgs) -> Result<ExitCode, String> {
     let p = prepare(&args.common)?;
     for t in &p.trials {
-        match t.not_expressible() {
+        match dindcheck::launch::expressible(t).err().map(|e| e.0) {
             None => println!("{}", t.name()),
             Some(why) => println!("{} (not run: {why})", t.name()),
         }
@@ -228,7 +228,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut not_expressible: Vec<NotRun> = Vec::new();
     let mut trials = Vec::new();
     for t in planned.iter().cloned() {
-        match t.not_expressible() {
+        match dindcheck::launch::expressible(&t).err().map(|e| e.0) {
             Some(reason) => not_expressible.push(NotRun {
                 trial: t.name(),
                 reason,
@@ -457,7 +457,7 @@ fn host_checks(
 
 /// Cleans up after earlier dindcheck processes that were killed outright.
 fn reap(home: &std::path::Path) {
-    for e in dindcheck::engine::reap_stale_engines(home) {
+    for e in dindcheck::launch::engine::reap_stale_engines(home) {
         eprintln!("dindcheck: ended what a dead run's outer engine left: {e}");
     }
     for s in scratch::reap_stale(home) {
@@ -570,7 +570,7 @@ fn exit_on_second_signal(home: PathBuf) {
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
                 scratch::cleanup_own(&home);
-                dindcheck::engine::stop_own_engines();
+                dindcheck::launch::engine::stop_own_engines();
                 std::process::exit(130);
             }
         });

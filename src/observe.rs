@@ -218,22 +218,6 @@ pub fn normalise(line: &str) -> String {
     SPACES.replace_all(s.trim(), " ").into_owned()
 }
 
-/// The exit status of the sandbox's application, as its boot log records it
-/// (`boot.go:…] application exiting with exit status N`).
-pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
-    });
-    let dir = std::fs::read_dir(logs).ok()?;
-    dir.filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".boot.txt"))
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find_map(|text| {
-            let c = RE.captures_iter(&text).last()?;
-            c[1].parse().ok()
-        })
-}
-
 /// The lines of runsc's own debug logs that say why a sandbox did not start.
 pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(logs) else {

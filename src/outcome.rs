@@ -74,6 +74,10 @@ pub struct Outcome {
     /// failed probes), in order of first appearance; `unknown` last if a failure is unexplained.
     #[serde(default)]
     pub catalogue_ids: Vec<String>,
+    /// What was still there after the trial's teardown: processes, its scratch directory
+    /// (always empty unless the cleanup failed; not part of the baseline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaks: Vec<String>,
 }
 
 impl Outcome {

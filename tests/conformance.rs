@@ -28,8 +28,8 @@
 use std::path::{Path, PathBuf};
 
 use dindcheck::case::{self, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch;
 use dindcheck::plan::{Launcher, RunOptions, Trial as CaseTrial};
 use dindcheck::runner::{RunContext, TrialResult, run_trial};
@@ -135,7 +135,7 @@ fn main() {
             }
             if !quiet {
                 // What a killed earlier run left behind is removed before anything starts.
-                for e in dindcheck::engine::reap_stale_engines(&home) {
+                for e in dindcheck::launch::engine::reap_stale_engines(&home) {
                     eprintln!("conformance: ended what a dead run's outer engine left: {e}");
                 }
                 for s in scratch::reap_stale(&home) {
@@ -178,10 +178,17 @@ fn main() {
                     // A trial the launcher cannot express is not launched; its baseline
                     // records that, and why, so that a change of the translation (a case
                     // becoming expressible, or no longer) is a change the gate reports.
-                    None if t.not_expressible().is_some() => {
+                    None if dindcheck::launch::expressible(&t)
+                        .err()
+                        .map(|e| e.0)
+                        .is_some() =>
+                    {
                         let baseline = baseline.unwrap_or_default();
                         trials.push(Trial::test(name, move || {
-                            let why = t.not_expressible().unwrap_or_default();
+                            let why = dindcheck::launch::expressible(&t)
+                                .err()
+                                .map(|e| e.0)
+                                .unwrap_or_default();
                             let observed = format!("not expressible with this launcher: {why}\n");
                             compare_with_baseline(&t, &baseline, &observed, None)
                         }));
@@ -230,7 +237,7 @@ fn install_signal_cleanup(home: PathBuf) {
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let n = scratch::cleanup_own(&home);
-            let e = dindcheck::engine::stop_own_engines();
+            let e = dindcheck::launch::engine::stop_own_engines();
             eprintln!(
                 "conformance: signal {sig}: removed {n} sandbox(es) and {e} outer engine(s) of this process"
             );

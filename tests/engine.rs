@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch::processes_mentioning;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{Launcher, RunOptions, Trial};
@@ -355,7 +355,7 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
         "SIGKILL should have left the engine running"
     );
 
-    let ended = dindcheck::engine::reap_stale_engines(&home);
+    let ended = dindcheck::launch::engine::reap_stale_engines(&home);
     assert!(
         ended.iter().any(|e| e.contains("dockerd")),
         "the dead run's dockerd was not found: {ended:?}"

@@ -186,14 +186,14 @@ pub async fn engine(home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Che
 /// Starts an outer engine with a runtime per runsc, checks that `docker info` lists them, and
 /// stops it, recording both times.
 async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
-    use crate::engine::container::EngineRuntime;
-    use crate::engine::daemon::OuterEngine;
+    use crate::launch::engine::container::EngineRuntime;
+    use crate::launch::engine::daemon::OuterEngine;
     let runtimes: Vec<EngineRuntime> = runsc
         .iter()
         .map(|b| EngineRuntime {
             name: format!("dindcheck-doctor-{}", b.release),
             path: b.path.clone(),
-            args: vec!["--network=none".into(), "--overlay2=root:memory".into()],
+            args: crate::launch::flags::GlobalFlags::isolated().args(),
         })
         .collect();
     let summary = c.summary.clone();
@@ -489,7 +489,7 @@ pub async fn platform(
     let _permit = ctx.permit().await;
     let started = Instant::now();
     let mut probe = Probe::new(&bin.path, rootfs, &format!("platform {platform}"), "true");
-    probe.platform = Some(platform.to_string());
+    probe.flags.platform = Some(platform.to_string());
     probe.timeout = PLATFORM_TIMEOUT;
     let run = probe.run(&ctx.home).await;
     let others: Vec<&str> = known
@@ -565,7 +565,7 @@ pub async fn network(ctx: &Ctx, bin: &RunscBinary, release: Option<Release>) -> 
     let _permit = ctx.permit().await;
     let started = Instant::now();
     let mut probe = Probe::new(&bin.path, rootfs, "network", "cat /proc/net/dev");
-    probe.network = "sandbox";
+    probe.flags.network = crate::case::RunscNetwork::Sandbox;
     probe.timeout = PROBE_TIMEOUT;
     let run = probe.run(&ctx.home).await;
     evidence.extend(run.evidence());
@@ -714,7 +714,7 @@ pub async fn host_uds(ctx: &Ctx, bin: &RunscBinary, flags: Option<&RunscFlags>) 
          print \"answered the host\\n\";'"
     );
     let mut probe = Probe::new(&bin.path, rootfs, "host-uds", &script);
-    probe.host_uds = true;
+    probe.flags.host_uds = true;
     probe.timeout = PROBE_TIMEOUT;
     let launched = match probe.launch(&ctx.home).await {
         Ok(l) => l,

@@ -6,10 +6,9 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-pub use crate::case::schema::RESERVED_FLAGS;
+use super::flags::GlobalFlags;
+use super::scratch::TrialDir;
 use crate::plan::Trial;
-
-use super::TrialDir;
 
 /// A runsc binary with a trial's global flags.
 #[derive(Debug, Clone)]
@@ -28,24 +27,9 @@ pub struct RunscFailure {
 
 impl Runsc {
     pub fn for_trial(trial: &Trial, dir: &TrialDir) -> Runsc {
-        let mut global = vec![
-            format!("--root={}", dir.state().display()),
-            "--debug".to_string(),
-            format!("--debug-log={}/", dir.logs().display()),
-            // dockerd's socket is created inside the sandbox in a bind-mounted directory:
-            // without this the host cannot connect to it.
-            "--host-uds=all".to_string(),
-            // Writes stay in memory, so one read-only rootfs serves every sandbox.
-            "--overlay2=root:memory".to_string(),
-            format!("--network={}", trial.network.as_str()),
-        ];
-        if let Some(p) = &trial.runtime.platform {
-            global.push(format!("--platform={p}"));
-        }
-        global.extend(trial.case.runsc.flags.iter().cloned());
         Runsc {
             path: trial.runtime.path.clone(),
-            global,
+            global: GlobalFlags::for_trial(trial).with_state(&dir.state(), &dir.logs()),
         }
     }
 
@@ -133,6 +117,22 @@ pub fn parse_wait_status(stdout: &str) -> Option<i32> {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).ok()?;
     let raw = v.get("exitStatus")?.as_i64()? as i32;
     Some(if raw > 255 { raw >> 8 } else { raw })
+}
+
+/// The exit status of the sandbox's application, as its boot log records it
+/// (`boot.go:…] application exiting with exit status N`).
+pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
+    });
+    let dir = std::fs::read_dir(logs).ok()?;
+    dir.filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".boot.txt"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|text| {
+            let c = RE.captures_iter(&text).last()?;
+            c[1].parse().ok()
+        })
 }
 
 impl std::fmt::Display for RunscFailure {

@@ -267,6 +267,7 @@ mod tests {
             probes: Vec::new(),
             diagnosis: None,
             catalogue_ids: Vec::new(),
+            leaks: Vec::new(),
         }
     }
 

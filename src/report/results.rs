@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, Claimed};
-pub use crate::engine::image::ImportFigure;
 use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
+pub use crate::launch::engine::image::ImportFigure;
 use crate::outcome::Outcome;
 pub use crate::plan::NotRun;
 

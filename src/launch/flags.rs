@@ -1,0 +1,76 @@
+//! runsc's global flags: the one place they are put together, for the OCI launcher's own
+//! `runsc` commands, the engine launcher's `runtimes` entries and doctor's probe sandboxes.
+//! A case may add flags of its own (`runsc.flags`), but not those the harness passes
+//! ([`crate::case::schema::RESERVED_FLAGS`]).
+
+use std::path::Path;
+
+use crate::case::RunscNetwork;
+use crate::plan::Trial;
+
+/// The global flags of one sandbox, less its state directory and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalFlags {
+    /// `--host-uds=all`: a socket made inside the sandbox answers on the host, which is how
+    /// the harness reaches every nested dockerd (docs/host-facts.md, "`--host-uds=all`
+    /// reaches a socket made inside the sandbox").
+    pub host_uds: bool,
+    pub network: RunscNetwork,
+    /// `None`: runsc's default platform.
+    pub platform: Option<String>,
+    /// The case's own flags, last.
+    pub extra: Vec<String>,
+}
+
+impl GlobalFlags {
+    /// What a trial's sandbox is given, whichever launcher starts it.
+    pub fn for_trial(trial: &Trial) -> GlobalFlags {
+        GlobalFlags {
+            host_uds: true,
+            network: trial.network,
+            platform: trial.runtime.platform.clone(),
+            extra: trial.case.runsc.flags.clone(),
+        }
+    }
+
+    /// No networking, no host sockets, the default platform: where doctor's probe sandboxes
+    /// start from.
+    pub fn isolated() -> GlobalFlags {
+        GlobalFlags {
+            host_uds: false,
+            network: RunscNetwork::None,
+            platform: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The flags as an engine's `runtimes` entry gives them: its shim passes `--root` and
+    /// the logging flags itself.
+    pub fn args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.host_uds {
+            v.push("--host-uds=all".to_string());
+        }
+        // Writes stay in memory, so one read-only rootfs serves every sandbox
+        // (docs/host-facts.md, "`--overlay2=root:memory` keeps a shared rootfs untouched").
+        v.push("--overlay2=root:memory".to_string());
+        v.push(format!("--network={}", self.network.as_str()));
+        if let Some(p) = &self.platform {
+            v.push(format!("--platform={p}"));
+        }
+        v.extend(self.extra.iter().cloned());
+        v
+    }
+
+    /// The flags of a runsc run directly: its own `--root` (`state`) and debug logs under
+    /// `logs`, where the reasons a sandbox did not start are written.
+    pub fn with_state(&self, state: &Path, logs: &Path) -> Vec<String> {
+        let mut v = vec![
+            format!("--root={}", state.display()),
+            "--debug".to_string(),
+            format!("--debug-log={}/", logs.display()),
+        ];
+        v.extend(self.args());
+        v
+    }
+}
