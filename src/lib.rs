@@ -34,6 +34,7 @@ pub mod inventory;
 pub mod launch;
 pub mod observe;
 pub mod outcome;
+pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod report;

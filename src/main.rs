@@ -222,6 +222,8 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         inventory,
         bad_cases: bad,
     } = prepare(&args.common)?;
+    // Before any trial: a run must not find at its end that it cannot write its results.
+    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
     let home = args.common.home.clone();
     reap(&home);
     // A trial the engine cannot express is reported as such, never run as something else.
@@ -256,12 +258,21 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     for n in &not_run {
         eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
     }
-    let engine = rt.block_on(start_engine(
-        &runnable,
-        &home,
-        &inventory,
-        args.engine.as_deref(),
-    ))?;
+    // Starting the engine includes importing root filesystems (seconds each): a ^C then
+    // must stop the run, not wait for the imports (the signal handler the host checks
+    // installed would otherwise swallow it).
+    let engine = rt.block_on(async {
+        tokio::select! {
+            e = start_engine(&runnable, &home, &inventory, args.engine.as_deref()) => Some(e),
+            _ = shutdown_signal() => None,
+        }
+    });
+    let Some(engine) = engine else {
+        dindcheck::launch::engine::stop_own_engines();
+        eprintln!("dindcheck: interrupted while starting the outer engine; nothing was run");
+        return Ok(ExitCode::from(130));
+    };
+    let engine = engine?;
     let mut ctx = RunContext {
         home,
         inventory: inventory.clone(),
@@ -344,7 +355,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     results.not_expressible = not_expressible;
     results.leaked = leaked;
     results.engine = engine_figures;
-    write_results(&results, &args.out)?;
+    write_results(&results, &out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -361,14 +372,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn write_results(results: &Results, out: &std::path::Path) -> Result<(), String> {
+fn write_results(results: &Results, out: &dindcheck::output::OutputDir) -> Result<(), String> {
     let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
-    report::write_atomic(&out.join("results.json"), &json).map_err(|e| e.to_string())?;
-    report::write_atomic(&out.join("REPORT.md"), &report::markdown(results))
+    out.write_pair(&json, &report::markdown(results))
         .map_err(|e| e.to_string())
 }
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
+    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
     let mut parts = Vec::new();
     for path in &args.merge {
         let text = std::fs::read_to_string(path)
@@ -378,7 +389,7 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
         parts.push((path.display().to_string(), r));
     }
     let merged = report::merge(parts).map_err(|e| e.to_string())?;
-    write_results(&merged, &args.out)?;
+    write_results(&merged, &out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
         args.merge.len(),

@@ -10,6 +10,8 @@ use regex::Regex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::launch::socket::DaemonSocket;
+
 /// The marker the entry script prints when the case's setup script fails.
 pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";
 /// The line the entry script prints before the case's setup script.
@@ -92,32 +94,40 @@ pub enum Readiness<T> {
     Exited(T),
     /// Neither happened before the deadline.
     Timeout,
+    /// What the sandbox left at the socket's place is not a socket the harness may use
+    /// (see [`DaemonSocket`]); the reason.
+    Refused(String),
 }
 
 /// Polls dockerd's socket until it answers `info`, the container ends (`exited` resolves) or
 /// the deadline passes, whichever comes first. Shared by both launchers, so that "ready"
 /// means the same thing whatever started the sandbox.
 pub async fn wait_ready<T>(
-    socket: &Path,
+    socket: &DaemonSocket,
     started: std::time::Instant,
     deadline: tokio::time::Instant,
     exited: impl std::future::Future<Output = T>,
 ) -> Readiness<T> {
     tokio::pin!(exited);
     loop {
+        // Err(Some(reason)): the socket is refused; Err(None): no answer yet.
         let attempt = async {
             tokio::time::sleep(POLL).await;
-            if socket.exists() {
-                daemon_info(socket).await
-            } else {
-                Err("no socket yet".to_string())
+            match socket.pin() {
+                Ok(Some(pinned)) => daemon_info(&pinned.path()).await.map_err(|_| None),
+                Ok(None) => Err(None),
+                Err(refused) => Err(Some(refused)),
             }
         };
         tokio::select! {
             t = &mut exited => return Readiness::Exited(t),
             _ = tokio::time::sleep_until(deadline) => return Readiness::Timeout,
-            r = attempt => if let Ok(info) = r {
-                return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
+            r = attempt => match r {
+                Ok(info) => {
+                    return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
+                }
+                Err(Some(reason)) => return Readiness::Refused(reason),
+                Err(None) => {}
             }
         }
     }
@@ -138,19 +148,45 @@ fn max_api_version(message: &str) -> Option<ClientVersion> {
     })
 }
 
+/// At most this many distinct error lines are kept per trial: a sandbox can print any
+/// number of them, and the report needs the first few and the decisive one.
+pub const MAX_ERROR_LINES: usize = 200;
+
 /// The error lines of dockerd's (and the entry script's) output, normalised, in order,
-/// without repeats.
+/// without repeats, at most [`MAX_ERROR_LINES`] (in linear time: a set remembers what was
+/// seen; when more are printed, the last one is kept in the last place, since the decisive
+/// line comes at the end).
 pub fn error_lines(output: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    for line in output.lines() {
-        if is_error_line(line) {
-            let n = normalise(line);
-            if !seen.contains(&n) {
-                seen.push(n);
+    distinct_capped(output.lines().filter(|l| is_error_line(l)).map(normalise))
+}
+
+/// Distinct items in order of first appearance, at most [`MAX_ERROR_LINES`]; past the cap,
+/// the last distinct item takes the last place.
+pub fn distinct_capped(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    let mut last_extra: Option<String> = None;
+    for item in items {
+        if !seen.insert(item.clone()) {
+            continue;
+        }
+        if kept.len() < MAX_ERROR_LINES {
+            kept.push(item);
+        } else {
+            last_extra = Some(item);
+            // Forget lines past the cap: memory stays bounded whatever the output.
+            if seen.len() > 4 * MAX_ERROR_LINES {
+                seen.clear();
+                seen.extend(kept.iter().cloned());
             }
         }
     }
-    seen
+    if let Some(last) = last_extra {
+        if let Some(slot) = kept.last_mut() {
+            *slot = last;
+        }
+    }
+    kept
 }
 
 fn is_error_line(line: &str) -> bool {
@@ -225,24 +261,16 @@ pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
     };
     let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
-    let mut lines = Vec::new();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        for l in text.lines() {
-            // runsc's log lines start with a level letter: W for warnings, E/F for errors.
-            let fatal = l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F');
-            if fatal {
-                let msg = l.split_once("] ").map_or(l, |(_, m)| m);
-                let msg = normalise(msg);
-                if !lines.contains(&msg) {
-                    lines.push(msg);
-                }
-            }
-        }
-    }
-    lines
+    let texts: Vec<String> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    // runsc's log lines start with a level letter: W for warnings, E/F for errors.
+    let errors = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F'));
+    distinct_capped(errors.map(|l| normalise(l.split_once("] ").map_or(l, |(_, m)| m))))
 }
 
 /// The last `n` lines of `output`, for the report.
@@ -269,6 +297,23 @@ mod tests {
         assert_eq!(
             decisive_line(DEVICES).as_deref(),
             Some("failed to start daemon: Devices cgroup isn't mounted")
+        );
+    }
+
+    #[test]
+    fn many_distinct_error_lines_are_capped_in_linear_time() {
+        // 150,000 distinct lines took 104 s when each was compared with every earlier one.
+        let mut out = String::new();
+        for i in 0..150_000 {
+            out.push_str(&format!("level=error msg=\"distinct line number {i}\"\n"));
+        }
+        out.push_str("failed to start daemon: the decisive line\n");
+        let lines = error_lines(&out);
+        assert_eq!(lines.len(), MAX_ERROR_LINES);
+        assert_eq!(lines[0], "level=error msg=\"distinct line number 0\"");
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("failed to start daemon: the decisive line")
         );
     }
 

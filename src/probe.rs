@@ -89,6 +89,30 @@ fn container(probe: Probe) -> String {
     format!("dindcheck-probe-{}", probe.as_str())
 }
 
+/// Runs `selected` against the dockerd behind a trial's io-directory socket, pinned first
+/// (see [`crate::launch::socket::DaemonSocket`]): a socket the sandbox replaced after readiness
+/// skips every probe with the reason, and is never followed.
+pub async fn run_pinned(
+    selected: &[Probe],
+    socket: &crate::launch::socket::DaemonSocket,
+    image: Option<&Path>,
+) -> Vec<ProbeResult> {
+    match socket.pin() {
+        Ok(Some(pinned)) => run(selected, &pinned.path(), image).await,
+        other => {
+            let reason = match other {
+                Err(refused) => refused,
+                _ => "dockerd's socket is gone".to_string(),
+            };
+            Probe::ALL
+                .into_iter()
+                .filter(|p| selected.contains(p))
+                .map(|p| ProbeResult::skipped(p, &reason))
+                .collect()
+        }
+    }
+}
+
 /// Runs `selected` (in [`Probe::ALL`]'s order) against the dockerd at `socket`. `image` is
 /// the busybox tarball, if the host has one. Every probe but `image-load` needs the image:
 /// it is imported even when `image-load` is not selected, and they are skipped if it fails.

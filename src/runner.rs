@@ -5,6 +5,7 @@
 //! Everything else is here, once: the scratch directory, dockerd's readiness, the workload
 //! probes, the teardown and its leak check, and the outcome with its diagnosis.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use futures_util::StreamExt;
 
 use crate::classify::Catalogue;
 use crate::inventory::Inventory;
+use crate::launch::Launcher;
 use crate::launch::dispatch::{Drive, launch};
 use crate::launch::engine::OuterEngine;
-use crate::launch::sandbox::{Launch, LaunchError, Refusal, RefusalKind, Start};
+use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check};
 use crate::observe::{self, Readiness, runsc_log_errors};
 use crate::outcome::{Outcome, Verdict};
@@ -26,7 +28,7 @@ const TAIL_LINES: usize = 15;
 /// What every trial of a run shares.
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    pub home: std::path::PathBuf,
+    pub home: PathBuf,
     pub inventory: Inventory,
     /// Keep each trial's scratch directory (processes are ended all the same).
     pub keep_scratch: bool,
@@ -42,7 +44,26 @@ pub enum TrialError {
     Launch(#[from] LaunchError),
     #[error("failed to prepare the scratch directory: {0}")]
     Scratch(#[from] std::io::Error),
+    #[error(
+        "runsc binary {0} is not an executable file: check its mode, or rerun scripts/setup-host"
+    )]
+    RunscNotExecutable(PathBuf),
+    #[error(
+        "root filesystem `{name}` is in the inventory but {path} has no dockerd: rerun scripts/setup-host"
+    )]
+    RootfsGone { name: String, path: PathBuf },
+    #[error(
+        "the sandbox was killed from outside the harness (SIGKILL, no exit recorded by gVisor)"
+    )]
+    SandboxKilled,
+    /// The case asks for something a case may never do (see `docs/security.md`). Case files
+    /// are checked when they are loaded; this catches a case built some other way.
+    #[error("refused: {0}")]
+    Refused(String),
 }
+
+/// The decisive line's start when the harness refused the socket the sandbox left.
+pub const SOCKET_REFUSED_MARKER: &str = "dindcheck: socket refused";
 
 /// The result of one trial, and what its cleanup had to end.
 #[derive(Debug)]
@@ -59,8 +80,38 @@ pub struct TrialResult {
 /// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), runs the
 /// probes, and removes everything it started before returning.
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
+    crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
+        .map_err(|r| TrialError::Refused(r.message))?;
+    check_host(trial, ctx)?;
     let flow = Flow { trial, ctx };
     launch(trial, &ctx.inventory, ctx.engine.as_deref(), flow).await?
+}
+
+/// What this host must have for `trial` to say anything about its case: a runsc that can be
+/// executed and, for a case on a root filesystem, that filesystem with its dockerd. Without
+/// them the trial is not run (a host fault), instead of failing as if the case had.
+fn check_host(trial: &Trial, ctx: &RunContext) -> Result<(), TrialError> {
+    use std::os::unix::fs::PermissionsExt;
+    let runsc = &trial.runtime.path;
+    match std::fs::metadata(runsc) {
+        Err(_) => return Err(LaunchError::MissingRunsc(runsc.clone()).into()),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
+            return Err(TrialError::RunscNotExecutable(runsc.clone()));
+        }
+        Ok(_) => {}
+    }
+    if trial.case.image.is_none() || trial.launcher == Launcher::Oci {
+        let name = &trial.case.rootfs;
+        if let Some(rootfs) = ctx.inventory.rootfs(name)
+            && !rootfs.path.join("usr/sbin/dockerd").exists()
+        {
+            return Err(TrialError::RootfsGone {
+                name: name.clone(),
+                path: rootfs.path.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The trial flow, handed to whichever launcher runs the trial.
@@ -85,15 +136,25 @@ impl Drive for Flow<'_> {
                 started,
                 deadline,
                 exited,
-            } => Ok(observe::wait_ready(&dir.socket(), started, deadline, exited).await),
+            } => Ok(observe::wait_ready(dir.socket(), started, deadline, exited).await),
             other => Err(other),
+        };
+        let waited = match waited {
+            Ok(Readiness::Exited(Ended::KilledFromOutside)) => {
+                return Err(TrialError::SandboxKilled);
+            }
+            Ok(Readiness::Exited(Ended::Status(code))) => Ok(Readiness::Exited(code)),
+            Ok(Readiness::Ready { ms, info }) => Ok(Readiness::Ready { ms, info }),
+            Ok(Readiness::Timeout) => Ok(Readiness::Timeout),
+            Ok(Readiness::Refused(reason)) => Ok(Readiness::Refused(reason)),
+            Err(start) => Err(start),
         };
         // Workloads run while the sandbox is still up, before anything is read or torn down,
         // so that dockerd's errors during the probes land in the output read below.
         let probes = match &waited {
             Ok(Readiness::Ready { .. }) => {
                 let image = ctx.inventory.images.busybox.as_deref();
-                crate::probe::run(&trial.case.selected_probes(), &dir.socket(), image).await
+                crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
             }
             _ => Vec::new(),
         };
@@ -128,6 +189,9 @@ impl Drive for Flow<'_> {
             }
             Err(Start::Refused(refusal)) => refused(&mut outcome, refusal, log_errors),
             Err(Start::Running { .. }) => unreachable!("a running sandbox was waited for"),
+        }
+        if let Some(fault) = launcher.host_fault() {
+            return Err(fault.into());
         }
         outcome.leaks = leaks.clone();
         outcome.classify(Catalogue::builtin());
@@ -179,6 +243,12 @@ fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, output: &str) {
         Readiness::Timeout => {
             outcome.verdict = Verdict::Timeout;
             outcome.decisive = outcome.error_lines.last().cloned();
+        }
+        Readiness::Refused(reason) => {
+            // The sandbox put something else than dockerd's socket where the harness
+            // connects: the trial cannot be observed, whatever dockerd does.
+            outcome.verdict = Verdict::LaunchFailed;
+            outcome.decisive = Some(format!("{SOCKET_REFUSED_MARKER}: {reason}"));
         }
     }
 }

@@ -61,3 +61,28 @@ fn a_huge_file_is_refused_unread_and_the_others_still_load() {
         e.message
     );
 }
+
+#[test]
+fn an_extend_chain_of_thousands_loads() {
+    // cases/README.md says chains may be of any length; 3,000 once overflowed the stack.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    std::fs::write(
+        dir.path().join("c0.toml"),
+        "source = \"test\"\nclaim = \"x\"\nrootfs = \"bookworm\"\n",
+    )
+    .unwrap();
+    for i in 1..n {
+        std::fs::write(
+            dir.path().join(format!("c{i}.toml")),
+            format!("extend = \"c{}\"\ntimeout = {}\n", i - 1, 1 + i % 100),
+        )
+        .unwrap();
+    }
+    let corpus = load_dir(dir.path()).unwrap();
+    assert!(corpus.errors.is_empty(), "{:?}", corpus.errors.first());
+    assert_eq!(corpus.cases.len(), n);
+    let last = corpus.get(&format!("c{}", n - 1)).unwrap();
+    assert_eq!(last.rootfs, "bookworm");
+    assert_eq!(last.timeout, Some(1 + ((n - 1) % 100) as u64));
+}

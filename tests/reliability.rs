@@ -5,6 +5,7 @@
 //! Without runsc or a root filesystem these tests pass with a note on stderr, except under
 //! `DINDCHECK_REQUIRE=1` (CI), where that is a failure.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -304,4 +305,137 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         "left: {procs:?} {dirs:?}"
     );
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The output directory is checked before the first trial: one that cannot be written ends
+/// the run at once, naming the path, with no trial run and nothing left.
+#[test]
+fn an_unwritable_output_directory_is_found_before_any_trial() {
+    if inventory().is_none() {
+        return;
+    }
+    let dir = tempdir("unwritable-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = file.join("out");
+    let mut child = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two runs given one `--out` do not overwrite each other: the second is refused, naming
+/// the first's pid, before it runs anything.
+#[test]
+fn a_second_run_with_the_same_output_directory_is_refused() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("shared-out");
+    let mut first = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    wait_for_sandbox(first.id());
+    let mut second = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let status = wait_exit(&mut second, Duration::from_secs(60));
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another dindcheck run") && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    let status = wait_exit(&mut first, Duration::from_secs(300));
+    assert!(status.success(), "the first run failed: {status}");
+    assert!(out.join("results.json").exists() && out.join("REPORT.md").exists());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// ^C while the outer engine imports a root filesystem (seconds of work, before any trial)
+/// stops the run at once: exit 130, the engine ended, nothing left. It used to be swallowed
+/// by the signal handler the host checks had installed.
+#[test]
+fn an_interrupt_during_the_engine_import_stops_the_run() {
+    let Some(inv) = inventory() else {
+        return;
+    };
+    // A home of its own, so that the engine slot has no image yet and must import one.
+    let home = tempdir("import-interrupt");
+    let text = std::fs::read_to_string(inv.home.join("inventory.toml")).unwrap();
+    let text = text.replace(
+        &format!("home = \"{}\"", inv.home.display()),
+        &format!("home = \"{}\"", home.display()),
+    );
+    std::fs::write(home.join("inventory.toml"), text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args([
+            "run",
+            "--no-doctor",
+            "--runsc-network",
+            "none",
+            "--runtime",
+            RUNTIME,
+        ])
+        .args([
+            "--launcher",
+            "engine",
+            "--case",
+            "gvisor-tutorial-cap-add-all",
+        ])
+        .arg("--cases")
+        .arg(root().join("cases"))
+        .arg("--home")
+        .arg(&home)
+        .arg("--out")
+        .arg(home.join("out"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the engine's dockerd, then for the import to be under way.
+    let needle = home.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scratch::processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "the engine never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while starting the outer engine"),
+        "{stderr}"
+    );
+    let left = scratch::processes_mentioning(&needle);
+    assert!(left.is_empty(), "left running: {left:?}");
+    scratch::unmount_below(&home);
+    std::fs::remove_dir_all(&home).unwrap();
 }

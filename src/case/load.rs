@@ -177,8 +177,9 @@ pub fn load_files(files: &[PathBuf]) -> Corpus {
             Err(e) => corpus.errors.push(*e),
         }
     }
+    let mut resolved = BTreeMap::new();
     for name in parsed.keys() {
-        match resolve(name, &parsed, &mut Vec::new()).and_then(|t| finish(&parsed[name], t)) {
+        match resolve(name, &parsed, &mut resolved).and_then(|t| finish(&parsed[name], t)) {
             Ok(case) => corpus.cases.push(case),
             Err(e) => corpus.errors.push(*e),
         }
@@ -234,45 +235,63 @@ fn parse_file(file: &Path) -> Result<Parsed, Box<CaseError>> {
     })
 }
 
-/// The merged table of `name` after its `extend` chain, parent first.
+/// The merged table of `name` after its `extend` chain, parent first. The chain is walked
+/// with a loop, not recursion, and every merged table is remembered in `resolved`, so that a
+/// chain of any length costs time linear in its length and no stack (a chain of thousands
+/// of `extend`s once overflowed the stack).
 fn resolve(
     name: &str,
     parsed: &BTreeMap<String, Parsed>,
-    chain: &mut Vec<String>,
+    resolved: &mut BTreeMap<String, toml::Table>,
 ) -> Result<toml::Table, Box<CaseError>> {
-    let p = &parsed[name];
-    if chain.iter().any(|n| n == name) {
-        chain.push(name.to_string());
-        return Err(Box::new(
-            CaseError::new(
-                &p.file,
-                format!("`extend` forms a cycle: {}", chain.join(" → ")),
-            )
-            .at_key(&p.text, "extend"),
-        ));
-    }
-    chain.push(name.to_string());
-    let mut own = p.table.clone();
-    for k in NOT_INHERITED {
-        own.remove(*k);
-    }
-    let Some(parent) = &p.case.extend else {
-        return Ok(own);
-    };
-    if !parsed.contains_key(parent) {
-        let names: Vec<&str> = parsed.keys().map(String::as_str).collect();
-        let mut err = CaseError::new(
-            &p.file,
-            format!("extends `{parent}`, which is not a case here"),
-        )
-        .at_key(&p.text, "extend");
-        if let Some(c) = super::capability::closest(parent, &names) {
-            err = err.hint(format!("did you mean `{c}`?"));
+    let mut chain: Vec<String> = Vec::new();
+    let mut current = name;
+    let mut base = toml::Table::new();
+    loop {
+        if let Some(done) = resolved.get(current) {
+            base = done.clone();
+            break;
         }
-        return Err(Box::new(err));
+        let p = &parsed[current];
+        if chain.iter().any(|n| n == current) {
+            chain.push(current.to_string());
+            let first = &parsed[name];
+            return Err(Box::new(
+                CaseError::new(
+                    &first.file,
+                    format!("`extend` forms a cycle: {}", chain.join(" → ")),
+                )
+                .at_key(&first.text, "extend"),
+            ));
+        }
+        chain.push(current.to_string());
+        let Some(parent) = &p.case.extend else {
+            break;
+        };
+        if !parsed.contains_key(parent) {
+            let names: Vec<&str> = parsed.keys().map(String::as_str).collect();
+            let mut err = CaseError::new(
+                &p.file,
+                format!("extends `{parent}`, which is not a case here"),
+            )
+            .at_key(&p.text, "extend");
+            if let Some(c) = super::capability::closest(parent, &names) {
+                err = err.hint(format!("did you mean `{c}`?"));
+            }
+            return Err(Box::new(err));
+        }
+        current = parent;
     }
-    let mut base = resolve(parent, parsed, chain)?;
-    merge(&mut base, own);
+    // `chain` runs from `name` up to the first ancestor not yet resolved: merge from there
+    // down, remembering each step.
+    for n in chain.iter().rev() {
+        let mut own = parsed[n].table.clone();
+        for k in NOT_INHERITED {
+            own.remove(*k);
+        }
+        merge(&mut base, own);
+        resolved.insert(n.clone(), base.clone());
+    }
     Ok(base)
 }
 
@@ -357,8 +376,9 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
         check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
     }
     for f in &case.runsc.flags {
-        check_runsc_flag(f).map_err(|msg| err("runsc.flags", msg.0).hint(msg.1))?;
+        super::runsc_flags::check(f).map_err(|r| err("runsc.flags", r.message).hint(r.hint))?;
     }
+    check_dockerd_args(&case.dockerd.args).map_err(|msg| err("dockerd.args", msg.0).hint(msg.1))?;
     if let Some(dj) = &case.dockerd.daemon_json
         && dj.contains_key("hosts")
     {
@@ -431,27 +451,32 @@ fn is_image_reference(s: &str) -> bool {
     path_ok && tag_ok && digest_ok
 }
 
-/// runsc flags a case may not give: those the harness owns (a second `--root` would hide the
-/// sandbox from cleanup), and overlay settings that would write into the shared rootfs.
-fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
-    let name = flag.split('=').next().unwrap_or(flag);
-    let name = format!("--{}", name.trim_start_matches('-'));
-    if super::schema::RESERVED_FLAGS.contains(&name.as_str()) {
-        return Err(MountProblem(
-            format!("runsc flag `{flag}` is set by the harness"),
-            "use `runsc.network` for the network mode and `--runtime NAME@PLATFORM` for the platform".into(),
-        ));
-    }
-    if name == "--overlay2" {
-        let medium = flag.split_once('=').map(|(_, v)| v).unwrap_or("");
-        let keeps_rootfs = medium
-            .split_once(':')
-            .is_some_and(|(_, m)| m == "memory" || m.starts_with("dir="));
-        if !keeps_rootfs {
-            return Err(MountProblem(
-                format!("`{flag}` would write into the shared root filesystem"),
-                "use `--overlay2=root:memory` (the default) or `--overlay2=all:memory`".into(),
-            ));
+/// dockerd arguments that would take away what the harness depends on: its own socket in
+/// the io directory (another `--host` there would clash with it or replace it) and the
+/// `daemon.json` it writes (`--config-file` elsewhere would bypass the case's own key).
+/// Other arguments only change dockerd inside the sandbox and are the case's business.
+fn check_dockerd_args(args: &[String]) -> Result<(), MountProblem> {
+    let io = super::schema::IO_DIR_IN_SANDBOX;
+    for (i, a) in args.iter().enumerate() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (a.as_str(), None),
+        };
+        let value = || inline.or_else(|| args.get(i + 1).map(String::as_str));
+        match name {
+            "--config-file" => {
+                return Err(MountProblem(
+                    format!("`{a}`: the harness writes dockerd's configuration"),
+                    "put dockerd's configuration in `dockerd.daemon_json`".into(),
+                ));
+            }
+            "-H" | "--host" if value().is_some_and(|v| v.contains(io)) => {
+                return Err(MountProblem(
+                    format!("`{a}` would listen in {io}, the harness's own directory"),
+                    format!("the harness gives dockerd its socket in {io}; listen elsewhere"),
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -459,6 +484,18 @@ fn check_runsc_flag(flag: &str) -> Result<(), MountProblem> {
 
 /// (message, hint) for a mount the harness refuses.
 struct MountProblem(String, String);
+
+/// Mount options a case may give, by mount type. Anything else (propagation such as `shared`,
+/// `rw` on a bind, `dev`/`suid`) is refused: deny by default, as for runsc flags.
+const TMPFS_OPTIONS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "exec"];
+const TMPFS_OPTIONS_WITH_VALUE: &[&str] = &["size=", "mode=", "nr_inodes="];
+const BIND_OPTIONS: &[&str] = &[
+    "ro", "bind", "rbind", "nosuid", "nodev", "noexec", "private", "rprivate",
+];
+
+/// Where a case may not mount: over the whole root, over the harness's io directory (its
+/// entry script and dockerd's socket), or over `/proc`.
+const RESERVED_DESTINATIONS: &[&str] = &["/", super::schema::IO_DIR_IN_SANDBOX, "/proc"];
 
 fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
     let dest = &m.destination;
@@ -470,6 +507,63 @@ fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
             ),
             "write the path as it is inside the sandbox, e.g. `/var/lib/docker`".into(),
         ));
+    }
+    // `:` and `,` separate fields in Docker's --mount and -v syntax; runsc's gofer fails on
+    // the former with "unexpected end of JSON input" long after the load.
+    let plain = dest.to_str().is_some_and(|d| {
+        d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+@".contains(c))
+    });
+    if !plain {
+        return Err(MountProblem(
+            format!(
+                "destination `{}` has characters a mount path may not have here",
+                dest.display()
+            ),
+            "use letters, digits and `/ . _ - + @`".into(),
+        ));
+    }
+    if let Some(r) = RESERVED_DESTINATIONS
+        .iter()
+        .find(|r| dest == Path::new(r) || (**r != "/" && dest.starts_with(r)))
+    {
+        return Err(MountProblem(
+            format!(
+                "destination `{}` would cover `{r}`, which the harness needs",
+                dest.display()
+            ),
+            "mount somewhere else".into(),
+        ));
+    }
+    let allowed: &[&str] = match m.kind {
+        MountKind::Tmpfs => TMPFS_OPTIONS,
+        MountKind::Bind => BIND_OPTIONS,
+    };
+    for o in &m.options {
+        let ok = allowed.contains(&o.as_str())
+            || (m.kind == MountKind::Tmpfs
+                && TMPFS_OPTIONS_WITH_VALUE.iter().any(|p| {
+                    o.strip_prefix(p).is_some_and(|v| {
+                        !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric())
+                    })
+                }));
+        if !ok {
+            let hint = if m.kind == MountKind::Bind && o == "rw" {
+                "host paths are bound read-only; only `cgroup = \"host-bind-rw\"` binds the host's cgroup tree read-write, and the report flags it".to_string()
+            } else {
+                match m.kind {
+                    MountKind::Tmpfs => format!(
+                        "a tmpfs mount takes only: {}, size=…, mode=…, nr_inodes=…",
+                        allowed.join(", ")
+                    ),
+                    MountKind::Bind => format!("a bind mount takes only: {}", allowed.join(", ")),
+                }
+            };
+            return Err(MountProblem(
+                format!("mount option `{o}` is not allowed here"),
+                hint,
+            ));
+        }
     }
     match (m.kind, &m.source) {
         (MountKind::Tmpfs, Some(_)) => Err(MountProblem(
@@ -489,7 +583,10 @@ fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
             } else {
                 Err(MountProblem(
                     format!("bind source `{}` is not on the allow list", src.display()),
-                    format!("a case may bind only {}", ALLOWED_BIND_SOURCES.join(", ")),
+                    format!(
+                        "a case may bind only {}, read-only",
+                        ALLOWED_BIND_SOURCES.join(", ")
+                    ),
                 ))
             }
         }

@@ -6,6 +6,7 @@
 
 pub mod capability;
 pub mod load;
+pub mod runsc_flags;
 pub mod schema;
 pub mod workload;
 

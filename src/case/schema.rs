@@ -13,15 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::capability::CapabilitySet;
 use super::workload::Probe;
 
-/// runsc flags the harness always passes (`crate::launch::flags`), which a case may not
-/// override.
-pub const RESERVED_FLAGS: &[&str] = &[
-    "--root",
-    "--debug-log",
-    "--host-uds",
-    "--network",
-    "--platform",
-];
+/// Where a case's sandbox finds the harness's io directory (its entry script, `daemon.json`,
+/// dockerd's socket for the harness): a case may not mount over it or listen in it.
+pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
 
 /// Readiness timeout when a case says nothing.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 90;

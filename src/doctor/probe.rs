@@ -176,8 +176,11 @@ impl Probe {
         };
         let dir = TrialDir::create(home, &self.runsc, &format!("doctor {}", self.label))
             .map_err(|e| not_launched(format!("failed to create a scratch directory: {e}")))?;
+        let root = dir
+            .rootfs_view(&self.rootfs)
+            .map_err(|e| not_launched(e.to_string()))?;
         let spec = self
-            .spec(&dir.io())
+            .spec(&dir.io(), &root)
             .map_err(|e| not_launched(e.to_string()))?;
         std::fs::write(dir.bundle().join("config.json"), config_json(&spec))
             .map_err(|e| not_launched(format!("failed to write config.json: {e}")))?;
@@ -221,11 +224,13 @@ impl Probe {
         }
     }
 
-    fn spec(&self, io_dir: &Path) -> Result<Spec, oci_spec::OciSpecError> {
+    fn spec(&self, io_dir: &Path, root: &Path) -> Result<Spec, oci_spec::OciSpecError> {
         let script = format!("exec 2>&1\necho '{STARTED_MARKER}'\n{}", self.script);
         SandboxSpec {
             hostname: "dindcheck-doctor",
-            rootfs: &self.rootfs,
+            // Writes stay in memory, mount points in the trial's overlay view of the rootfs:
+            // the rootfs is shared and never changes.
+            rootfs: root,
             io_dir,
             args: vec!["/bin/sh".to_string(), "-c".to_string(), script],
             env: Vec::new(),

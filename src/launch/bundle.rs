@@ -61,8 +61,15 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
         mounts.push(match m.kind {
             MountKind::Tmpfs => b.typ("tmpfs").source("tmpfs").build()?,
             MountKind::Bind => {
+                // A host path is bound read-only whatever the case says (the loader refuses
+                // `rw`; `docs/security.md`).
+                let mut options: Vec<String> =
+                    m.options.iter().filter(|o| *o != "rw").cloned().collect();
+                if !options.iter().any(|o| o == "ro") {
+                    options.push("ro".into());
+                }
                 let src = m.source.clone().unwrap_or_default();
-                b.typ("bind").source(src).build()?
+                b.typ("bind").source(src).options(options).build()?
             }
         });
     }

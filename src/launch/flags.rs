@@ -1,7 +1,7 @@
 //! runsc's global flags: the one place they are put together, for the OCI launcher's own
 //! `runsc` commands, the engine launcher's `runtimes` entries and doctor's probe sandboxes.
-//! A case may add flags of its own (`runsc.flags`), but not those the harness passes
-//! ([`crate::case::schema::RESERVED_FLAGS`]).
+//! A case may add flags of its own (`runsc.flags`), only from the allow list of
+//! [`crate::case::runsc_flags`], which holds none of those the harness passes.
 
 use std::path::Path;
 

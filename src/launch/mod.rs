@@ -17,6 +17,7 @@ pub mod oci;
 pub mod runsc;
 pub mod sandbox;
 pub mod scratch;
+pub mod socket;
 pub mod spec;
 
 pub use dispatch::expressible;

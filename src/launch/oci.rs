@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use super::bundle;
 use super::launcher::NotExpressible;
 use super::runsc::{Runsc, RunscFailure, exit_status_from_logs, parse_wait_status};
-use super::sandbox::{Launch, LaunchError, Refusal, RefusalKind, Start};
+use super::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
 use super::scratch::{Leftovers, TrialDir};
 use crate::inventory::Inventory;
 use crate::plan::Trial;
@@ -53,12 +53,9 @@ impl Oci {
 
 impl Launch for Oci {
     fn write(&self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
-        Ok(bundle::write(
-            trial,
-            &self.rootfs,
-            &dir.bundle(),
-            &dir.io(),
-        )?)
+        // The trial's own overlay view of the shared rootfs: mount points land there.
+        let root = dir.rootfs_view(&self.rootfs)?;
+        Ok(bundle::write(trial, &root, &dir.bundle(), &dir.io())?)
     }
 
     async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start {
@@ -110,7 +107,16 @@ impl Launch for Oci {
             // A container that exits takes its sandbox with it, and `runsc wait` cannot
             // always still learn the status ("sandbox no longer running and its exit status
             // is unavailable"); the sandbox's boot log records it either way.
-            exit_status_from_logs(&logs).or_else(|| parse_wait_status(&s))
+            let recorded = exit_status_from_logs(&logs);
+            let waited = parse_wait_status(&s);
+            // gVisor's boot log records every exit of the application (every exited
+            // baseline has its status); a sandbox that ended with no such record, killed
+            // or with no status at all, was ended from outside.
+            if recorded.is_none() && waited.is_none_or(|w| w == 128 + libc::SIGKILL) {
+                Ended::KilledFromOutside
+            } else {
+                Ended::Status(recorded.or(waited))
+            }
         };
         Start::Running {
             started,

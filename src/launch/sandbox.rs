@@ -30,10 +30,25 @@ pub(crate) trait Launch {
     async fn remove(&mut self, trial: &Trial) -> Leftovers;
     /// What is still running after the teardown, beyond the scratch directory's own check.
     fn leaks(&self) -> Vec<String>;
+    /// A fault of the host found after the trial (the outer engine died) that explains
+    /// whatever the trial saw: the trial is then an error, not the case's outcome.
+    fn host_fault(&self) -> Option<LaunchError> {
+        None
+    }
 }
 
-/// The sandbox's exit status once it stops (`None` when it cannot be learnt).
-pub type Exit = Pin<Box<dyn Future<Output = Option<i32>>>>;
+/// How the sandbox ended, once it stops.
+pub type Exit = Pin<Box<dyn Future<Output = Ended>>>;
+
+/// How a sandbox that was running ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It stopped by itself, with this exit status (`None` when it cannot be learnt).
+    Status(Option<i32>),
+    /// It was SIGKILLed on the host, not ended by anything inside it (an operator, the
+    /// host's OOM killer): that says nothing about the case.
+    KilledFromOutside,
+}
 
 /// How a launcher's start ended.
 pub enum Start {
@@ -88,4 +103,8 @@ pub enum LaunchError {
     Engine(#[from] EngineError),
     #[error("the outer engine failed: the outer engine has no runtime {0} for this trial")]
     NoRuntime(String),
+    #[error("the outer engine failed: {0}")]
+    EngineStopped(&'static str),
+    #[error("failed to prepare the scratch directory: {0}")]
+    Scratch(#[from] std::io::Error),
 }

@@ -1,7 +1,11 @@
 //! A trial's scratch directory, and the cleanup of everything a trial started.
 //!
 //! Every trial gets `<home>/runs/<pid>-<n>/` (short, because dockerd's socket path inside it
-//! must fit in a unix socket address), holding:
+//! must fit in a unix socket address): a tmpfs of its own, mode 0700, of at most
+//! [`SCRATCH_BYTES`], so that nothing a sandbox writes there (dockerd's output, debug logs,
+//! files in the io directory) can fill the host's disk, and nobody but root can reach the
+//! nested dockerd's socket whatever group the root filesystem gives it (`docs/security.md`).
+//! It holds:
 //!
 //! - `owner`: the harness pid, the runsc binary and the trial name, so that a later run can
 //!   clean up after a harness that was killed ([`reap_stale`]);
@@ -12,7 +16,9 @@
 //! - `output.log`: everything the sandbox's process printed.
 //!
 //! Dropping the [`TrialDir`] kills and deletes every runsc container under `state/`, ends any
-//! process still running with that state directory, and removes the directory.
+//! process still running with that state directory, and removes the directory. A kept one
+//! (`--keep-scratch`) is copied to `<home>/kept/<pid>-<n>/` first: never under `runs/`, where
+//! the next run would reap it as left by a dead run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,12 +26,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// The size of a trial's scratch tmpfs: room for debug logs and output of a long trial,
+/// small enough that two trials cannot fill a host's memory.
+pub const SCRATCH_BYTES: u64 = 512 * 1024 * 1024;
+
 #[derive(Debug)]
 pub struct TrialDir {
     root: PathBuf,
     runsc: PathBuf,
     /// Set when the caller wants the directory kept for inspection.
     keep: bool,
+    /// dockerd's socket in `io/`, found without following what the sandbox makes there.
+    socket: crate::launch::socket::DaemonSocket,
 }
 
 /// What cleaning up one scratch directory found still alive.
@@ -55,6 +67,13 @@ impl TrialDir {
         if root.exists() {
             cleanup(&root, runsc);
         }
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&root)?;
+        }
+        mount_scratch(&root).inspect_err(|_| {
+            let _ = std::fs::remove_dir(&root);
+        })?;
         for sub in ["state", "bundle", "io", "logs"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
@@ -67,10 +86,12 @@ impl TrialDir {
                 trial_name
             ),
         )?;
+        let socket = crate::launch::socket::DaemonSocket::open(&root.join("io"), "docker.sock")?;
         Ok(TrialDir {
             root,
             runsc: runsc.to_path_buf(),
             keep: false,
+            socket,
         })
     }
 
@@ -100,9 +121,61 @@ impl TrialDir {
     pub fn output(&self) -> PathBuf {
         self.root.join("output.log")
     }
-    /// dockerd's socket as seen from the host.
-    pub fn socket(&self) -> PathBuf {
-        self.io().join("docker.sock")
+    /// dockerd's socket in the io directory, as the host may reach it.
+    pub fn socket(&self) -> &crate::launch::socket::DaemonSocket {
+        &self.socket
+    }
+
+    /// The trial's own view of the shared root filesystem `rootfs`: an overlayfs with
+    /// `rootfs` as its read-only lower layer and an upper layer in this scratch directory,
+    /// mounted at `rootfs/` here. runsc creates the mount points of the spec (its own
+    /// `/run/dindcheck`, `/sys/fs/cgroup`, a case's destinations) as directories in the
+    /// root it is given; in this view they land in the upper layer, and the shared root
+    /// filesystem stays unchanged, directory for directory (`docs/security.md`). Unmounted
+    /// with the scratch directory.
+    pub fn rootfs_view(&self, rootfs: &Path) -> std::io::Result<PathBuf> {
+        use rustix::mount::{MountFlags, mount};
+        let (upper, work, merged) = (
+            self.root.join("rootfs-upper"),
+            self.root.join("rootfs-work"),
+            self.root.join("rootfs"),
+        );
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir_all(d)?;
+        }
+        // overlayfs separates its options with `,` and layers with `:`.
+        let lower = rootfs
+            .to_str()
+            .filter(|p| !p.contains([',', ':', '\\']))
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "root filesystem path {} cannot be an overlay layer (it has `,`, `:` or `\\`)",
+                    rootfs.display()
+                ))
+            })?;
+        let data = std::ffi::CString::new(format!(
+            "lowerdir={lower},upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        ))
+        .map_err(std::io::Error::other)?;
+        mount(
+            "dindcheck-rootfs",
+            &merged,
+            "overlay",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            Some(data.as_c_str()),
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot mount an overlay of {} for the trial: {e}",
+                    rootfs.display()
+                ),
+            )
+        })?;
+        Ok(merged)
     }
 
     /// Keeps the directory (but still ends every process) when dropped.
@@ -113,12 +186,23 @@ impl TrialDir {
     /// Ends everything the trial started and removes its directory now, returning what was
     /// still running. Dropping does the same, silently.
     pub fn close(mut self) -> Leftovers {
+        let found = self.end();
+        self.root = PathBuf::new(); // already done; nothing for Drop
+        found
+    }
+
+    /// Where [`keep`](Self::keep) copies the directory when the trial ends.
+    pub fn kept_path(&self) -> PathBuf {
+        kept_dir(&self.root)
+    }
+
+    fn end(&mut self) -> Leftovers {
         let found = end_processes(&self.root, &self.runsc);
-        if !self.keep {
-            remove(&self.root);
+        remove_cgroups(&self.id());
+        if self.keep {
+            let _ = copy_tree(&self.root, &kept_dir(&self.root));
         }
-        self.keep = true; // already done; nothing for Drop
-        self.root = PathBuf::new();
+        remove(&self.root);
         found
     }
 }
@@ -128,16 +212,105 @@ impl Drop for TrialDir {
         if self.root.as_os_str().is_empty() {
             return;
         }
-        end_processes(&self.root, &self.runsc);
-        if !self.keep {
-            remove(&self.root);
+        self.end();
+    }
+}
+
+/// Where the host's cgroup hierarchies are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Removes the cgroups runsc made for the containers of scratch directory `id` (named
+/// `dindcheck-<id>` or `dindcheck-doctor-<id>`, in every hierarchy). runsc removes them when
+/// a container is deleted, but not after every failed launch: a failed `create` left one in
+/// each cgroup-v1 hierarchy on our machines. Called once the trial's processes are ended, when
+/// the cgroups are empty; one still in use stays (rmdir refuses it).
+pub fn remove_cgroups(id: &str) {
+    if id.is_empty() {
+        return;
+    }
+    let ours = |name: &str| name.starts_with("dindcheck-") && name.ends_with(&format!("-{id}"));
+    let mut hierarchies = vec![PathBuf::from(CGROUP_ROOT)];
+    if let Ok(dir) = std::fs::read_dir(CGROUP_ROOT) {
+        hierarchies.extend(dir.filter_map(Result::ok).map(|e| e.path()));
+    }
+    for h in hierarchies {
+        let Ok(dir) = std::fs::read_dir(&h) else {
+            continue;
+        };
+        for e in dir.filter_map(Result::ok) {
+            if ours(&e.file_name().to_string_lossy()) && e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
         }
     }
+}
+
+/// rmdir of a cgroup and its children, deepest first (a cgroup's files go with it).
+fn remove_cgroup_tree(path: &Path) {
+    if let Ok(dir) = std::fs::read_dir(path) {
+        for e in dir.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(path);
+}
+
+/// `<home>/kept/<id>` for the scratch directory `<home>/runs/<id>`.
+fn kept_dir(root: &Path) -> PathBuf {
+    let id = root.file_name().unwrap_or_default();
+    root.parent()
+        .and_then(Path::parent)
+        .map(|home| home.join("kept").join(id))
+        .unwrap_or_default()
+}
+
+/// Mounts the size-limited, root-only tmpfs that holds one trial.
+fn mount_scratch(root: &Path) -> std::io::Result<()> {
+    use rustix::mount::MountFlags;
+    let data = std::ffi::CString::new(format!("size={SCRATCH_BYTES},mode=0700"))
+        .expect("no NUL in mount options");
+    rustix::mount::mount(
+        "dindcheck-scratch",
+        root,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot mount the scratch tmpfs on {}: {e}", root.display()),
+        )
+    })
+}
+
+/// Copies a trial's files (regular files, directories and symbolic links, never followed;
+/// sockets and the like are left out) for `--keep-scratch`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Ends everything under one scratch directory and removes it.
 pub fn cleanup(root: &Path, runsc: &Path) -> Leftovers {
     let found = end_processes(root, runsc);
+    if let Some(id) = root.file_name() {
+        remove_cgroups(&id.to_string_lossy());
+    }
     remove(root);
     found
 }
@@ -300,6 +473,7 @@ pub struct Stale {
 /// Finds scratch directories under `<home>/runs` whose owner process is dead, ends what they
 /// left running and removes them. Called at the start of every run.
 pub fn reap_stale(home: &Path) -> Vec<Stale> {
+    reap_stale_cgroups();
     let Ok(dir) = std::fs::read_dir(home.join("runs")) else {
         return Vec::new();
     };
@@ -328,6 +502,37 @@ pub fn reap_stale(home: &Path) -> Vec<Stale> {
         });
     }
     reaped
+}
+
+/// Removes the cgroups of trials whose harness process is gone (`dindcheck-<pid>-<n>`, a
+/// dead `<pid>`), which a killed run, or a version of dindcheck before this cleanup, left.
+fn reap_stale_cgroups() {
+    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else {
+        return;
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for h in hierarchies.filter_map(Result::ok) {
+        let Ok(dir) = std::fs::read_dir(h.path()) else {
+            continue;
+        };
+        for e in dir.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("dindcheck-") else {
+                continue;
+            };
+            let id = rest.strip_prefix("doctor-").unwrap_or(rest);
+            let pid = id.split_once('-').and_then(|(p, n)| {
+                n.parse::<u32>().ok()?;
+                p.parse::<i32>().ok()
+            });
+            if pid.is_some_and(|p| !alive(p)) {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    for id in ids {
+        remove_cgroups(&id);
+    }
 }
 
 fn recently_modified(path: &Path) -> bool {

@@ -17,8 +17,7 @@ use oci_spec::runtime::{
 
 use crate::case::CgroupMode;
 
-/// Where the trial's io directory appears inside the sandbox.
-pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
+pub use crate::case::schema::IO_DIR_IN_SANDBOX;
 
 /// The `PATH` every sandbox's first process gets (and every engine container).
 pub const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -345,6 +345,14 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_output_cannot_make_links_or_images() {
+        let c = cell("![x](https://example.invalid/a.png) [y](javascript:alert(1)) <img src=x>");
+        assert!(!c.contains("]("), "{c}");
+        assert_eq!(cell("[base](#base)"), "[base](#base)");
+        assert!(!c.contains('<'), "{c}");
+    }
+
+    #[test]
     fn cells_cannot_break_a_table() {
         assert_eq!(cell("a|b `c` <d>\ne"), "a\\|b 'c' &lt;d&gt; e");
     }

@@ -20,6 +20,6 @@ pub use merge::{MergeError, merge};
 pub use record::RunRecord;
 pub use results::{
     BaselineStatus, CaseInfo, ClaimStatus, ClaimVerdict, EngineFigures, ImportFigure, NotRun,
-    Results, RuntimeInfo, SCHEMA_VERSION, write_atomic,
+    Results, RuntimeInfo, SCHEMA_VERSION,
 };
 pub use table::{cell, matrix_cell, summary_line};

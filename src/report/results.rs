@@ -2,7 +2,6 @@
 //! `results.json` holds (versioned by [`SCHEMA_VERSION`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -171,14 +170,4 @@ impl RuntimeInfo {
             platform: r.platform.clone().unwrap_or_else(|| "default".into()),
         }
     }
-}
-
-/// Writes `contents` to `path` atomically: a reader sees the old file or the new, never half.
-pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
 }

@@ -7,14 +7,28 @@ use std::fmt::Write as _;
 use super::results::Results;
 use crate::outcome::{Outcome, Verdict};
 
-/// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span.
+/// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
+/// link or image to anywhere but an anchor of the report itself (lines come from sandbox
+/// output, which a case controls: `![x](https://…)` or `[x](javascript:…)` must stay text).
 pub fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    let s = text
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('`', "'")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+        .replace(['\n', '\r'], " ");
+    // `](` opens a link's destination: keep only `](#anchor)`, escape every other one.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        out.push_str(if after.starts_with('#') { "](" } else { "]\\(" });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text for inside a fenced block in a `<details>`: the fence must not be closable by it.

@@ -173,7 +173,9 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
                     match o.as_str() {
                         // Docker's binds are recursive already.
                         "bind" | "rbind" => {}
-                        "ro" | "rw" => opts.push(o.clone()),
+                        // A host path is bound read-only whatever the case says (the loader
+                        // refuses `rw`; `docs/security.md`).
+                        "ro" | "rw" => {}
                         other => {
                             return Err(NotExpressible(format!(
                                 "bind mount option `{other}` at {} has no `docker run` form",
@@ -182,6 +184,7 @@ pub fn express(trial: &Trial) -> Result<Expression, NotExpressible> {
                         }
                     }
                 }
+                opts.push("ro".into());
                 let src = m.source.clone().unwrap_or_default();
                 binds.push((src, m.destination.clone(), opts));
             }

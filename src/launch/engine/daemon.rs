@@ -258,6 +258,21 @@ impl OuterEngine {
             .map(|c| c.id())
     }
 
+    /// Whether the dockerd dindcheck started is still running (not gone, not a zombie). An
+    /// existing engine (`--engine`) counts as running: only its API can tell.
+    pub fn is_running(&self) -> bool {
+        let Some(pid) = self.pid() else {
+            return true;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
+                Some(state != "Z" && state != "X")
+            })
+            .unwrap_or(false)
+    }
+
     /// How long each reload for new runtimes took, in milliseconds.
     pub fn reloads(&self) -> Vec<u64> {
         lock(&self.reloads).clone()

@@ -16,7 +16,7 @@ use super::error::engine_message;
 use super::sweep;
 use crate::inventory::Inventory;
 use crate::launch::bundle;
-use crate::launch::sandbox::{Launch, LaunchError, Refusal, RefusalKind, Start};
+use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
 use crate::launch::scratch::{Leftovers, TrialDir, processes_mentioning};
 use crate::plan::Trial;
 
@@ -42,6 +42,11 @@ impl<'a> Engine<'a> {
         engine: &'a OuterEngine,
     ) -> Result<Engine<'a>, LaunchError> {
         let expression = express(trial)?;
+        if !engine.is_running() {
+            return Err(LaunchError::EngineStopped(
+                "the outer engine is no longer running",
+            ));
+        }
         // An engine started for other trials gets this one's runtime by a reload.
         engine
             .ensure_runtimes(std::slice::from_ref(&expression.runtime))
@@ -119,12 +124,12 @@ impl Launch for Engine<'_> {
         let docker = docker.clone();
         let exited = async move {
             let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
-            match wait.next().await {
+            Ended::Status(match wait.next().await {
                 Some(Ok(r)) => Some(r.status_code as i32),
                 // bollard reports a non-zero exit as an error carrying the code.
                 Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Some(code as i32),
                 _ => None,
-            }
+            })
         };
         Start::Running {
             started,
@@ -184,6 +189,14 @@ impl Launch for Engine<'_> {
             );
         }
         leftovers
+    }
+
+    /// An engine that died during the trial explains whatever the trial saw: a host fault,
+    /// not the case's outcome.
+    fn host_fault(&self) -> Option<LaunchError> {
+        (!self.engine.is_running()).then_some(LaunchError::EngineStopped(
+            "the outer engine stopped during the trial",
+        ))
     }
 
     fn leaks(&self) -> Vec<String> {

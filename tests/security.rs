@@ -1,0 +1,388 @@
+//! Hostile case files, run for real: a case file is untrusted input (a CI gate runs the case
+//! files of pull requests), and whatever it asks for, the host sees only what the harness
+//! itself does. Each test plays one attack of `docs/security.md` with a valid case file and
+//! checks that the outcome is a clear rejection or a contained trial, and that the host is
+//! untouched. Attacks that the loader refuses outright (subcommands and host paths in
+//! `runsc.flags`, read-write binds) are in `tests/bad-cases/` and `tests/runsc_flags.rs`.
+//!
+//! Without an inventory the tests pass with a note on stderr; with `DINDCHECK_REQUIRE=1`
+//! (as `.ci/run` sets) they fail instead.
+
+use std::io::Read;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dindcheck::case::{self, Case, RunscNetwork};
+use dindcheck::inventory::{self, Inventory, Runtime};
+use dindcheck::launch::Launcher;
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::launch::scratch;
+use dindcheck::outcome::Verdict;
+use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::runner::{RunContext, TrialError, TrialResult, run_trial};
+
+/// The inventory and its newest runsc, or `None` (the test then passes, saying why) when
+/// the host has none and `DINDCHECK_REQUIRE` is not set.
+fn host_or_skip() -> Option<(Inventory, Runtime)> {
+    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    match Inventory::load(&inventory::home()) {
+        Ok(i) => {
+            let rt = i.runtimes().pop().expect("the inventory lists a runsc");
+            Some((i, rt))
+        }
+        Err(e) if !require => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Loads one case file written from `text`, as the loader would from a pull request.
+fn hostile_case(name: &str, text: &str) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let corpus = case::load::load_files(&[file]);
+    assert!(corpus.errors.is_empty(), "{:?}", corpus.errors);
+    corpus.cases.into_iter().next().unwrap()
+}
+
+/// Runs `case` under `launcher` on `runtime`, with the network mode our machines support.
+fn run(case: &Case, inv: &Inventory, runtime: &Runtime, launcher: Launcher) -> TrialResult {
+    let result = try_run(case, inv, runtime, launcher).unwrap();
+    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    result
+}
+
+/// [`run`], returning the trial's error (a trial that could not run) instead of failing.
+fn try_run(
+    case: &Case,
+    inv: &Inventory,
+    runtime: &Runtime,
+    launcher: Launcher,
+) -> Result<TrialResult, TrialError> {
+    let home = inventory::home();
+    let options = RunOptions {
+        network_override: Some(RunscNetwork::None),
+        launchers: vec![launcher],
+    };
+    let trial = Trial::new(case, runtime, launcher, &options);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = match launcher {
+            Launcher::Engine => Some(Arc::new(
+                OuterEngine::start(&home, &[EngineRuntime::for_trial(&trial)])
+                    .await
+                    .unwrap(),
+            )),
+            Launcher::Oci => None,
+        };
+        let ctx = RunContext {
+            home: home.clone(),
+            inventory: inv.clone(),
+            keep_scratch: false,
+            engine: engine.clone(),
+        };
+        let result = run_trial(&trial, &ctx).await;
+        drop(ctx);
+        if let Some(engine) = engine {
+            let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
+            assert!(stopped.leaked.is_empty(), "{:?}", stopped.leaked);
+        }
+        result
+    })
+}
+
+/// A unix socket on the host that stands for something a sandbox must never reach (the
+/// outer engine's socket, say), counting who connects to it.
+struct Decoy {
+    path: PathBuf,
+    connections: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+impl Decoy {
+    fn start() -> Decoy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decoy.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 512];
+                let _ = stream.read(&mut buf);
+            }
+        });
+        Decoy {
+            path,
+            connections,
+            _dir: dir,
+        }
+    }
+}
+
+/// The attack: the case's setup replaces dockerd's socket in the io directory with a
+/// symbolic link to a host socket, then keeps the sandbox alive. Followed, it would make the
+/// harness report the host's engine as the trial's dockerd and run the probes on it.
+fn symlinked_socket(launcher: Launcher) {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let decoy = Decoy::start();
+    let case = hostile_case(
+        "hostile-symlinked-socket",
+        &format!(
+            r#"
+source = "tests/security.rs"
+claim = "the harness follows the sandbox's symlinks"
+rootfs = "bookworm"
+cgroup = "gvisor-ro"
+timeout = 30
+probes = ["run-none"]
+setup = """
+rm -f /run/dindcheck/docker.sock
+ln -s {} /run/dindcheck/docker.sock
+sleep 600
+"""
+"#,
+            decoy.path.display()
+        ),
+    );
+    let result = run(&case, &inv, &runtime, launcher);
+    let o = &result.outcome;
+    assert_eq!(
+        decoy.connections.load(Ordering::SeqCst),
+        0,
+        "the harness connected to the host socket the sandbox linked to: {o:?}"
+    );
+    assert_eq!(o.verdict, Verdict::LaunchFailed, "{o:?}");
+    let decisive = o.decisive.as_deref().unwrap_or_default();
+    assert!(
+        decisive.contains("symbolic link") && decisive.contains("does not follow"),
+        "{decisive}"
+    );
+    assert!(o.probes.is_empty(), "probes ran: {:?}", o.probes);
+}
+
+#[test]
+fn a_symlinked_socket_is_refused_not_followed_oci() {
+    symlinked_socket(Launcher::Oci);
+}
+
+#[test]
+fn a_symlinked_socket_is_refused_not_followed_engine() {
+    symlinked_socket(Launcher::Engine);
+}
+
+/// Least privilege: while a trial runs, its scratch directory (and so dockerd's socket,
+/// whatever group the root filesystem gives it) is reachable by root alone.
+#[test]
+fn the_scratch_directory_and_socket_are_root_only_while_the_trial_runs() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    // A thread samples the modes of the trial's scratch and io directories from outside
+    // while the trial is up.
+    let home = inventory::home();
+    let before: Vec<PathBuf> = runs_of_this_process(&home);
+    assert!(before.is_empty());
+    let case = hostile_case(
+        "hostile-socket-group",
+        r#"
+source = "tests/security.rs"
+claim = "a host group reaches the nested dockerd"
+rootfs = "bookworm"
+timeout = 60
+probes = []
+setup = "sleep 2; exit 1"
+"#,
+    );
+    let watcher = {
+        let home = home.clone();
+        std::thread::spawn(move || {
+            // Sample the modes while the trial is up.
+            let mut seen = Vec::new();
+            for _ in 0..300 {
+                for dir in runs_of_this_process(&home) {
+                    let mode = |p: &Path| {
+                        use std::os::unix::fs::MetadataExt;
+                        std::fs::symlink_metadata(p).map(|m| m.mode() & 0o777).ok()
+                    };
+                    if let (Some(root), Some(io)) = (mode(&dir), mode(&dir.join("io"))) {
+                        seen.push((root, io));
+                    }
+                }
+                if seen.len() > 5 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let result = run(&case, &inv, &runtime, Launcher::Oci);
+    let seen = watcher.join().unwrap();
+    assert_eq!(
+        result.outcome.verdict,
+        Verdict::Exited,
+        "{:?}",
+        result.outcome
+    );
+    assert!(!seen.is_empty(), "never saw the trial's scratch directory");
+    for (root, _io) in seen {
+        assert_eq!(
+            root & 0o077,
+            0,
+            "scratch directory mode {root:o} lets others in"
+        );
+    }
+}
+
+fn runs_of_this_process(home: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}-", std::process::id());
+    std::fs::read_dir(home.join("runs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// runsc creates the spec's mount points as directories in the root it is given. The shared
+/// root filesystem must not get them: each trial sees it through an overlay of its own.
+#[test]
+fn mount_destinations_are_not_created_in_the_shared_root_filesystem() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let rootfs = inv
+        .rootfs("bookworm")
+        .expect("the bookworm root filesystem")
+        .path
+        .clone();
+    let case = hostile_case(
+        "hostile-new-mount-point",
+        r#"
+source = "tests/security.rs"
+claim = "a case writes directories into the shared root filesystem"
+rootfs = "bookworm"
+timeout = 30
+probes = []
+setup = "mkdir -p /dindcheck-written-by-setup; exit 1"
+
+[[mounts]]
+type = "tmpfs"
+destination = "/dindcheck-new-mount-point/deeper"
+"#,
+    );
+    let made = [
+        "dindcheck-new-mount-point",
+        "dindcheck-written-by-setup",
+        "run/dindcheck",
+        "sys/fs/cgroup",
+    ];
+    let before: Vec<bool> = made.iter().map(|m| rootfs.join(m).exists()).collect();
+    let result = run(&case, &inv, &runtime, Launcher::Oci);
+    assert_eq!(
+        result.outcome.verdict,
+        Verdict::Exited,
+        "{:?}",
+        result.outcome
+    );
+    for (made, existed) in made.iter().zip(before) {
+        assert!(
+            existed || !rootfs.join(made).exists(),
+            "{} was created in the shared root filesystem",
+            rootfs.join(made).display()
+        );
+    }
+}
+
+/// Host faults are not case outcomes: a trial that cannot run because of the host is an
+/// error of its own (the run reports it as not run and exits non-zero), not a verdict.
+#[test]
+fn a_runsc_that_is_not_executable_is_a_host_fault() {
+    let Some((inv, mut runtime)) = host_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("runsc");
+    std::fs::copy(&runtime.path, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    runtime.path = copy;
+    let case = hostile_case(
+        "any-case",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
+    );
+    let err = try_run(&case, &inv, &runtime, Launcher::Oci)
+        .map(|r| r.outcome)
+        .unwrap_err();
+    assert!(matches!(err, TrialError::RunscNotExecutable(_)), "{err}");
+}
+
+#[test]
+fn a_root_filesystem_gone_from_its_path_is_a_host_fault() {
+    let Some((mut inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let empty = tempfile::tempdir().unwrap();
+    for r in &mut inv.rootfs {
+        r.path = empty.path().to_path_buf();
+    }
+    let case = hostile_case(
+        "any-case",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
+    );
+    let err = try_run(&case, &inv, &runtime, Launcher::Oci)
+        .map(|r| r.outcome)
+        .unwrap_err();
+    assert!(matches!(err, TrialError::RootfsGone { .. }), "{err}");
+}
+
+/// A sandbox SIGKILLed on the host (an operator, the host's OOM killer) was reported as the
+/// case's setup failing.
+#[test]
+fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let case = hostile_case(
+        "killed-from-outside",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 60\nsetup = \"sleep 600\"\n",
+    );
+    let needle = format!("/runs/{}-", std::process::id());
+    let killer = std::thread::spawn(move || {
+        for _ in 0..200 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let sandboxes: Vec<u32> = scratch::processes_mentioning(&needle)
+                .into_iter()
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains("boot"))
+                        .unwrap_or(false)
+                })
+                .collect();
+            if !sandboxes.is_empty() {
+                // Let the setup start, then kill the sandbox as an operator would.
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                for pid in sandboxes {
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+                return true;
+            }
+        }
+        false
+    });
+    let result = try_run(&case, &inv, &runtime, Launcher::Oci);
+    assert!(killer.join().unwrap(), "never saw the sandbox to kill");
+    let err = result.map(|r| r.outcome).unwrap_err();
+    assert!(matches!(err, TrialError::SandboxKilled), "{err}");
+}
