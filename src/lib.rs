@@ -39,3 +39,4 @@ pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod session;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, RunscNetwork};
 use crate::inventory::Runtime;
-pub use crate::launch::launcher::Launcher;
+use crate::launch::launcher::Launcher;
 
 /// Settings that apply to every trial of a run.
 #[derive(Clone, Debug, Default, Serialize)]

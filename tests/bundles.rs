@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use dindcheck::case::load_dir;
 use dindcheck::inventory::Runtime;
+use dindcheck::launch::Launcher;
 use dindcheck::launch::bundle;
-use dindcheck::plan::{Launcher, RunOptions, Trial};
+use dindcheck::plan::{RunOptions, Trial};
 
 #[test]
 fn config_json_of_every_case() {

@@ -2,6 +2,8 @@
 //! whose tables keep their shape whatever the logs contain, and `report --merge` of two
 //! partitioned runs giving the same matrix as one full run (real runsc).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -214,12 +216,7 @@ fn other_hosts_become_columns() {
 /// Two real partitioned runs, merged, against one real full run: the same verdicts.
 #[test]
 fn partitioned_real_runs_merge_to_the_full_run() {
-    let home = dindcheck::inventory::home();
-    if dindcheck::inventory::Inventory::load(&home).is_err() {
-        if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
-            panic!("no inventory at {} (DINDCHECK_REQUIRE=1)", home.display());
-        }
-        eprintln!("skipped: no inventory");
+    if common::inventory_or_skip().is_none() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -64,6 +64,22 @@ pub fn table(d: &Diagnosis, verbose: bool) -> String {
     out
 }
 
+/// What `dindcheck run` prints before its cases: a heading, and the warnings and failures
+/// ([`limitations`]).
+pub fn before_run(d: &Diagnosis) -> (String, Vec<String>) {
+    let secs = d.elapsed_ms as f64 / 1000.0;
+    let gaps = limitations(d);
+    let heading = if gaps.is_empty() {
+        format!(
+            "host checks passed ({} checks, {secs:.1} s)",
+            d.checks.len()
+        )
+    } else {
+        format!("host checks ({secs:.1} s) found:")
+    };
+    (heading, gaps)
+}
+
 /// The warnings and failures, one line each, for `dindcheck run` to print before its cases.
 pub fn limitations(d: &Diagnosis) -> Vec<String> {
     d.checks
