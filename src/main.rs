@@ -24,6 +24,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Errors keep their paths whole on one line, to be copied or searched for.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let result = match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),

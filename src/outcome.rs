@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::RunscNetwork;
 use crate::classify::{Catalogue, Kind, UNKNOWN};
+use crate::launch::Launcher;
 pub use crate::observe::DaemonInfo;
 use crate::probe::{ProbeResult, ProbeVerdict};
 
@@ -45,9 +47,9 @@ pub struct Outcome {
     pub trial: String,
     pub case: String,
     pub runtime: String,
-    pub launcher: String,
+    pub launcher: Launcher,
     /// The runsc network mode used, and whether the run substituted it for the case's own.
-    pub network: String,
+    pub network: RunscNetwork,
     pub network_substituted: bool,
     pub verdict: Verdict,
     /// Milliseconds from the launch to the first answered `info` (ready only).

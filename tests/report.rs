@@ -7,8 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use dindcheck::case::Claimed;
+use dindcheck::case::{Claimed, RunscNetwork};
 use dindcheck::inventory::Rootfs;
+use dindcheck::launch::Launcher;
 use dindcheck::outcome::{DaemonInfo, Outcome, Verdict};
 use dindcheck::report::{self, CaseInfo, Results, RuntimeInfo};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
@@ -18,8 +19,8 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
         trial: format!("{case}::{runtime}"),
         case: case.into(),
         runtime: runtime.into(),
-        launcher: "oci".into(),
-        network: "none".into(),
+        launcher: Launcher::Oci,
+        network: RunscNetwork::None,
         network_substituted: true,
         verdict,
         ready_ms: (verdict == Verdict::Ready).then_some(1234),

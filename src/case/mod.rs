@@ -5,7 +5,9 @@
 //! `extend` chains and reports a bad file with its line, column and key.
 
 pub mod capability;
+mod diff;
 pub mod load;
+mod rules;
 pub mod runsc_flags;
 pub mod schema;
 pub mod workload;

@@ -10,7 +10,8 @@
 //! - [`facts`]: pure reasoning on text (versions, `runsc flags`, cgroup listings, dpkg).
 //! - [`check`]: the data ([`Check`], [`Diagnosis`]).
 //! - `probe`: one short-lived sandbox under a hard timeout, cleaned up however it ends.
-//! - `checks`: the checks; [`diagnose`] runs them, the independent ones concurrently.
+//! - `checks` (the host's) and `runsc_checks` (each runsc's): the checks; [`diagnose`] runs
+//!   them, the independent ones concurrently.
 //! - [`render`]: the table, the lines `dindcheck run` prints first, the report's section.
 
 pub mod check;
@@ -19,6 +20,7 @@ mod diagnose;
 pub mod facts;
 mod probe;
 pub mod render;
+mod runsc_checks;
 
 pub use check::{Check, Diagnosis, Status, Topic};
 pub use checks::{PLATFORM_TIMEOUT, PROBE_TIMEOUT};

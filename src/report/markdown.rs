@@ -8,7 +8,7 @@ use super::claims::claims;
 use super::results::Results;
 use super::sections::{
     before_after, catalogue_entries, catalogue_gaps, changed_since_baseline, design_note,
-    engine_figures, host_checks, probe_matrix, trial_diagnosis,
+    engine_figures, host_checks, probe_matrix, teardown_leaks, trial_diagnosis,
 };
 use super::table::{ByTrial, View, anchor, cell, fenced, launchers, matrix_cell, not_run_cell};
 use crate::outcome::Verdict;
@@ -30,11 +30,7 @@ pub fn markdown(r: &Results) -> String {
         r.dindcheck_version,
         launchers(r)
             .iter()
-            .map(|l| match l.as_str() {
-                "oci" => "`oci`, an OCI bundle under `runsc run`",
-                "engine" => "`engine`, `docker run --runtime=runsc` through an outer dockerd",
-                _ => "?",
-            })
+            .map(|l| l.description())
             .collect::<Vec<_>>()
             .join("; "),
         cell(&r.host_kernel)
@@ -170,6 +166,7 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
+    teardown_leaks(&mut md, r);
     probe_matrix(&mut md, r);
     catalogue_gaps(&mut md, r);
 
@@ -244,18 +241,20 @@ pub fn markdown(r: &Results) -> String {
 mod tests {
     use super::*;
     use crate::case::Claimed;
+    use crate::case::RunscNetwork;
+    use crate::launch::Launcher;
     use crate::outcome::Outcome;
     use crate::report::claims::claim_cell;
     use crate::report::results::{CaseInfo, RuntimeInfo, SCHEMA_VERSION};
     use crate::report::table::cell;
 
-    fn outcome(case: &str, launcher: &str, runtime: &str, verdict: Verdict) -> Outcome {
+    fn outcome(case: &str, launcher: Launcher, runtime: &str, verdict: Verdict) -> Outcome {
         Outcome {
             trial: format!("{case}::{launcher}::{runtime}"),
             case: case.into(),
             runtime: runtime.into(),
-            launcher: launcher.into(),
-            network: "none".into(),
+            launcher,
+            network: RunscNetwork::None,
             network_substituted: false,
             verdict,
             ready_ms: Some(1500),
@@ -299,13 +298,13 @@ mod tests {
                 changes: Vec::new(),
             }],
             outcomes: vec![
-                outcome("c", "oci", "runsc-1", Verdict::Ready),
-                outcome("c", "engine", "runsc-1", Verdict::Exited),
+                outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
+                outcome("c", Launcher::Engine, "runsc-1", Verdict::Exited),
             ],
             not_run: Vec::new(),
             complete: true,
             baselines: Vec::new(),
-            launchers: vec!["oci".into(), "engine".into()],
+            launchers: vec![Launcher::Oci, Launcher::Engine],
             not_expressible: Vec::new(),
             leaked: Vec::new(),
             engine: None,
@@ -334,7 +333,7 @@ mod tests {
             claimed_probes: Default::default(),
             changes: Vec::new(),
         };
-        let mut o = outcome("c", "engine", "runsc-1", Verdict::LaunchFailed);
+        let mut o = outcome("c", Launcher::Engine, "runsc-1", Verdict::LaunchFailed);
         o.diagnosis = Some("image-unavailable".into());
         assert_eq!(
             claim_cell(&case, Some(&o)),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::claims::judge_all;
 use super::results::{BaselineStatus, CaseInfo, NotRun, Results, RuntimeInfo, SCHEMA_VERSION};
+use crate::launch::Launcher;
 use crate::outcome::Outcome;
 
 /// What a run had and did, gathered into [`Results`].
@@ -24,10 +25,10 @@ impl Results {
     pub fn from_run(run: RunRecord) -> Results {
         let mut runtimes: Vec<RuntimeInfo> = Vec::new();
         let mut cases: Vec<CaseInfo> = Vec::new();
-        let mut launchers: Vec<String> = Vec::new();
+        let mut launchers: Vec<Launcher> = Vec::new();
         for t in run.trials {
-            if !launchers.iter().any(|l| l == t.launcher.as_str()) {
-                launchers.push(t.launcher.as_str().to_string());
+            if !launchers.contains(&t.launcher) {
+                launchers.push(t.launcher);
             }
             if !runtimes.iter().any(|r| r.name == t.runtime.name) {
                 let version = run

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::{Case, Claimed};
 use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
+use crate::launch::Launcher;
 pub use crate::launch::engine::image::ImportFigure;
 use crate::outcome::Outcome;
 pub use crate::plan::NotRun;
@@ -39,7 +40,7 @@ pub struct Results {
     pub baselines: Vec<BaselineStatus>,
     /// The launchers of the run, in column order (`oci`, `engine`).
     #[serde(default)]
-    pub launchers: Vec<String>,
+    pub launchers: Vec<Launcher>,
     /// Trials whose launcher cannot express the case, with the reason.
     #[serde(default)]
     pub not_expressible: Vec<NotRun>,

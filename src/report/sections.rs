@@ -330,6 +330,23 @@ pub(super) fn catalogue_entries(md: &mut String, r: &Results) {
     }
 }
 
+/// What was still there after a trial's teardown (processes, its scratch directory): a
+/// failure of the harness's cleanup, listed only when there is any.
+pub(super) fn teardown_leaks(md: &mut String, r: &Results) {
+    let leaked: Vec<&Outcome> = r.outcomes.iter().filter(|o| !o.leaks.is_empty()).collect();
+    if leaked.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Left after the teardown\n\nThe harness's cleanup missed these: they were still \
+         there after the trial was torn down (please report it).\n"
+    );
+    for o in leaked {
+        let _ = writeln!(md, "- `{}`: {}", cell(&o.trial), cell(&o.leaks.join("; ")));
+    }
+}
+
 /// The report header's section: what doctor found before the cases ran.
 pub(super) fn host_checks(d: &Diagnosis) -> String {
     let mut md = String::new();

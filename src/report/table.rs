@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::results::Results;
+use crate::launch::Launcher;
 use crate::outcome::{Outcome, Verdict};
 
 /// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
@@ -135,9 +136,9 @@ pub(super) fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &st
 }
 
 /// The run's launchers; results written before launchers existed were all `oci`.
-pub(super) fn launchers(r: &Results) -> Vec<String> {
+pub(super) fn launchers(r: &Results) -> Vec<Launcher> {
     if r.launchers.is_empty() {
-        vec!["oci".to_string()]
+        vec![Launcher::Oci]
     } else {
         r.launchers.clone()
     }
