@@ -83,8 +83,22 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
         .map_err(|r| TrialError::Refused(r.message))?;
     check_host(trial, ctx)?;
+    // The one setting that lets a sandbox write a host resource: whatever cgroups it
+    // creates in the host's tree go when the trial ends.
+    let host_cgroups = (trial.case.cgroup == crate::case::CgroupMode::HostBindRw)
+        .then(crate::launch::cgroups::HostCgroups::snapshot);
     let flow = Flow { trial, ctx };
-    launch(trial, &ctx.inventory, ctx.engine.as_deref(), flow).await?
+    let result = launch(trial, &ctx.inventory, ctx.engine.as_deref(), flow).await;
+    if let Some(before) = host_cgroups {
+        for removed in before.remove_new() {
+            tracing::warn!(
+                "{}: removed cgroup {}, which the trial created in the host's tree",
+                trial.name(),
+                removed.display()
+            );
+        }
+    }
+    result?
 }
 
 /// What this host must have for `trial` to say anything about its case: a runsc that can be

@@ -386,3 +386,79 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
     let err = result.map(|r| r.outcome).unwrap_err();
     assert!(matches!(err, TrialError::SandboxKilled), "{err}");
 }
+
+/// A case cannot take the host's memory: its sandbox is limited to
+/// `SANDBOX_MEMORY_BYTES` (2 GiB), so a setup that holds 3 GiB is stopped inside the
+/// sandbox (or the sandbox is ended) instead of growing on the host.
+#[test]
+fn a_case_cannot_use_host_memory_without_limit() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    // A tmpfs inside gVisor lives in the sandbox's memory: 3 GiB written there must not fit.
+    let case = hostile_case(
+        "hostile-memory",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 120\n\
+         setup = \"mkdir /hog && mount -t tmpfs -o size=4g hog /hog && dd if=/dev/zero of=/hog/x bs=1M count=3072 2>/dev/null && exit 3\"\n",
+    );
+    match try_run(&case, &inv, &runtime, Launcher::Oci) {
+        Ok(result) => {
+            let o = &result.outcome;
+            assert_eq!(o.verdict, Verdict::Exited, "{o:?}");
+            // Exit 3 is the setup saying it held all 3 GiB.
+            assert!(
+                !o.decisive
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("(exit 3)"),
+                "the setup held 3 GiB: {o:?}"
+            );
+            eprintln!("contained: {:?}", o.decisive);
+            assert!(result.leaks.is_empty(), "{:?}", result.leaks);
+        }
+        // The host's cgroup may end the whole sandbox instead: contained all the same.
+        Err(TrialError::SandboxKilled) => {}
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `cgroup = "host-bind-rw"` lets the sandbox write the host's cgroup tree (a published
+/// recipe did): the cgroups it creates there are removed when the trial ends.
+#[test]
+fn cgroups_a_case_creates_in_the_host_tree_do_not_outlive_it() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let made = format!("hostile-case-cgroup-{}", std::process::id());
+    // The memory hierarchy exists on cgroup v1 hosts such as ours; on v2 the root is it.
+    let hierarchy = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("cgroup.procs").exists())
+        .expect("a cgroup hierarchy");
+    let inside =
+        Path::new("/sys/fs/cgroup").join(hierarchy.strip_prefix("/sys/fs/cgroup").unwrap());
+    let case = hostile_case(
+        "hostile-host-cgroups",
+        &format!(
+            "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 60\n\
+             cgroup = \"host-bind-rw\"\ncapabilities.base = \"all\"\n\
+             setup = \"mkdir -p {d}/{made}/child && test -d {d}/{made}/child && exit 4\"\n",
+            d = inside.display()
+        ),
+    );
+    let result = run(&case, &inv, &runtime, Launcher::Oci);
+    let o = &result.outcome;
+    assert!(
+        o.decisive
+            .as_deref()
+            .unwrap_or_default()
+            .contains("(exit 4)"),
+        "the setup did not create the cgroup, so this test shows nothing: {o:?}"
+    );
+    assert!(
+        !hierarchy.join(&made).exists(),
+        "{} outlived the trial",
+        hierarchy.join(&made).display()
+    );
+}

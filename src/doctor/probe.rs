@@ -254,6 +254,7 @@ impl Probe {
             no_new_privileges: None,
             mounts: Vec::new(),
             devices: None,
+            memory_limit: None,
         }
         .build()
     }

@@ -16,6 +16,12 @@ pub use super::spec::{IO_DIR_IN_SANDBOX, config_json};
 use crate::case::{MountKind, SpecEdit};
 use crate::plan::Trial;
 
+/// The memory a sandbox may use on the host, whatever its case does (`docs/security.md`):
+/// runsc applies it as the sandbox's cgroup limit, and gVisor's kernel inside sees it as
+/// the machine's memory. dockerd, its nested containers and the in-memory overlay of the
+/// root filesystem need a few hundred megabytes.
+pub const SANDBOX_MEMORY_BYTES: i64 = 2 * 1024 * 1024 * 1024;
+
 /// The entry script: the same for every case; what varies is in the files beside it.
 pub const ENTRY_SCRIPT: &str = r#"#!/bin/sh
 # Written by dindcheck. Runs inside the sandbox as its first process.
@@ -92,6 +98,7 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
         no_new_privileges: Some(false),
         mounts,
         devices: device_rules(&case.spec_edits)?,
+        memory_limit: Some(SANDBOX_MEMORY_BYTES),
     }
     .build()?)
 }

@@ -9,6 +9,7 @@
 //! with its cleanup ([`scratch`]).
 
 pub mod bundle;
+pub mod cgroups;
 pub mod dispatch;
 pub mod engine;
 pub mod flags;

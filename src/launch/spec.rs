@@ -10,9 +10,9 @@ use std::path::Path;
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxDeviceCgroup,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 use crate::case::CgroupMode;
@@ -45,6 +45,8 @@ pub struct SandboxSpec<'a> {
     pub mounts: Vec<Mount>,
     /// The device cgroup rules, when the spec has any.
     pub devices: Option<Vec<LinuxDeviceCgroup>>,
+    /// The sandbox's memory limit on the host, in bytes.
+    pub memory_limit: Option<i64>,
 }
 
 impl SandboxSpec<'_> {
@@ -107,8 +109,19 @@ impl SandboxSpec<'_> {
             .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
             .collect::<Result<Vec<_>, _>>()?;
         let mut linux = LinuxBuilder::default().namespaces(namespaces);
-        if let Some(devices) = self.devices {
-            linux = linux.resources(LinuxResourcesBuilder::default().devices(devices).build()?);
+        match (self.memory_limit, self.devices) {
+            (None, None) => {}
+            (None, Some(devices)) => {
+                linux = linux.resources(LinuxResourcesBuilder::default().devices(devices).build()?);
+            }
+            (Some(limit), devices) => {
+                let memory = LinuxMemoryBuilder::default().limit(limit).build()?;
+                // No device rules is an empty list, as oci-spec's default `Linux` has it.
+                let resources = LinuxResourcesBuilder::default()
+                    .memory(memory)
+                    .devices(devices.unwrap_or_default());
+                linux = linux.resources(resources.build()?);
+            }
         }
 
         SpecBuilder::default()

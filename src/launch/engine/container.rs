@@ -246,6 +246,8 @@ impl Expression {
                 hard: Some(1_048_576),
             }]),
             network_mode: Some("none".into()),
+            // As in the OCI launcher's spec: a case cannot take the host's memory.
+            memory: Some(crate::launch::bundle::SANDBOX_MEMORY_BYTES),
             ..Default::default()
         };
         ContainerCreateBody {
