@@ -5,8 +5,9 @@
 //! Docker Engine), each deciding by itself whether it can express a case; [`dispatch`] is
 //! the one place that names them, [`launcher`] their names. What they share: runsc's global
 //! flags ([`flags`]), the base OCI spec ([`spec`]) and the files a sandbox reads from its io
-//! directory ([`bundle`]), the runsc binary ([`runsc`]), and the trial's scratch directory
-//! with its cleanup ([`scratch`]).
+//! directory ([`bundle`]), the runsc binary ([`runsc`]), the trial's scratch directory with
+//! its cleanup ([`scratch`]), the cgroups a trial leaves ([`cgroups`]), and dockerd's socket
+//! pinned in the io directory ([`socket`]).
 
 pub mod bundle;
 pub mod cgroups;
