@@ -32,13 +32,26 @@ pub struct DaemonInfo {
 /// How long one readiness attempt may take before it counts as "no answer yet".
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why the harness could not talk to a nested dockerd (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("socket path is not UTF-8")]
+    NotUtf8,
+    #[error("no answer to `{0}`")]
+    NoAnswer(&'static str),
+    /// dockerd refused the client, in its own words.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Api(#[from] bollard::errors::Error),
+}
+
 /// Connects to the dockerd at `socket` and asks for `info`.
-pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
+pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, ConnectError> {
     let (docker, version) = connect_with_version(socket, ATTEMPT_TIMEOUT).await?;
     let info = tokio::time::timeout(ATTEMPT_TIMEOUT, docker.info())
         .await
-        .map_err(|_| "no answer to `info`".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| ConnectError::NoAnswer("info"))??;
     Ok(DaemonInfo {
         server_version: info.server_version.or(version.version),
         api_version: version.api_version,
@@ -51,7 +64,7 @@ pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
 
 /// A client for the dockerd at `socket`, speaking an API version it accepts (see
 /// [`connect_with_version`]), whose requests may take up to `request_timeout`.
-pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker, String> {
+pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker, ConnectError> {
     connect_with_version(socket, request_timeout)
         .await
         .map(|(d, _)| d)
@@ -63,26 +76,21 @@ pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker,
 async fn connect_with_version(
     socket: &Path,
     request_timeout: Duration,
-) -> Result<(Docker, bollard::models::SystemVersion), String> {
-    let path = socket.to_str().ok_or("socket path is not UTF-8")?;
-    let connect = |v: &ClientVersion| {
-        Docker::connect_with_unix(path, request_timeout.as_secs(), v).map_err(|e| e.to_string())
-    };
+) -> Result<(Docker, bollard::models::SystemVersion), ConnectError> {
+    let path = socket.to_str().ok_or(ConnectError::NotUtf8)?;
+    let connect = |v: &ClientVersion| Docker::connect_with_unix(path, request_timeout.as_secs(), v);
     let mut docker = connect(bollard::API_DEFAULT_VERSION)?;
     let version = match tokio::time::timeout(ATTEMPT_TIMEOUT, docker.version()).await {
-        Err(_) => return Err("no answer to `version`".into()),
+        Err(_) => return Err(ConnectError::NoAnswer("version")),
         Ok(Ok(v)) => v,
         Ok(Err(bollard::errors::Error::DockerResponseServerError { message, .. })) => {
-            let max = max_api_version(&message).ok_or(message)?;
+            let max = max_api_version(&message).ok_or(ConnectError::Refused(message))?;
             docker = connect(&max)?;
-            docker.version().await.map_err(|e| e.to_string())?
+            docker.version().await?
         }
-        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Err(e)) => return Err(e.into()),
     };
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = docker.negotiate_version().await?;
     Ok((docker, version))
 }
 
