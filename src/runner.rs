@@ -322,3 +322,65 @@ where
     results.sort_by_key(|(i, _, _)| *i);
     results.into_iter().map(|(_, t, r)| (t, r)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(output: &str) -> Outcome {
+        let mut o = serde_json::from_value::<Outcome>(serde_json::json!({
+            "trial": "c::oci::r", "case": "c", "runtime": "r", "launcher": "oci",
+            "network": "none", "network_substituted": false, "verdict": "timeout",
+            "ready_ms": null, "exit_code": null, "decisive": null,
+            "error_lines": [], "log_tail": [],
+        }))
+        .unwrap();
+        o.error_lines = observe::error_lines(output);
+        o
+    }
+
+    #[test]
+    fn runscs_refusal_is_explained_by_the_cause_in_its_debug_logs() {
+        let mut o = outcome("");
+        let refusal = Refusal {
+            message: "creating container: waiting for sandbox to start: EOF\n".into(),
+            status: Some(128),
+            kind: RefusalKind::Output,
+        };
+        let logs = vec!["FATAL ERROR: unknown capability \"CAP_BPF\"".to_string()];
+        refused(&mut o, refusal, logs);
+        assert_eq!(o.verdict, Verdict::LaunchFailed);
+        assert_eq!(o.exit_code, Some(128));
+        assert_eq!(
+            o.decisive.as_deref(),
+            Some("FATAL ERROR: unknown capability \"CAP_BPF\"")
+        );
+        assert_eq!(o.error_lines.len(), 2);
+        assert_eq!(o.log_tail.len(), 1);
+    }
+
+    #[test]
+    fn the_engines_refusal_is_one_line_beside_what_the_sandbox_printed() {
+        let mut o = outcome("level=error msg=\"x\"\n");
+        let refusal = Refusal {
+            message: "OCI runtime start failed:\n  cannot start".into(),
+            status: None,
+            kind: RefusalKind::Message,
+        };
+        refused(&mut o, refusal, Vec::new());
+        assert_eq!(
+            o.decisive.as_deref(),
+            Some("OCI runtime start failed: cannot start")
+        );
+        assert_eq!(o.error_lines.len(), 2);
+        assert_eq!(o.exit_code, None);
+    }
+
+    #[test]
+    fn a_refused_socket_is_a_launch_failure_that_says_so() {
+        let mut o = outcome("");
+        settle(&mut o, Readiness::Refused("a symbolic link".into()), "");
+        assert_eq!(o.verdict, Verdict::LaunchFailed);
+        assert!(o.decisive.unwrap().starts_with(SOCKET_REFUSED_MARKER));
+    }
+}

@@ -74,3 +74,41 @@ impl GlobalFlags {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order is part of the outcome: the engine's runtime name is a digest of these
+    /// arguments, and runsc's command line is in the report.
+    #[test]
+    fn a_trials_flags_in_the_order_runsc_is_given_them() {
+        let flags = GlobalFlags {
+            host_uds: true,
+            network: RunscNetwork::None,
+            platform: Some("systrap".into()),
+            extra: vec!["--net-raw".into()],
+        };
+        assert_eq!(
+            flags.args(),
+            [
+                "--host-uds=all",
+                "--overlay2=root:memory",
+                "--network=none",
+                "--platform=systrap",
+                "--net-raw"
+            ]
+        );
+        let with_state = flags.with_state(Path::new("/s"), Path::new("/l"));
+        assert_eq!(with_state[..3], ["--root=/s", "--debug", "--debug-log=/l/"]);
+        assert_eq!(with_state[3..], flags.args()[..]);
+    }
+
+    #[test]
+    fn an_isolated_sandbox_has_no_host_sockets_and_no_network() {
+        assert_eq!(
+            GlobalFlags::isolated().args(),
+            ["--overlay2=root:memory", "--network=none"]
+        );
+    }
+}

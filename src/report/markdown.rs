@@ -270,9 +270,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn launchers_stand_side_by_side_per_runtime() {
-        let r = Results {
+    /// One case, one runtime, both launchers: ready under oci, exited under engine.
+    fn two_launchers() -> Results {
+        Results {
             schema: SCHEMA_VERSION,
             generated: "now".into(),
             host: "h".into(),
@@ -310,7 +310,12 @@ mod tests {
             engine: None,
             host_checks: None,
             claims: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn launchers_stand_side_by_side_per_runtime() {
+        let r = two_launchers();
         let md = markdown(&r);
         assert!(
             md.contains("| case | rootfs | runsc-1 oci | runsc-1 engine |"),
@@ -341,6 +346,37 @@ mod tests {
         );
         o.diagnosis = Some("runsc-unknown-capability".into());
         assert!(claim_cell(&case, Some(&o)).starts_with("✖ refuted"));
+    }
+
+    #[test]
+    fn leaks_after_the_teardown_reach_the_report() {
+        let mut r = two_launchers();
+        assert!(!markdown(&r).contains("## Left after the teardown"));
+        r.outcomes[1].leaks = vec!["process 42 still running".into()];
+        let md = markdown(&r);
+        assert!(
+            md.contains("## Left after the teardown")
+                && md.contains("- `c::engine::runsc-1`: process 42 still running"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn claims_are_judged_in_the_data() {
+        let mut r = two_launchers();
+        r.cases[0].claimed = Some(Claimed::Works);
+        let verdicts = crate::report::claims::judge_all(&r);
+        let statuses: Vec<_> = verdicts
+            .iter()
+            .map(|v| (v.trial.as_str(), v.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("c::oci::runsc-1", crate::report::ClaimStatus::Holds),
+                ("c::engine::runsc-1", crate::report::ClaimStatus::Refuted)
+            ]
+        );
     }
 
     #[test]
