@@ -2,8 +2,10 @@
 //! [`run_all`] runs many with bounded concurrency.
 //!
 //! A launcher ([`crate::launch`]) writes what its sandbox reads, starts it and removes it.
-//! Everything else is here, once: the scratch directory, dockerd's readiness, the workload
-//! probes, the teardown and its leak check, and the outcome with its diagnosis.
+//! Everything else is here, once: the case's runsc flags and the host checked, the scratch
+//! directory, dockerd's readiness through the pinned socket, the workload probes, the
+//! teardown and its leak check (the host cgroups a `host-bind-rw` case made included), and
+//! the outcome with its diagnosis.
 
 use std::path::PathBuf;
 use std::sync::Arc;
