@@ -18,8 +18,11 @@ pub enum EngineError {
     SocketTooLong(PathBuf),
     #[error("the outer engine refused a request: {0}")]
     Api(#[from] bollard::errors::Error),
-    #[error("failed to import {rootfs} as an image: {reason}")]
-    Import { rootfs: PathBuf, reason: String },
+    #[error("failed to import {rootfs} as an image: {source}")]
+    Import {
+        rootfs: PathBuf,
+        source: ImportFailure,
+    },
     #[error(
         "`{0}` is not an engine address dindcheck can use: expected unix:///path/to/docker.sock"
     )]
@@ -29,6 +32,22 @@ pub enum EngineError {
          `runtimes` (any names) and reload it (SIGHUP):\n{missing}"
     )]
     MissingRuntimes { address: String, missing: String },
+}
+
+/// Why a root filesystem could not be imported as an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error("cannot read {path}: {source}")]
+    Status {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot archive the rootfs: {0}")]
+    Archive(std::io::Error),
+    #[error("{0}")]
+    Writer(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Engine(#[from] bollard::errors::Error),
 }
 
 /// Why the outer engine could not pull an image a case names: what the trial's outcome says.

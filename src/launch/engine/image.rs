@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use bollard::Docker;
 
-use super::error::{EngineError, PullError};
+use super::error::{EngineError, ImportFailure, PullError};
 use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
@@ -48,9 +48,12 @@ pub struct ImportFigure {
 /// `<REPO>-<name>` and the content key of `rootfs`.
 pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     let status = rootfs.path.join("var/lib/dpkg/status");
-    let text = std::fs::read(&status).map_err(|e| EngineError::Import {
+    let text = std::fs::read(&status).map_err(|source| EngineError::Import {
         rootfs: rootfs.path.clone(),
-        reason: format!("cannot read {}: {e}", status.display()),
+        source: ImportFailure::Status {
+            path: status.clone(),
+            source,
+        },
     })?;
     let mut h = Sha256::new();
     h.update(rootfs.name.as_bytes());
@@ -195,23 +198,18 @@ async fn import(
     let mut failure = None;
     while let Some(item) = progress.next().await {
         if let Err(e) = item {
-            failure = Some(e.to_string());
+            failure = Some(ImportFailure::Engine(e));
         }
     }
-    let written = writer.await.map_err(|e| EngineError::Import {
+    let failed = |source| EngineError::Import {
         rootfs: dir.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        source,
+    };
+    let written = writer.await.map_err(|e| failed(e.into()))?;
     if let Err(e) = written {
-        failure.get_or_insert(format!("cannot archive the rootfs: {e}"));
+        failure.get_or_insert(ImportFailure::Archive(e));
     }
-    match failure {
-        None => Ok(()),
-        Some(reason) => Err(EngineError::Import {
-            rootfs: dir.to_path_buf(),
-            reason,
-        }),
-    }
+    failure.map_or(Ok(()), |f| Err(failed(f)))
 }
 
 /// Removes the images of `repo` other than `keep`: an earlier content of the same rootfs.
