@@ -406,7 +406,7 @@ remedy = "y"
     #[test]
     fn the_decisive_line_is_the_diagnosis_and_earlier_matches_are_only_also_seen() {
         let mut o = outcome_of(STORAGE_PROBING_THEN_NFT);
-        o.classify(&Catalogue::builtin());
+        o.classify(Catalogue::builtin());
         assert_eq!(o.diagnosis.as_deref(), Some("nftables-unsupported"));
         assert!(o.catalogue_ids.iter().any(|i| i == "overlay-mount-einval"));
     }
