@@ -82,6 +82,11 @@ pub struct RunArgs {
     /// How many sandboxes at once.
     #[arg(long, short = 'j', default_value_t = 2)]
     pub jobs: usize,
+    /// Run every trial this many times. A trial whose outcomes differ (as the conformance
+    /// gate compares them: never timings) is reported as flaky, with each variant and how
+    /// often it occurred, in the report's Stability section.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Where to write REPORT.md and results.json.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,

@@ -133,6 +133,10 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         );
     }
 
+    // Repetitions one after the other, so that a trial's runs are spread over the run.
+    let runnable: Vec<dindcheck::plan::Trial> = (0..args.repeat)
+        .flat_map(|_| runnable.iter().cloned())
+        .collect();
     let pb = ProgressBar::new(runnable.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")

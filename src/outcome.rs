@@ -94,13 +94,15 @@ impl Outcome {
             .chain(outcome.error_lines.iter())
             .map(String::as_str)
             .collect();
+        // The verdict by its decisive line, a failed probe by its own error; every other line
+        // a signature names is only "also seen" (`catalogue_ids`).
         outcome.diagnosis = match outcome.verdict {
             Verdict::Ready => None,
-            _ => Some(catalogue.diagnose(trial_lines.iter().copied())),
+            _ => Some(catalogue.diagnose(outcome.decisive.as_deref())),
         };
         for p in &mut outcome.probes {
             p.diagnosis = match (p.verdict, &p.detail) {
-                (ProbeVerdict::Failed, Some(d)) => Some(catalogue.diagnose([d.as_str()])),
+                (ProbeVerdict::Failed, Some(d)) => Some(catalogue.diagnose(Some(d.as_str()))),
                 (ProbeVerdict::Failed, None) => Some(UNKNOWN.to_string()),
                 _ => None,
             };

@@ -70,6 +70,10 @@ pub struct ProbeResult {
     /// The catalogue id explaining a failure (set by [`crate::classify`]).
     #[serde(default)]
     pub diagnosis: Option<String>,
+    /// A failed probe is tried once more before it counts: the first attempt's error when
+    /// there was a second (whose verdict this is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
 }
 
 impl ProbeResult {
@@ -80,6 +84,7 @@ impl ProbeResult {
             ms: 0,
             detail: Some(reason.to_string()),
             diagnosis: None,
+            retried: None,
         }
     }
 }
@@ -141,7 +146,7 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
             .map(|p| ProbeResult::skipped(*p, reason))
             .collect();
     };
-    let load = timed(Probe::ImageLoad, &docker, image_load(&docker, image)).await;
+    let load = with_retry(Probe::ImageLoad, &docker, || image_load(&docker, image)).await;
     let image_ok = load.verdict == ProbeVerdict::Ok;
     let mut results = Vec::new();
     if selected.contains(&Probe::ImageLoad) {
@@ -157,12 +162,18 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
         }
         let result = match probe {
             Probe::ImageLoad => unreachable!("handled above"),
-            Probe::RunNone => timed(probe, &docker, run_marker(&docker, probe, "none")).await,
-            Probe::RunHost => timed(probe, &docker, run_marker(&docker, probe, "host")).await,
-            Probe::RunDefault => timed(probe, &docker, run_marker(&docker, probe, "default")).await,
-            Probe::Build => timed(probe, &docker, build(&docker)).await,
-            Probe::Exec => timed(probe, &docker, exec(&docker)).await,
-            Probe::Limits => timed(probe, &docker, limits(&docker)).await,
+            Probe::RunNone => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "none")).await
+            }
+            Probe::RunHost => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "host")).await
+            }
+            Probe::RunDefault => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "default")).await
+            }
+            Probe::Build => with_retry(probe, &docker, || build(&docker)).await,
+            Probe::Exec => with_retry(probe, &docker, || exec(&docker)).await,
+            Probe::Limits => with_retry(probe, &docker, || limits(&docker)).await,
         };
         results.push(result);
     }
@@ -196,7 +207,32 @@ async fn timed(
         ms,
         detail,
         diagnosis: None,
+        retried: None,
     }
+}
+
+/// Runs a probe under [`timed`], and once more if it failed: nested containers under gVisor
+/// do not always behave the same from run to run (an exec probe's detached container once
+/// failed to start, "cannot start a stopped process", in about 350 executions), and one
+/// stray failure must not decide a probe's verdict. The first error is kept in `retried`.
+/// A probe that ran out of time is not retried: it would only double a hang.
+async fn with_retry<F, Fut>(probe: Probe, docker: &Docker, work: F) -> ProbeResult
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let first = timed(probe, docker, work()).await;
+    let timed_out = first
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.ends_with(&format!("within {} s", PROBE_TIMEOUT.as_secs())));
+    if first.verdict != ProbeVerdict::Failed || timed_out {
+        return first;
+    }
+    let mut second = timed(probe, docker, work()).await;
+    second.ms += first.ms;
+    second.retried = first.detail;
+    second
 }
 
 async fn remove(docker: &Docker, name: &str) {

@@ -442,3 +442,43 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
     scratch::unmount_below(&home);
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+/// `--repeat N` runs each trial N times and reports how its outcome varied: one outcome per
+/// trial in results.json, and its stability (runs, variants with counts).
+#[test]
+fn a_repeated_run_reports_each_trials_stability() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("repeat");
+    let mut child = spawn_run(
+        &common::root().join("cases"),
+        &out,
+        &[
+            "--case",
+            "note-attempt-4-five-flags",
+            "--launcher",
+            "oci",
+            "--repeat",
+            "3",
+        ],
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(300));
+    assert!(status.success(), "the run failed: {status}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["outcomes"].as_array().unwrap().len(), 1);
+    let stability = results["stability"].as_array().expect("a stability list");
+    assert_eq!(stability.len(), 1);
+    assert_eq!(stability[0]["runs"], 3);
+    let counted: u64 = stability[0]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3);
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(report.contains("## Stability"), "{report}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

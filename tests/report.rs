@@ -123,6 +123,7 @@ fn fixture() -> Results {
         leaked: vec![],
         engine: None,
         host_checks: None,
+        stability: Vec::new(),
         claims: vec![],
     }
 }

@@ -166,6 +166,7 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
+    super::stability::section(&mut md, &r.stability);
     teardown_leaks(&mut md, r);
     probe_matrix(&mut md, r);
     catalogue_gaps(&mut md, r);
@@ -309,6 +310,7 @@ mod tests {
             leaked: Vec::new(),
             engine: None,
             host_checks: None,
+            stability: Vec::new(),
             claims: Vec::new(),
         }
     }

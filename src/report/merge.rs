@@ -43,6 +43,7 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
         baselines: Vec::new(),
         not_expressible: Vec::new(),
         leaked: Vec::new(),
+        stability: Vec::new(),
         // One engine's figures do not describe several runs.
         engine: None,
         complete: true,

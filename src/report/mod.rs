@@ -13,6 +13,7 @@ pub mod merge;
 mod record;
 pub mod results;
 mod sections;
+pub mod stability;
 mod table;
 
 pub use markdown::markdown;
@@ -22,4 +23,5 @@ pub use results::{
     BaselineStatus, CaseInfo, ClaimStatus, ClaimVerdict, EngineFigures, ImportFigure, NotRun,
     Results, RuntimeInfo, SCHEMA_VERSION,
 };
+pub use stability::{Stability, Variant, fold_repeats};
 pub use table::{cell, matrix_cell, summary_line};

@@ -84,6 +84,7 @@ impl Results {
             engine: None,
             host_checks: None,
             claims: Vec::new(),
+            stability: Vec::new(),
         };
         results.claims = judge_all(&results);
         results

@@ -59,6 +59,10 @@ pub struct Results {
     /// written before doctor existed, or with `--no-doctor`).
     #[serde(default)]
     pub host_checks: Option<crate::doctor::Diagnosis>,
+    /// How each trial's outcome varied when the run repeated it (`--repeat N`); empty for a
+    /// run of one repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stability: Vec<super::stability::Stability>,
 }
 
 /// Whether one trial bears out its case's claim.

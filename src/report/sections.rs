@@ -180,7 +180,8 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
     let _ = writeln!(
         md,
         "Run against each ready dockerd before the teardown: ✔ ok (duration) · ✖ failed \
-         [catalogue id] · – skipped (see the case's details)\n"
+         [catalogue id] · – skipped (see the case's details) · ↻ passed on its second \
+         attempt (a failed probe is tried once more before it counts)\n"
     );
     let mut header = String::from("| case | runtime |");
     let mut rule = String::from("|---|---|");
@@ -196,6 +197,10 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
             let text = match o.probes.iter().find(|r| r.probe == p) {
                 None => "".to_string(),
                 Some(r) => match r.verdict {
+                    // ↻: it passed on its second attempt (see the legend).
+                    ProbeVerdict::Ok if r.retried.is_some() => {
+                        format!("✔ {:.1} s ↻", r.ms as f64 / 1000.0)
+                    }
                     ProbeVerdict::Ok => format!("✔ {:.1} s", r.ms as f64 / 1000.0),
                     ProbeVerdict::Failed => {
                         format!("✖ [{}]", r.diagnosis.as_deref().unwrap_or(UNKNOWN))
@@ -273,11 +278,36 @@ pub(super) fn explain(id: &str) -> String {
 /// The diagnosis of a trial's verdict and each of its probes, in its details.
 pub(super) fn trial_diagnosis(md: &mut String, o: &Outcome) {
     if let Some(d) = &o.diagnosis {
-        let _ = writeln!(md, "- **Diagnosis**: {}", explain(d));
+        let _ = writeln!(
+            md,
+            "- **Diagnosis** (from the decisive line): {}",
+            explain(d)
+        );
+    }
+    // Entries other lines matched: context, never the cause (dockerd logs errors on its
+    // way to the real failure).
+    let also: Vec<String> = o
+        .catalogue_ids
+        .iter()
+        .filter(|id| Some(id.as_str()) != o.diagnosis.as_deref() && id.as_str() != UNKNOWN)
+        .filter(|id| {
+            !o.probes
+                .iter()
+                .any(|p| p.diagnosis.as_deref() == Some(id.as_str()))
+        })
+        .map(|id| format!("`{}`", cell(id)))
+        .collect();
+    if !also.is_empty() && o.diagnosis.is_some() {
+        let _ = writeln!(md, "- **Also seen** (not the cause): {}", also.join(", "));
     }
     for p in &o.probes {
         let ms = p.ms as f64 / 1000.0;
         let line = match p.verdict {
+            ProbeVerdict::Ok if p.retried.is_some() => format!(
+                "- probe `{}`: ✔ ok in {ms:.1} s, on its second attempt (the first failed: {})",
+                p.probe,
+                cell(p.retried.as_deref().unwrap_or(""))
+            ),
             ProbeVerdict::Ok => format!("- probe `{}`: ✔ ok in {ms:.1} s", p.probe),
             ProbeVerdict::Skipped => format!(
                 "- probe `{}`: – skipped: {}",

@@ -271,7 +271,12 @@ impl Session {
         } = finished;
         let mut outcomes = ran.outcomes;
         outcomes.sort_by_key(|o| planned.trials.iter().position(|t| t.name() == o.trial));
+        // A repeated run (`--repeat N`) has N outcomes per trial: one per trial, and how
+        // they varied.
+        let (outcomes, stability) = crate::report::fold_repeats(outcomes);
         not_run.extend(ran.not_run);
+        // A trial that could not run in one repetition is listed once.
+        not_run.dedup_by(|a, b| a.trial == b.trial);
         let mut results = Results::from_run(RunRecord {
             trials: &planned.trials,
             corpus: &planned.corpus,
@@ -286,6 +291,7 @@ impl Session {
         results.not_expressible = not_expressible;
         results.leaked = ran.leaked;
         results.engine = engine;
+        results.stability = stability;
         results
     }
 }
