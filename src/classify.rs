@@ -5,7 +5,8 @@
 //! and the conformance gate always agree on it). Each [`ErrorSignature`] carries one or more
 //! regular expressions; every error line a trial records (dockerd's errors, the decisive line,
 //! runsc's debug-log errors, a probe's error) is matched against them in file order, and the
-//! first match names the line.
+//! first match names the line. A failure's *diagnosis* comes from its decisive line alone
+//! ([`Catalogue::diagnose`]); the other names are "also seen".
 //!
 //! Some signatures describe a *symptom* rather than a cause ("waiting for sandbox to start:
 //! EOF" only says that the sandbox died; dockerd's probing of storage drivers logs errors on
@@ -18,9 +19,6 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
-
 /// The id of a failure that no cause in the catalogue explains.
 pub const UNKNOWN: &str = "unknown";
 
@@ -31,11 +29,6 @@ const BUILTIN_PATH: &str = "catalogue/errors.toml";
 /// A catalogue file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("failed to read the error catalogue {file}: {source}")]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
     #[error("invalid error catalogue {file}: {message}")]
     Syntax { file: PathBuf, message: String },
     #[error(
@@ -172,15 +165,6 @@ impl Catalogue {
         &CATALOGUE
     }
 
-    /// Reads and checks a catalogue file.
-    pub fn load(path: &Path) -> Result<Catalogue, CatalogueError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Catalogue::parse(&text, path)
-    }
-
     /// Parses and checks catalogue text; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Catalogue, CatalogueError> {
         let parsed: File = toml::from_str(text).map_err(|e| CatalogueError::Syntax {
@@ -251,59 +235,19 @@ impl Catalogue {
         self.signatures.iter().find(|s| s.matches(line))
     }
 
-    /// The cause that explains a failure whose lines are `lines`, most telling first: the
-    /// first line that matches a cause. `unknown` when none does.
-    pub fn diagnose<'a>(&self, lines: impl IntoIterator<Item = &'a str>) -> String {
-        lines
-            .into_iter()
-            .filter_map(|l| self.match_line(l))
-            .find(|s| s.kind == Kind::Cause)
-            .map_or_else(|| UNKNOWN.to_string(), |s| s.id.clone())
-    }
-
-    /// Names every error line of `outcome`, and explains each of its failures (the verdict
-    /// when not ready, each failed probe). The decisive line comes first: it is the one the
-    /// runner judged most telling.
-    pub fn classify(&self, outcome: &mut Outcome) {
-        let trial_lines: Vec<&str> = outcome
-            .decisive
-            .iter()
-            .chain(outcome.error_lines.iter())
-            .map(String::as_str)
-            .collect();
-        outcome.diagnosis = match outcome.verdict {
-            Verdict::Ready => None,
-            _ => Some(self.diagnose(trial_lines.iter().copied())),
-        };
-        for p in &mut outcome.probes {
-            p.diagnosis = match (p.verdict, &p.detail) {
-                (ProbeVerdict::Failed, Some(d)) => Some(self.diagnose([d.as_str()])),
-                (ProbeVerdict::Failed, None) => Some(UNKNOWN.to_string()),
-                _ => None,
-            };
-        }
-        let probe_lines = outcome
-            .probes
-            .iter()
-            .filter(|p| p.verdict == ProbeVerdict::Failed)
-            .filter_map(|p| p.detail.as_deref());
-        let mut ids: Vec<String> = Vec::new();
-        for line in trial_lines.iter().copied().chain(probe_lines) {
-            if let Some(s) = self.match_line(line)
-                && !ids.contains(&s.id)
-            {
-                ids.push(s.id.clone());
-            }
-        }
-        let unknown = outcome.diagnosis.as_deref() == Some(UNKNOWN)
-            || outcome
-                .probes
+    /// The cause that explains a failure whose decisive line is `line`: the first cause whose
+    /// patterns match that line, `unknown` when none does (or there is no line). Only the
+    /// decisive line counts: dockerd logs errors on its way to the real failure (its probing
+    /// of storage drivers, cgroup warnings), and an entry matched by one of those would give a
+    /// confident cause and remedy that have nothing to do with why it stopped. A wrong
+    /// explanation is worse than `unknown`, which the report lists as a catalogue gap.
+    pub fn diagnose(&self, line: Option<&str>) -> String {
+        line.and_then(|l| {
+            self.signatures
                 .iter()
-                .any(|p| p.diagnosis.as_deref() == Some(UNKNOWN));
-        if unknown {
-            ids.push(UNKNOWN.to_string());
-        }
-        outcome.catalogue_ids = ids;
+                .find(|s| s.kind == Kind::Cause && s.matches(l))
+        })
+        .map_or_else(|| UNKNOWN.to_string(), |s| s.id.clone())
     }
 }
 
@@ -356,6 +300,52 @@ mod tests {
         assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     }
 
+    /// Catalogue hygiene: a sample line is claimed by its own entry alone (two entries that
+    /// claim one line would make the diagnosis depend on the file's order), and every
+    /// pattern of an entry matches one of its samples (a pattern no real line shows is a
+    /// guess).
+    #[test]
+    fn each_sample_is_claimed_by_exactly_its_entry_and_each_pattern_has_a_sample() {
+        let c = Catalogue::builtin();
+        let mut problems = Vec::new();
+        for s in &c.signatures {
+            for l in &s.examples.matches {
+                let claimants: Vec<&str> = c
+                    .signatures
+                    .iter()
+                    .filter(|o| o.matches(l))
+                    .map(|o| o.id.as_str())
+                    .collect();
+                if claimants != [s.id.as_str()] {
+                    problems.push(format!(
+                        "{}: sample claimed by {claimants:?}:\n    {l}",
+                        s.id
+                    ));
+                }
+            }
+            for p in &s.patterns {
+                if !s.examples.matches.iter().any(|l| p.is_match(l)) {
+                    problems.push(format!(
+                        "{}: pattern `{p}` matches none of its samples",
+                        s.id
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn every_signature_carries_a_real_sample() {
+        for s in &Catalogue::builtin().signatures {
+            assert!(
+                !s.examples.matches.is_empty(),
+                "{} has no sample line",
+                s.id
+            );
+        }
+    }
+
     #[test]
     fn a_bad_pattern_names_the_signature_and_the_pattern() {
         let text = r#"
@@ -393,6 +383,50 @@ remedy = "y"
         assert!(matches!(e, CatalogueError::DuplicateId { .. }), "{e}");
     }
 
+    /// dockerd logs errors on its way to the real failure: its storage-driver probing
+    /// (`failed to mount overlay: invalid argument`, an entry of its own) comes long before
+    /// the network controller's failure that stops it. Captured from a real trial on dockerd
+    /// 20.10 (bookworm) under runsc 20240729 (`tests/fixtures/logs/`).
+    const STORAGE_PROBING_THEN_NFT: &str =
+        include_str!("../tests/fixtures/logs/nft-after-storage-probing.log");
+
+    fn outcome_of(log: &str) -> crate::outcome::Outcome {
+        let mut o: crate::outcome::Outcome = serde_json::from_value(serde_json::json!({
+            "trial": "t::oci::r", "case": "t", "runtime": "r", "launcher": "oci",
+            "network": "none", "network_substituted": false, "verdict": "exited",
+            "ready_ms": null, "exit_code": 1, "decisive": null, "error_lines": [],
+            "log_tail": []
+        }))
+        .unwrap();
+        o.decisive = crate::observe::decisive_line(log);
+        o.error_lines = crate::observe::error_lines(log);
+        o
+    }
+
+    #[test]
+    fn the_decisive_line_is_the_diagnosis_and_earlier_matches_are_only_also_seen() {
+        let mut o = outcome_of(STORAGE_PROBING_THEN_NFT);
+        o.classify(Catalogue::builtin());
+        assert_eq!(o.diagnosis.as_deref(), Some("nftables-unsupported"));
+        assert!(o.catalogue_ids.iter().any(|i| i == "overlay-mount-einval"));
+    }
+
+    #[test]
+    fn an_uncatalogued_decisive_line_is_unknown_whatever_else_matched() {
+        // Without the entry for the decisive line, the storage-driver line must not step in
+        // with its cause and remedy: the failure is a gap in the catalogue.
+        let mut c = Catalogue::builtin().clone();
+        c.signatures.retain(|s| s.id != "nftables-unsupported");
+        let mut o = outcome_of(STORAGE_PROBING_THEN_NFT);
+        o.classify(&c);
+        assert_eq!(o.diagnosis.as_deref(), Some(UNKNOWN), "{o:?}");
+        assert!(
+            o.catalogue_ids.iter().any(|i| i == "overlay-mount-einval"),
+            "the earlier line is still named, as also seen: {:?}",
+            o.catalogue_ids
+        );
+    }
+
     #[test]
     fn a_failure_explained_only_by_symptoms_is_unknown() {
         let c = Catalogue::builtin();
@@ -402,6 +436,7 @@ remedy = "y"
             .find(|s| s.kind == Kind::Symptom)
             .expect("the catalogue has symptoms");
         let line = symptom.examples.matches[0].as_str();
-        assert_eq!(c.diagnose([line, "something nobody has seen"]), UNKNOWN);
+        assert_eq!(c.diagnose(Some(line)), UNKNOWN);
+        assert_eq!(c.diagnose(None), UNKNOWN);
     }
 }

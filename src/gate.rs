@@ -95,3 +95,54 @@ pub fn compare(dir: &Path, name: &str, outcome: &Outcome) -> BaselineComparison 
         Some(expected) => BaselineComparison::Changed { expected },
     }
 }
+
+/// Where the trials known to vary from run to run are listed, relative to the repository.
+pub const FLAKY_FILE: &str = "tests/flaky.toml";
+
+/// A trial known to give more than one outcome, with the other outcomes it was seen to give
+/// (`dindcheck run --repeat N` measures them; the report's Stability section shows them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownFlaky {
+    /// `<case>::<launcher>::<runtime>`.
+    pub trial: String,
+    /// Outcomes other than the baseline that the trial was seen to give, as the gate
+    /// compares them (the baseline text).
+    pub variants: Vec<String>,
+    /// What is known of why it varies: a catalogue id, an upstream issue, a measurement.
+    pub note: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlakyFile {
+    #[serde(default)]
+    flaky: Vec<KnownFlaky>,
+}
+
+/// The known-flaky trials listed in `path` (none when the file does not exist).
+pub fn known_flaky(path: &Path) -> Result<Vec<KnownFlaky>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    toml::from_str::<FlakyFile>(&text)
+        .map(|f| f.flaky)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Whether `observed` (an outcome's baseline text) is a known variant of `trial`: the gate
+/// then passes it, saying that the known-flaky trial varied, instead of failing it as a
+/// regression.
+pub fn is_known_variant(known: &[KnownFlaky], trial: &str, observed: &str) -> Option<String> {
+    known
+        .iter()
+        .filter(|k| k.trial == trial)
+        .find(|k| {
+            k.variants
+                .iter()
+                .any(|v| v.trim_end() == observed.trim_end())
+        })
+        .map(|k| k.note.clone())
+}

@@ -1,156 +1,19 @@
-//! The `dindcheck` command: a thin front end over the library.
+//! The `dindcheck` command: a thin front end over the library. It parses the command line
+//! ([`cli`]), drives a [`Session`], shows progress, and prints what the session found.
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use dindcheck::case::{self, RunscNetwork};
+use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
-use dindcheck::launch::scratch;
-use dindcheck::outcome::Outcome;
-use dindcheck::own_runsc;
-use dindcheck::plan::{self, Launcher, RunOptions};
-use dindcheck::report::{self, NotRun, Results, RunRecord};
-use dindcheck::runner::{self, RunContext};
-
-/// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run every case × runtime under real runsc and write the report.
-    Run(RunArgs),
-    /// Check the case files and list the trials a run would make.
-    List(ListArgs),
-    /// Diagnose this host: can it run Docker inside gVisor, and if not, why.
-    Doctor(DoctorArgs),
-    /// Render a report from the results.json of earlier runs: shards of one run
-    /// (`run --partition`) merge into one matrix, other hosts become extra columns.
-    Report(ReportArgs),
-    /// Make a root filesystem from an image tarball (`docker save` output or an OCI image
-    /// layout, as tar), usable as `rootfs = "NAME"` under both launchers.
-    ImportImage(ImportImageArgs),
-}
-
-#[derive(clap::Args)]
-struct ImportImageArgs {
-    /// The tarball: `docker save IMAGE -o FILE.tar`, or an OCI image layout packed as tar.
-    tarball: PathBuf,
-    /// The root filesystem's name, for `rootfs = "NAME"` in case files. Importing again
-    /// under the same name replaces the earlier import.
-    #[arg(long)]
-    name: String,
-    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
-    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
-    home: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct ReportArgs {
-    /// results.json files to merge.
-    #[arg(long, required = true, num_args = 1..)]
-    merge: Vec<PathBuf>,
-    /// Where to write REPORT.md and results.json.
-    #[arg(long, default_value = "reports")]
-    out: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct Common {
-    /// Directory of case files.
-    #[arg(long, env = "DINDCHECK_CASES", default_value = "cases")]
-    cases: PathBuf,
-    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
-    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
-    home: PathBuf,
-    /// Only these cases (repeatable). Default: every case that is not abstract.
-    #[arg(long = "case", value_name = "NAME")]
-    only: Vec<String>,
-    /// Only these runtimes (repeatable): `runsc-20240729`, or with a platform,
-    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform
-    /// (with `--runsc`: only those binaries).
-    #[arg(long = "runtime", value_name = "NAME")]
-    runtimes: Vec<String>,
-    /// Also a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`, colon-separated):
-    /// its runtime is `runsc-<release>` from its `--version`. Without `--runtime`, only these
-    /// binaries run.
-    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
-    runsc: Vec<PathBuf>,
-    /// Replace every case's runsc network mode (sandbox, host, none). Use `none` on hosts
-    /// where runsc's sandbox networking cannot start; the report says it was substituted.
-    #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
-    runsc_network: Option<RunscNetwork>,
-    /// Only shard K of N of the trials (`count:K/N`, as nextest's `--partition`); merge the
-    /// shards' results with `dindcheck report --merge`.
-    #[arg(long, value_name = "count:K/N")]
-    partition: Option<plan::Partition>,
-    /// Which launcher(s) start the sandboxes: `oci` (a hand-made bundle under `runsc`),
-    /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
-    #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = Launcher::parse_selection)]
-    launcher: std::vec::Vec<Launcher>,
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    #[command(flatten)]
-    common: Common,
-    /// How many sandboxes at once.
-    #[arg(long, short = 'j', default_value_t = 2)]
-    jobs: usize,
-    /// Where to write REPORT.md and results.json.
-    #[arg(long, default_value = "reports")]
-    out: PathBuf,
-    /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
-    #[arg(long)]
-    keep_scratch: bool,
-    /// The conformance baselines to compare outcomes with, for the report's "changed since
-    /// baseline" section (skipped when the directory does not exist).
-    #[arg(long, env = "DINDCHECK_BASELINES", default_value = dindcheck::gate::BASELINE_DIR)]
-    baselines: PathBuf,
-    /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
-    #[arg(long)]
-    no_doctor: bool,
-    /// Run the engine launcher's trials through this existing engine (`unix:///path`)
-    /// instead of one dindcheck starts. Its `runtimes` must already hold the runsc runtimes
-    /// the trials need (dindcheck says which are missing); only this run's containers are
-    /// removed from it.
-    #[arg(long, env = "DINDCHECK_ENGINE", value_name = "unix:///PATH")]
-    engine: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct ListArgs {
-    #[command(flatten)]
-    common: Common,
-}
-
-#[derive(clap::Args)]
-struct DoctorArgs {
-    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
-    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
-    home: PathBuf,
-    /// Print the diagnosis as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Show each check's evidence: the commands run and the lines they printed.
-    #[arg(long, short = 'v')]
-    verbose: bool,
-    /// Only the quick checks (no platform checks), as `dindcheck run` does first.
-    #[arg(long)]
-    quick: bool,
-    /// Also check a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`).
-    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
-    runsc: Vec<PathBuf>,
-}
+use dindcheck::output::OutputDir;
+use dindcheck::report::{self, Results};
+use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
 /// invalid or some trials could not run, 2 nothing could run (usage or host problem),
@@ -162,127 +25,91 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    // Errors keep their paths whole on one line, to be copied or searched for.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
+    let result = match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
         Command::ImportImage(args) => import_image(args),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("dindcheck: error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("{:?}", miette::Report::new(e));
+        ExitCode::from(2)
+    })
 }
 
-/// Loads the cases and runtimes a command works on; prints invalid case files.
-/// What a command works on: the trials, the corpus they came from, the inventory, and
-/// whether some case files were invalid.
-struct Prepared {
-    trials: Vec<plan::Trial>,
-    corpus: case::Corpus,
-    inventory: Inventory,
-    bad_cases: bool,
-}
-
-fn prepare(c: &Common) -> Result<Prepared, String> {
-    let corpus = case::load_dir(&c.cases).map_err(|e| e.headline())?;
-    let bad = !corpus.errors.is_empty();
+/// The trials of the command line's selection, and whether some case files were invalid
+/// (each printed with its file, line and key).
+fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
+    let selection = c.selection();
+    let corpus = selection.load_cases()?;
     for e in &corpus.errors {
         eprintln!("{:?}", miette::Report::new(e.clone()));
     }
-    let unknown = case::load::unknown_names(&corpus, &c.only);
-    if !unknown.is_empty() {
-        return Err(format!("no such case: {}", unknown.join(", ")));
-    }
-    let (inventory, own) = inventory_with_own_runsc(&c.home, &c.runsc)?;
-    let runtimes = match (c.runtimes.is_empty(), own.is_empty()) {
-        (true, true) => inventory.runtimes(),
-        (true, false) => inventory.select(&own).map_err(|e| e.to_string())?,
-        (false, _) => {
-            let mut names = c.runtimes.clone();
-            names.extend(own.into_iter().filter(|n| !c.runtimes.contains(n)));
-            inventory.select(&names).map_err(|e| e.to_string())?
-        }
-    };
-    if runtimes.is_empty() {
-        return Err("the inventory lists no runsc: rerun scripts/setup-host".into());
-    }
-    let options = RunOptions {
-        network_override: c.runsc_network,
-        launchers: c.launcher.clone(),
-    };
-    let cases = corpus
-        .runnable()
-        .filter(|k| c.only.is_empty() || c.only.contains(&k.name));
-    let mut trials = plan::plan(cases, &runtimes, &options);
-    if let Some(p) = &c.partition {
-        trials = p.select(trials);
-    }
-    Ok(Prepared {
-        trials,
-        corpus,
-        inventory,
-        bad_cases: bad,
-    })
+    let bad = !corpus.errors.is_empty();
+    let planned = selection.plan(corpus, &c.home)?;
+    cli::print_own_runsc(&planned.own_runsc);
+    Ok((planned, bad))
 }
 
-fn list(args: ListArgs) -> Result<ExitCode, String> {
-    let p = prepare(&args.common)?;
-    for t in &p.trials {
-        match t.not_expressible() {
-            None => println!("{}", t.name()),
-            Some(why) => println!("{} (not run: {why})", t.name()),
-        }
-    }
-    Ok(if p.bad_cases {
+fn failed_if(bad: bool) -> ExitCode {
+    if bad {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let Prepared {
-        trials: planned,
-        corpus,
-        inventory,
-        bad_cases: bad,
-    } = prepare(&args.common)?;
-    // Before any trial: a run must not find at its end that it cannot write its results.
-    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
-    let home = args.common.home.clone();
-    reap(&home);
-    // A trial the engine cannot express is reported as such, never run as something else.
-    let mut not_expressible: Vec<NotRun> = Vec::new();
-    let mut trials = Vec::new();
-    for t in planned.iter().cloned() {
-        match t.not_expressible() {
-            Some(reason) => not_expressible.push(NotRun {
-                trial: t.name(),
-                reason,
-            }),
-            None => trials.push(t),
+fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
+    let (planned, bad) = plan(&args.common)?;
+    for t in &planned.trials {
+        match dindcheck::launch::expressible(t) {
+            Ok(()) => println!("{}", t.name()),
+            Err(e) => println!("{} (not run: {})", t.name(), e.0),
         }
     }
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    Ok(failed_if(bad))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
+    let (planned, bad) = plan(&args.common)?;
+    // Before any trial: a run must not find at its end that it cannot write its results.
+    let out = OutputDir::prepare(&args.out)?;
+    let home = args.common.home.clone();
+    cli::print_reaped(&session::reap(&home));
+    // A trial its launcher cannot express is reported as such, never run as something else.
+    let (trials, not_expressible) = session::split_expressible(&planned.trials);
+    let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
+    let mut session = Session::new(home.clone(), planned.inventory.clone());
+    session.keep_scratch = args.keep_scratch;
+    session.existing_engine = args.engine.clone();
     let host_checks = if args.no_doctor {
         None
     } else {
-        match host_checks(&rt, &home, &trials) {
-            Some(d) => Some(d),
-            None => {
-                eprintln!("dindcheck: interrupted during the host checks");
-                return Ok(ExitCode::from(130));
+        eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…");
+        let checks = rt.block_on(async {
+            tokio::select! {
+                d = session.host_checks(&trials) => Some(d),
+                _ = signal::shutdown() => None,
             }
+        });
+        let Some(d) = checks else {
+            eprintln!("dindcheck: interrupted during the host checks");
+            return Ok(ExitCode::from(130));
+        };
+        let (heading, gaps) = doctor::render::before_run(&d);
+        eprintln!("dindcheck: {heading}");
+        for g in gaps {
+            eprintln!("  {g}");
         }
+        Some(d)
     };
     // A trial that this host cannot test is not run: its failure would be the host's.
-    let (runnable, mut not_run) = match &host_checks {
+    let (runnable, not_run) = match &host_checks {
         Some(d) => d.split_untestable(&trials),
         None => (trials.clone(), Vec::new()),
     };
@@ -290,103 +117,72 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
     }
     // Starting the engine includes importing root filesystems (seconds each): a ^C then
-    // must stop the run, not wait for the imports (the signal handler the host checks
-    // installed would otherwise swallow it).
-    let engine = rt.block_on(async {
+    // must stop the run, not wait for the imports.
+    let started = rt.block_on(async {
         tokio::select! {
-            e = start_engine(&runnable, &home, &inventory, args.engine.as_deref()) => Some(e),
-            _ = shutdown_signal() => None,
+            e = session.start_engine(&runnable) => Some(e),
+            _ = signal::shutdown() => None,
         }
     });
-    let Some(engine) = engine else {
-        dindcheck::engine::stop_own_engines();
+    let Some(imported) = started else {
+        dindcheck::launch::engine::stop_own_engines();
         eprintln!("dindcheck: interrupted while starting the outer engine; nothing was run");
         return Ok(ExitCode::from(130));
     };
-    let engine = engine?;
-    let mut ctx = RunContext {
-        home,
-        inventory: inventory.clone(),
-        keep_scratch: args.keep_scratch,
-        engine: engine.map(std::sync::Arc::new),
-    };
-    let mut leaked: Vec<NotRun> = Vec::new();
+    for (rootfs, image) in imported? {
+        let ms = image.import_ms.unwrap_or_default();
+        eprintln!(
+            "dindcheck: imported {rootfs} as {} in {ms} ms",
+            image.reference
+        );
+    }
+
+    // Repetitions one after the other, so that a trial's runs are spread over the run.
+    let runnable: Vec<dindcheck::plan::Trial> = (0..args.repeat)
+        .flat_map(|_| runnable.iter().cloned())
+        .collect();
     let pb = ProgressBar::new(runnable.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .expect("a valid template"),
     );
-    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut ran = Ran::default();
     let interrupted = rt.block_on(async {
-        let work = runner::run_all(&runnable, &ctx, args.jobs, |t, r| {
-            let line = match r {
-                Ok(res) => {
-                    outcomes.push(res.outcome.clone());
-                    if t.launcher == Launcher::Engine && !res.leftovers.is_empty() {
-                        leaked.push(NotRun {
-                            trial: t.name(),
-                            reason: format!(
-                                "runsc containers {:?}, processes {:?}",
-                                res.leftovers.containers, res.leftovers.processes
-                            ),
-                        });
-                    }
-                    format!("{}: {}", t.name(), report::summary_line(&res.outcome))
-                }
-                Err(e) => {
-                    not_run.push(NotRun {
-                        trial: t.name(),
-                        reason: e.to_string(),
-                    });
-                    format!("{}: not run: {e}", t.name())
-                }
-            };
-            if pb.is_hidden() {
-                eprintln!(
-                    "[{}/{}] {line}",
-                    pb.position() + 1,
-                    pb.length().unwrap_or(0)
-                );
-            } else {
-                pb.println(line);
-            }
-            pb.inc(1);
+        let work = session.run(&runnable, args.jobs, &mut ran, |t, r| {
+            cli::progress(&pb, t, r)
         });
         tokio::select! {
             _ = work => false,
-            _ = shutdown_signal() => {
+            _ = signal::shutdown() => {
                 // A second ^C while the sandboxes are being removed ends the process at once,
                 // still removing what it can first.
-                exit_on_second_signal(ctx.home.clone());
+                signal::cleanup_on_signal(home.clone(), "dindcheck", Some(130));
                 true
             }
         }
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
-    let engine_figures = ctx
-        .engine
-        .take()
-        .map(|engine| stop_engine(&rt, engine, args.engine.clone()));
-
-    // Trials finish in any order; the results list them in the plan's, so that two runs of
-    // the same plan give files that compare line by line.
-    outcomes.sort_by_key(|o| planned.iter().position(|t| t.name() == o.trial));
-    let mut results = Results::from_run(RunRecord {
-        trials: &planned,
-        corpus: &corpus,
-        inventory: &inventory,
-        outcomes,
+    let engine = rt.block_on(session.stop_engine());
+    if let Some(e) = engine.as_ref().filter(|e| e.existing.is_none()) {
+        let stop = e.stop_ms.map_or("?".to_string(), |ms| format!("{ms} ms"));
+        eprintln!(
+            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {stop}",
+            e.dockerd, e.start_ms
+        );
+    }
+    let results = Session::results(Finished {
+        planned: &planned,
+        ran,
+        not_expressible,
         not_run,
+        host_checks,
+        engine,
         network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    results.host_checks = host_checks;
-    results.not_expressible = not_expressible;
-    results.leaked = leaked;
-    results.engine = engine_figures;
-    write_results(&results, &out)?;
+    write(&results, &out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -396,31 +192,31 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");
         return Ok(ExitCode::from(130));
     }
-    Ok(if bad || !results.not_run.is_empty() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(failed_if(bad || !results.not_run.is_empty()))
 }
 
-fn write_results(results: &Results, out: &dindcheck::output::OutputDir) -> Result<(), String> {
-    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
-    out.write_pair(&json, &report::markdown(results))
-        .map_err(|e| e.to_string())
+/// `results.json` and `REPORT.md`, written as a pair.
+fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
+    let json = serde_json::to_string_pretty(results).expect("results serialise");
+    Ok(out.write_pair(&json, &report::markdown(results))?)
 }
 
-fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
-    let out = dindcheck::output::OutputDir::prepare(&args.out).map_err(|e| e.to_string())?;
+fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
+    let out = OutputDir::prepare(&args.out)?;
     let mut parts = Vec::new();
     for path in &args.merge {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let r: Results = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a dindcheck results file: {e}", path.display()))?;
-        parts.push((path.display().to_string(), r));
+        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let results = serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
+            path: path.clone(),
+            source,
+        })?;
+        parts.push((path.display().to_string(), results));
     }
-    let merged = report::merge(parts).map_err(|e| e.to_string())?;
-    write_results(&merged, &out)?;
+    let merged = report::merge(parts)?;
+    write(&merged, &out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
         args.merge.len(),
@@ -430,45 +226,51 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The inventory (an empty one on a host without the setup when `paths` are given), with the
-/// runsc binaries of `paths` added; and their runtime names.
-fn inventory_with_own_runsc(
-    home: &std::path::Path,
-    paths: &[PathBuf],
-) -> Result<(Inventory, Vec<String>), String> {
-    let mut inventory = if paths.is_empty() {
-        Inventory::load(home)
+/// Exit codes: 0 cases can run here (perhaps with limitations the table lists), 1 they
+/// cannot, 130 interrupted.
+fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
+    cli::print_reaped(&session::reap(&args.home));
+    let mut options = DoctorOptions::new(args.home.clone());
+    options.quick = args.quick;
+    if !args.runsc.is_empty() {
+        let selection = Selection {
+            runsc: args.runsc.clone(),
+            ..Default::default()
+        };
+        let (inventory, added) = selection.inventory(&args.home)?;
+        cli::print_own_runsc(&added);
+        options.extra_runsc = inventory
+            .runsc
+            .into_iter()
+            .filter(|b| {
+                added
+                    .iter()
+                    .any(|a| a.same_as.is_none() && a.name == b.runtime_name())
+            })
+            .collect();
+    }
+    let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
+    let diagnosis = rt.block_on(async {
+        tokio::select! {
+            d = doctor::diagnose(&options) => Some(d),
+            _ = signal::shutdown() => None,
+        }
+    });
+    // Leaving the select dropped any probe still running, and with it its sandbox.
+    let Some(d) = diagnosis else {
+        eprintln!("dindcheck: interrupted");
+        return Ok(ExitCode::from(130));
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&d).expect("a diagnosis serialises");
+        println!("{json}");
     } else {
-        Inventory::load_or_empty(home)
+        print!("{}", doctor::render::table(&d, args.verbose));
     }
-    .map_err(|e| e.to_string())?;
-    let added = own_runsc::add_to(&mut inventory, paths).map_err(|e| e.to_string())?;
-    let mut names = Vec::new();
-    for a in added {
-        match &a.same_as {
-            Some(known) => eprintln!(
-                "dindcheck: runsc {} ({}) is the same binary as {}: runtime {}",
-                a.identity.path.display(),
-                a.identity.version,
-                known.display(),
-                a.name
-            ),
-            None => eprintln!(
-                "dindcheck: runsc {} ({}, {} flags): runtime {}",
-                a.identity.path.display(),
-                a.identity.version,
-                a.identity.flag_count,
-                a.name
-            ),
-        }
-        if !names.contains(&a.name) {
-            names.push(a.name);
-        }
-    }
-    Ok((inventory, names))
+    Ok(failed_if(!d.can_run_cases()))
 }
 
-fn import_image(args: ImportImageArgs) -> Result<ExitCode, String> {
+fn import_image(args: ImportImageArgs) -> Result<ExitCode, SessionError> {
     use dindcheck::rootfs_import::{self, VersionSource};
     // For an image without a dpkg database, the binaries' versions are read in a sandbox of
     // the newest runsc of the inventory.
@@ -476,15 +278,13 @@ fn import_image(args: ImportImageArgs) -> Result<ExitCode, String> {
         .ok()
         .and_then(|inv| inv.runtimes().pop())
         .map(|r| r.path);
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let imported = rt
-        .block_on(rootfs_import::import_image(
-            &args.tarball,
-            &args.name,
-            &args.home,
-            runsc.as_deref(),
-        ))
-        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
+    let imported = rt.block_on(rootfs_import::import_image(
+        &args.tarball,
+        &args.name,
+        &args.home,
+        runsc.as_deref(),
+    ))?;
     let entries: usize = imported.layers.iter().map(|l| l.entries).sum();
     println!(
         "{} {} ({}, {} layer(s), {entries} entries) as root filesystem `{}` at {}",
@@ -520,201 +320,4 @@ fn import_image(args: ImportImageArgs) -> Result<ExitCode, String> {
         imported.rootfs.name
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Exit codes: 0 cases can run here (perhaps with limitations the table lists), 1 they
-/// cannot, 130 interrupted.
-fn doctor(args: DoctorArgs) -> Result<ExitCode, String> {
-    reap(&args.home);
-    let mut options = DoctorOptions::new(args.home.clone());
-    options.quick = args.quick;
-    if !args.runsc.is_empty() {
-        let (inventory, own) = inventory_with_own_runsc(&args.home, &args.runsc)?;
-        options.extra_runsc = inventory
-            .runsc
-            .into_iter()
-            .filter(|b| own.contains(&b.runtime_name()))
-            .collect();
-    }
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let diagnosis = rt.block_on(async {
-        tokio::select! {
-            d = doctor::diagnose(&options) => Some(d),
-            _ = shutdown_signal() => None,
-        }
-    });
-    // Leaving the select dropped any probe still running, and with it its sandbox.
-    let Some(d) = diagnosis else {
-        eprintln!("dindcheck: interrupted");
-        return Ok(ExitCode::from(130));
-    };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", doctor::render::table(&d, args.verbose));
-    }
-    Ok(if d.can_run_cases() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// The quick host checks for the runsc binaries (and forced platforms) of `trials`, printed
-/// before any case: what this host cannot test. `None` when interrupted.
-fn host_checks(
-    rt: &tokio::runtime::Runtime,
-    home: &std::path::Path,
-    trials: &[plan::Trial],
-) -> Option<doctor::Diagnosis> {
-    let options = DoctorOptions::for_trials(home.to_path_buf(), trials);
-    eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…");
-    let d = rt.block_on(async {
-        tokio::select! {
-            d = doctor::diagnose(&options) => Some(d),
-            _ = shutdown_signal() => None,
-        }
-    })?;
-    let gaps = doctor::render::limitations(&d);
-    if gaps.is_empty() {
-        eprintln!(
-            "dindcheck: host checks passed ({} checks, {:.1} s)",
-            d.checks.len(),
-            d.elapsed_ms as f64 / 1000.0
-        );
-    } else {
-        eprintln!(
-            "dindcheck: host checks ({:.1} s) found:",
-            d.elapsed_ms as f64 / 1000.0
-        );
-        for g in gaps {
-            eprintln!("  {g}");
-        }
-    }
-    Some(d)
-}
-
-/// Cleans up after earlier dindcheck processes that were killed outright.
-fn reap(home: &std::path::Path) {
-    for e in dindcheck::engine::reap_stale_engines(home) {
-        eprintln!("dindcheck: ended what a dead run's outer engine left: {e}");
-    }
-    for s in scratch::reap_stale(home) {
-        eprintln!(
-            "dindcheck: removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
-            s.trial,
-            s.leftovers.containers.len(),
-            s.leftovers.processes.len(),
-            s.dir.display()
-        );
-    }
-}
-
-/// Starts the outer engine when some trial needs it (or connects to `existing`), with one
-/// runtime per distinct runsc binary and flags among those trials, and imports their root
-/// filesystems up front.
-async fn start_engine(
-    trials: &[plan::Trial],
-    home: &std::path::Path,
-    inventory: &Inventory,
-    existing: Option<&str>,
-) -> Result<Option<OuterEngine>, String> {
-    let engine_trials: Vec<&plan::Trial> = trials
-        .iter()
-        .filter(|t| t.launcher == Launcher::Engine)
-        .collect();
-    if engine_trials.is_empty() {
-        return Ok(None);
-    }
-    let runtimes: Vec<EngineRuntime> = engine_trials
-        .iter()
-        .map(|t| EngineRuntime::for_trial(t))
-        .collect();
-    let engine = match existing {
-        Some(address) => OuterEngine::connect(address, &runtimes).await,
-        None => OuterEngine::start(home, &runtimes).await,
-    }
-    .map_err(|e| e.to_string())?;
-    let mut rootfs_names: Vec<&str> = engine_trials
-        .iter()
-        .map(|t| t.case.rootfs.as_str())
-        .collect();
-    rootfs_names.sort();
-    rootfs_names.dedup();
-    for name in rootfs_names {
-        if let Some(rootfs) = inventory.rootfs(name) {
-            let image = engine.image(rootfs).await.map_err(|e| e.to_string())?;
-            if let Some(ms) = image.import_ms {
-                eprintln!(
-                    "dindcheck: imported {} as {} in {} ms",
-                    rootfs.name, image.reference, ms
-                );
-            }
-        }
-    }
-    Ok(Some(engine))
-}
-
-/// Stops the outer engine once the trials are done, and says what that took.
-fn stop_engine(
-    rt: &tokio::runtime::Runtime,
-    engine: std::sync::Arc<OuterEngine>,
-    existing: Option<String>,
-) -> report::EngineFigures {
-    let mut figures = report::EngineFigures {
-        dockerd: engine.version.clone(),
-        existing,
-        start_ms: engine.start_ms,
-        stop_ms: None,
-        imports: engine.imports(),
-        reaped: engine.reaped.clone(),
-        leaked_at_stop: Vec::new(),
-        reload_ms: engine.reloads(),
-    };
-    match std::sync::Arc::try_unwrap(engine) {
-        Ok(engine) => {
-            let owned = engine.owned();
-            let stopped = rt.block_on(engine.stop());
-            figures.stop_ms = owned.then_some(stopped.stop_ms);
-            figures.leaked_at_stop = stopped.leaked;
-        }
-        // Only the trials held other references, and they are done: dropping stops it.
-        Err(shared) => drop(shared),
-    }
-    if figures.existing.is_none() {
-        eprintln!(
-            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {}",
-            figures.dockerd,
-            figures.start_ms,
-            figures
-                .stop_ms
-                .map_or("?".to_string(), |ms| format!("{ms} ms"))
-        );
-    }
-    figures
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-fn exit_on_second_signal(home: PathBuf) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
-        std::thread::spawn(move || {
-            if signals.forever().next().is_some() {
-                scratch::cleanup_own(&home);
-                dindcheck::engine::stop_own_engines();
-                std::process::exit(130);
-            }
-        });
-    }
 }

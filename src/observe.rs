@@ -8,23 +8,50 @@ use std::time::Duration;
 use bollard::{ClientVersion, Docker};
 use regex::Regex;
 
-use crate::outcome::DaemonInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::launch::socket::DaemonSocket;
 
 /// The marker the entry script prints when the case's setup script fails.
 pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";
 /// The line the entry script prints before the case's setup script.
 pub const SETUP_STARTED_MARKER: &str = "dindcheck: setup";
 
+/// What dockerd said about itself once it answered `info`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub server_version: Option<String>,
+    pub api_version: Option<String>,
+    pub storage_driver: Option<String>,
+    pub cgroup_driver: Option<String>,
+    pub cgroup_version: Option<String>,
+    /// The kernel as the sandbox reports it (gVisor's, not the host's).
+    pub kernel_version: Option<String>,
+}
+
 /// How long one readiness attempt may take before it counts as "no answer yet".
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why the harness could not talk to a nested dockerd (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("socket path is not UTF-8")]
+    NotUtf8,
+    #[error("no answer to `{0}`")]
+    NoAnswer(&'static str),
+    /// dockerd refused the client, in its own words.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Api(#[from] bollard::errors::Error),
+}
+
 /// Connects to the dockerd at `socket` and asks for `info`.
-pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
+pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, ConnectError> {
     let (docker, version) = connect_with_version(socket, ATTEMPT_TIMEOUT).await?;
     let info = tokio::time::timeout(ATTEMPT_TIMEOUT, docker.info())
         .await
-        .map_err(|_| "no answer to `info`".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| ConnectError::NoAnswer("info"))??;
     Ok(DaemonInfo {
         server_version: info.server_version.or(version.version),
         api_version: version.api_version,
@@ -37,7 +64,7 @@ pub async fn daemon_info(socket: &Path) -> Result<DaemonInfo, String> {
 
 /// A client for the dockerd at `socket`, speaking an API version it accepts (see
 /// [`connect_with_version`]), whose requests may take up to `request_timeout`.
-pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker, String> {
+pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker, ConnectError> {
     connect_with_version(socket, request_timeout)
         .await
         .map(|(d, _)| d)
@@ -49,122 +76,22 @@ pub async fn connect(socket: &Path, request_timeout: Duration) -> Result<Docker,
 async fn connect_with_version(
     socket: &Path,
     request_timeout: Duration,
-) -> Result<(Docker, bollard::models::SystemVersion), String> {
-    let path = socket.to_str().ok_or("socket path is not UTF-8")?;
-    let connect = |v: &ClientVersion| {
-        Docker::connect_with_unix(path, request_timeout.as_secs(), v).map_err(|e| e.to_string())
-    };
+) -> Result<(Docker, bollard::models::SystemVersion), ConnectError> {
+    let path = socket.to_str().ok_or(ConnectError::NotUtf8)?;
+    let connect = |v: &ClientVersion| Docker::connect_with_unix(path, request_timeout.as_secs(), v);
     let mut docker = connect(bollard::API_DEFAULT_VERSION)?;
     let version = match tokio::time::timeout(ATTEMPT_TIMEOUT, docker.version()).await {
-        Err(_) => return Err("no answer to `version`".into()),
+        Err(_) => return Err(ConnectError::NoAnswer("version")),
         Ok(Ok(v)) => v,
         Ok(Err(bollard::errors::Error::DockerResponseServerError { message, .. })) => {
-            let max = max_api_version(&message).ok_or(message)?;
+            let max = max_api_version(&message).ok_or(ConnectError::Refused(message))?;
             docker = connect(&max)?;
-            docker.version().await.map_err(|e| e.to_string())?
+            docker.version().await?
         }
-        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Err(e)) => return Err(e.into()),
     };
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = docker.negotiate_version().await?;
     Ok((docker, version))
-}
-
-/// dockerd's socket in a trial's io directory, reached without following anything the
-/// sandbox made there.
-///
-/// The io directory is bind-mounted into the sandbox, so whatever runs inside can replace
-/// `docker.sock` with a symlink to a host path (the outer engine's socket, say): connecting
-/// by path would then talk to the host's dockerd and report *it* as the trial's. So the
-/// directory is opened once, when the harness creates it (`O_PATH | O_NOFOLLOW`, its device
-/// and inode kept), and the socket is looked up relative to that handle with `O_NOFOLLOW`:
-/// it must be a socket, on the same device, owned by root. The client then connects through
-/// `/proc/self/fd/N` of that handle, which names the socket's inode itself, so a swap after
-/// the check cannot redirect it. See `docs/security.md`.
-#[derive(Debug)]
-pub struct DaemonSocket {
-    dir: std::os::fd::OwnedFd,
-    dir_dev: u64,
-    dir_ino: u64,
-    name: String,
-}
-
-/// A socket found safe by [`DaemonSocket::pin`]: connect through [`PinnedSocket::path`]
-/// while this value lives.
-#[derive(Debug)]
-pub struct PinnedSocket {
-    fd: std::os::fd::OwnedFd,
-}
-
-impl PinnedSocket {
-    /// `/proc/self/fd/N`: the socket's own inode, whatever its name points at later.
-    pub fn path(&self) -> std::path::PathBuf {
-        use std::os::fd::AsRawFd;
-        std::path::PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
-    }
-}
-
-impl DaemonSocket {
-    /// Opens `dir` (which must be a real directory, not a link) to find `name` in it later.
-    pub fn open(dir: &Path, name: &str) -> std::io::Result<DaemonSocket> {
-        use rustix::fs::{Mode, OFlags};
-        let fd = rustix::fs::open(
-            dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let st = rustix::fs::fstat(&fd)?;
-        Ok(DaemonSocket {
-            dir: fd,
-            dir_dev: st.st_dev,
-            dir_ino: st.st_ino,
-            name: name.to_string(),
-        })
-    }
-
-    /// The socket, if it is there and is what dockerd would have made: `Ok(None)` while
-    /// nothing is there yet, an error when something else is (a symlink, a file, a socket
-    /// of another owner or device).
-    pub fn pin(&self) -> Result<Option<PinnedSocket>, String> {
-        use rustix::fs::{FileType, Mode, OFlags};
-        let dir = rustix::fs::fstat(&self.dir).map_err(|e| format!("io directory: {e}"))?;
-        if (dir.st_dev, dir.st_ino) != (self.dir_dev, self.dir_ino) {
-            return Err("the trial's io directory was replaced".into());
-        }
-        let fd = match rustix::fs::openat(
-            &self.dir,
-            self.name.as_str(),
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(format!("cannot open {}: {e}", self.name)),
-        };
-        let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", self.name))?;
-        let kind = FileType::from_raw_mode(st.st_mode);
-        if kind != FileType::Socket {
-            let what = match kind {
-                FileType::Symlink => "a symbolic link",
-                FileType::Directory => "a directory",
-                FileType::RegularFile => "a regular file",
-                _ => "not a socket",
-            };
-            return Err(format!(
-                "{} in the trial's io directory is {what}, not dockerd's socket: the sandbox replaced it; the harness does not follow it",
-                self.name
-            ));
-        }
-        if st.st_dev != self.dir_dev || st.st_uid != 0 {
-            return Err(format!(
-                "{} is not a socket that the trial's dockerd made (device or owner differs)",
-                self.name
-            ));
-        }
-        Ok(Some(PinnedSocket { fd }))
-    }
 }
 
 /// How a readiness wait ended.
@@ -333,6 +260,25 @@ pub fn normalise(line: &str) -> String {
     let s = PID.replace_all(&s, "pid=<n>");
     let s = PROC.replace_all(&s, "/proc/<pid>/");
     SPACES.replace_all(s.trim(), " ").into_owned()
+}
+
+/// The lines of runsc's own debug logs that say why a sandbox did not start.
+pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(logs) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let texts: Vec<String> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    // runsc's log lines start with a level letter: W for warnings, E/F for errors.
+    let errors = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F'));
+    distinct_capped(errors.map(|l| normalise(l.split_once("] ").map_or(l, |(_, m)| m))))
 }
 
 /// The last `n` lines of `output`, for the report.

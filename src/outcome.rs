@@ -3,7 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::ProbeResult;
+use crate::case::RunscNetwork;
+use crate::classify::{Catalogue, Kind, UNKNOWN};
+use crate::launch::Launcher;
+pub use crate::observe::DaemonInfo;
+use crate::probe::{ProbeResult, ProbeVerdict};
 
 /// How far dockerd got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,28 +40,16 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// What dockerd said about itself once it answered `info`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct DaemonInfo {
-    pub server_version: Option<String>,
-    pub api_version: Option<String>,
-    pub storage_driver: Option<String>,
-    pub cgroup_driver: Option<String>,
-    pub cgroup_version: Option<String>,
-    /// The kernel as the sandbox reports it (gVisor's, not the host's).
-    pub kernel_version: Option<String>,
-}
-
 /// Everything one trial observed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// `<case>::<runtime>`.
+    /// `<case>::<launcher>::<runtime>`.
     pub trial: String,
     pub case: String,
     pub runtime: String,
-    pub launcher: String,
+    pub launcher: Launcher,
     /// The runsc network mode used, and whether the run substituted it for the case's own.
-    pub network: String,
+    pub network: RunscNetwork,
     pub network_substituted: bool,
     pub verdict: Verdict,
     /// Milliseconds from the launch to the first answered `info` (ready only).
@@ -84,9 +76,60 @@ pub struct Outcome {
     /// failed probes), in order of first appearance; `unknown` last if a failure is unexplained.
     #[serde(default)]
     pub catalogue_ids: Vec<String>,
+    /// What was still there after the trial's teardown: processes, its scratch directory
+    /// (always empty unless the cleanup failed; not part of the baseline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaks: Vec<String>,
 }
 
 impl Outcome {
+    /// Names every error line of this outcome with `catalogue`, and explains each of its failures (the verdict
+    /// when not ready, each failed probe). The decisive line comes first: it is the one the
+    /// runner judged most telling.
+    pub fn classify(&mut self, catalogue: &Catalogue) {
+        let outcome = self;
+        let trial_lines: Vec<&str> = outcome
+            .decisive
+            .iter()
+            .chain(outcome.error_lines.iter())
+            .map(String::as_str)
+            .collect();
+        // The verdict by its decisive line, a failed probe by its own error; every other line
+        // a signature names is only "also seen" (`catalogue_ids`).
+        outcome.diagnosis = match outcome.verdict {
+            Verdict::Ready => None,
+            _ => Some(catalogue.diagnose(outcome.decisive.as_deref())),
+        };
+        for p in &mut outcome.probes {
+            p.diagnosis = match (p.verdict, &p.detail) {
+                (ProbeVerdict::Failed, Some(d)) => Some(catalogue.diagnose(Some(d.as_str()))),
+                (ProbeVerdict::Failed, None) => Some(UNKNOWN.to_string()),
+                _ => None,
+            };
+        }
+        let probe_lines = outcome
+            .probes
+            .iter()
+            .filter(|p| p.verdict == ProbeVerdict::Failed)
+            .filter_map(|p| p.detail.as_deref());
+        let mut ids: Vec<String> = Vec::new();
+        for line in trial_lines.iter().copied().chain(probe_lines) {
+            if let Some(s) = catalogue.match_line(line)
+                && !ids.contains(&s.id)
+            {
+                ids.push(s.id.clone());
+            }
+        }
+        let unknown = outcome.diagnosis.as_deref() == Some(UNKNOWN)
+            || outcome
+                .probes
+                .iter()
+                .any(|p| p.diagnosis.as_deref() == Some(UNKNOWN));
+        if unknown {
+            ids.push(UNKNOWN.to_string());
+        }
+        outcome.catalogue_ids = ids;
+    }
     /// The part of an outcome that the conformance gate compares with its baseline: what
     /// should not change unless runsc, dockerd or the recipe did. Never timings.
     pub fn baseline(&self) -> String {
@@ -102,16 +145,12 @@ impl Outcome {
         }
         // Causes only, sorted: symptoms (a closed fifo, dockerd's storage-driver probing) come
         // and go with timing, and the order of log lines is not part of an outcome.
-        let catalogue = crate::classify::Catalogue::builtin();
+        let catalogue = Catalogue::builtin();
         let mut ids: Vec<&str> = self
             .catalogue_ids
             .iter()
             .map(String::as_str)
-            .filter(|id| {
-                catalogue
-                    .get(id)
-                    .is_none_or(|s| s.kind == crate::classify::Kind::Cause)
-            })
+            .filter(|id| catalogue.get(id).is_none_or(|s| s.kind == Kind::Cause))
             .collect();
         ids.sort();
         if !ids.is_empty() {

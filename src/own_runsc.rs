@@ -45,17 +45,6 @@ pub struct RunscIdentity {
     pub flag_count: usize,
 }
 
-/// The paths in `DINDCHECK_RUNSC_PATHS`.
-pub fn paths_from_env() -> Vec<PathBuf> {
-    std::env::var_os(PATHS_ENV)
-        .map(|v| {
-            std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Runs `path ARGS` and returns its stdout then its stderr (`runsc flags` prints to
 /// stderr), killing it at the timeout.
 fn output(path: &Path, args: &[&str]) -> Result<String, String> {

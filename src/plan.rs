@@ -1,9 +1,12 @@
 //! Crossing cases with runtimes and launchers: one [`Trial`] per case × launcher × runtime.
+//! Which launcher can express which case is the launchers' own business
+//! ([`crate::launch::expressible`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, RunscNetwork};
 use crate::inventory::Runtime;
+use crate::launch::launcher::Launcher;
 
 /// Settings that apply to every trial of a run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -15,43 +18,12 @@ pub struct RunOptions {
     pub launchers: Vec<Launcher>,
 }
 
-/// How a trial's sandbox is started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Launcher {
-    /// A hand-made OCI bundle under `runsc create/start` ([`crate::launch`]).
-    Oci,
-    /// `docker run --runtime=runsc…` through an outer Docker Engine ([`crate::engine`]).
-    Engine,
-}
-
-impl Launcher {
-    pub const ALL: [Launcher; 2] = [Launcher::Oci, Launcher::Engine];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Launcher::Oci => "oci",
-            Launcher::Engine => "engine",
-        }
-    }
-
-    /// `oci`, `engine` or `both`, as `--launcher` and `DINDCHECK_LAUNCHER` take it.
-    pub fn parse_selection(s: &str) -> Result<Vec<Launcher>, String> {
-        match s {
-            "oci" => Ok(vec![Launcher::Oci]),
-            "engine" => Ok(vec![Launcher::Engine]),
-            "both" | "" => Ok(Launcher::ALL.to_vec()),
-            _ => Err(format!(
-                "unknown launcher `{s}`: expected oci, engine or both"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Launcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// A planned trial that was not run, and why: a problem of the host or of the harness, or
+/// a case its launcher cannot express. Not an outcome of the case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NotRun {
+    pub trial: String,
+    pub reason: String,
 }
 
 /// One case on one runtime under one launcher.
@@ -81,21 +53,6 @@ impl Trial {
             "{}::{}::{}",
             self.case.name, self.launcher, self.runtime.name
         )
-    }
-
-    /// Why this launcher cannot run this case faithfully, if it cannot. Such a trial is
-    /// reported as "not expressible with this launcher" instead of being run as something
-    /// else.
-    pub fn not_expressible(&self) -> Option<String> {
-        match self.launcher {
-            Launcher::Oci => self.case.image.as_ref().map(|image| {
-                format!(
-                    "the case runs the image `{image}`; the OCI launcher runs a root filesystem \
-                     from the setup, not an image"
-                )
-            }),
-            Launcher::Engine => crate::engine::container::express(self).err().map(|e| e.0),
-        }
     }
 
     /// Whether the run replaced the case's own network mode.

@@ -25,6 +25,8 @@ use bollard::query_parameters::{
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+pub use crate::case::Probe;
+
 /// The image the probes import, and the one `build` makes from it.
 pub const IMAGE: &str = "dindcheck/busybox:probe";
 const BUILT_IMAGE: &str = "dindcheck/built:probe";
@@ -37,62 +39,6 @@ const NANO_CPUS: i64 = 500_000_000;
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long removing a probe's container may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// One workload to try against a ready nested dockerd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Probe {
-    /// Import the busybox root filesystem as an image (`docker import`).
-    ImageLoad,
-    /// `docker run --rm --network=none` printing a known string.
-    RunNone,
-    /// The same with `--network=host`.
-    RunHost,
-    /// The same on the daemon's default network.
-    RunDefault,
-    /// `docker build` of `FROM` the image plus one `RUN` step.
-    Build,
-    /// A detached container, then `docker exec` into it.
-    Exec,
-    /// A run with `--memory` and `--cpus`, checking that the memory limit is in force.
-    Limits,
-}
-
-impl Probe {
-    /// Every probe, in the order they run.
-    pub const ALL: [Probe; 7] = [
-        Probe::ImageLoad,
-        Probe::RunNone,
-        Probe::RunHost,
-        Probe::RunDefault,
-        Probe::Build,
-        Probe::Exec,
-        Probe::Limits,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Probe::ImageLoad => "image-load",
-            Probe::RunNone => "run-none",
-            Probe::RunHost => "run-host",
-            Probe::RunDefault => "run-default",
-            Probe::Build => "build",
-            Probe::Exec => "exec",
-            Probe::Limits => "limits",
-        }
-    }
-
-    /// The nested container a probe makes, so that cleanup can find it by name.
-    fn container(self) -> String {
-        format!("dindcheck-probe-{}", self.as_str())
-    }
-}
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -124,6 +70,10 @@ pub struct ProbeResult {
     /// The catalogue id explaining a failure (set by [`crate::classify`]).
     #[serde(default)]
     pub diagnosis: Option<String>,
+    /// A failed probe is tried once more before it counts: the first attempt's error when
+    /// there was a second (whose verdict this is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
 }
 
 impl ProbeResult {
@@ -134,16 +84,22 @@ impl ProbeResult {
             ms: 0,
             detail: Some(reason.to_string()),
             diagnosis: None,
+            retried: None,
         }
     }
 }
 
+/// The nested container a probe makes, so that cleanup can find it by name.
+fn container(probe: Probe) -> String {
+    format!("dindcheck-probe-{}", probe.as_str())
+}
+
 /// Runs `selected` against the dockerd behind a trial's io-directory socket, pinned first
-/// (see [`crate::observe::DaemonSocket`]): a socket the sandbox replaced after readiness
+/// (see [`crate::launch::socket::DaemonSocket`]): a socket the sandbox replaced after readiness
 /// skips every probe with the reason, and is never followed.
 pub async fn run_pinned(
     selected: &[Probe],
-    socket: &crate::observe::DaemonSocket,
+    socket: &crate::launch::socket::DaemonSocket,
     image: Option<&Path>,
 ) -> Vec<ProbeResult> {
     match socket.pin() {
@@ -190,7 +146,7 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
             .map(|p| ProbeResult::skipped(*p, reason))
             .collect();
     };
-    let load = timed(Probe::ImageLoad, &docker, image_load(&docker, image)).await;
+    let load = with_retry(Probe::ImageLoad, &docker, || image_load(&docker, image)).await;
     let image_ok = load.verdict == ProbeVerdict::Ok;
     let mut results = Vec::new();
     if selected.contains(&Probe::ImageLoad) {
@@ -206,12 +162,18 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
         }
         let result = match probe {
             Probe::ImageLoad => unreachable!("handled above"),
-            Probe::RunNone => timed(probe, &docker, run_marker(&docker, probe, "none")).await,
-            Probe::RunHost => timed(probe, &docker, run_marker(&docker, probe, "host")).await,
-            Probe::RunDefault => timed(probe, &docker, run_marker(&docker, probe, "default")).await,
-            Probe::Build => timed(probe, &docker, build(&docker)).await,
-            Probe::Exec => timed(probe, &docker, exec(&docker)).await,
-            Probe::Limits => timed(probe, &docker, limits(&docker)).await,
+            Probe::RunNone => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "none")).await
+            }
+            Probe::RunHost => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "host")).await
+            }
+            Probe::RunDefault => {
+                with_retry(probe, &docker, || run_marker(&docker, probe, "default")).await
+            }
+            Probe::Build => with_retry(probe, &docker, || build(&docker)).await,
+            Probe::Exec => with_retry(probe, &docker, || exec(&docker)).await,
+            Probe::Limits => with_retry(probe, &docker, || limits(&docker)).await,
         };
         results.push(result);
     }
@@ -227,7 +189,7 @@ async fn timed(
     let started = Instant::now();
     let outcome = tokio::time::timeout(PROBE_TIMEOUT, work).await;
     let ms = started.elapsed().as_millis() as u64;
-    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, remove(docker, &probe.container())).await;
+    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, remove(docker, &container(probe))).await;
     let (verdict, detail) = match outcome {
         Ok(Ok(())) => (ProbeVerdict::Ok, None),
         Ok(Err(e)) => (ProbeVerdict::Failed, Some(crate::observe::normalise(&e))),
@@ -245,7 +207,32 @@ async fn timed(
         ms,
         detail,
         diagnosis: None,
+        retried: None,
     }
+}
+
+/// Runs a probe under [`timed`], and once more if it failed: nested containers under gVisor
+/// do not always behave the same from run to run (an exec probe's detached container once
+/// failed to start, "cannot start a stopped process", in about 350 executions), and one
+/// stray failure must not decide a probe's verdict. The first error is kept in `retried`.
+/// A probe that ran out of time is not retried: it would only double a hang.
+async fn with_retry<F, Fut>(probe: Probe, docker: &Docker, work: F) -> ProbeResult
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let first = timed(probe, docker, work()).await;
+    let timed_out = first
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.ends_with(&format!("within {} s", PROBE_TIMEOUT.as_secs())));
+    if first.verdict != ProbeVerdict::Failed || timed_out {
+        return first;
+    }
+    let mut second = timed(probe, docker, work()).await;
+    second.ms += first.ms;
+    second.retried = first.detail;
+    second
 }
 
 async fn remove(docker: &Docker, name: &str) {
@@ -343,7 +330,7 @@ async fn run_marker(docker: &Docker, probe: Probe, network: &str) -> Result<(), 
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &probe.container(), body).await?;
+    let (code, output) = run_to_end(docker, &container(probe), body).await?;
     if code != 0 || !output.contains(MARKER) {
         return Err(format!(
             "the container exited {code} without printing the marker; output: {}",
@@ -396,7 +383,7 @@ async fn build(docker: &Docker) -> Result<(), String> {
 }
 
 async fn exec(docker: &Docker) -> Result<(), String> {
-    let name = Probe::Exec.container();
+    let name = container(Probe::Exec);
     remove(docker, &name).await;
     let body = ContainerCreateBody {
         image: Some(IMAGE.into()),
@@ -465,7 +452,7 @@ async fn limits(docker: &Docker) -> Result<(), String> {
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &Probe::Limits.container(), body).await?;
+    let (code, output) = run_to_end(docker, &container(Probe::Limits), body).await?;
     if code != 0 || !output.contains(MARKER) {
         return Err(format!(
             "the container exited {code} without printing the marker; output: {}",

@@ -1,26 +1,31 @@
-//! Running trials: one [`run_trial`] launches, observes and removes one sandbox;
+//! The trial flow: [`run_trial`] runs one trial end to end, the same for every launcher;
 //! [`run_all`] runs many with bounded concurrency.
+//!
+//! A launcher ([`crate::launch`]) writes what its sandbox reads, starts it and removes it.
+//! Everything else is here, once: the case's runsc flags and the host checked, the scratch
+//! directory, dockerd's readiness through the pinned socket, the workload probes, the
+//! teardown and its leak check (the host cgroups a `host-bind-rw` case made included), and
+//! the outcome with its diagnosis.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
 
+use crate::classify::Catalogue;
 use crate::inventory::Inventory;
-use crate::launch::bundle;
-use crate::launch::runsc::{
-    Runsc, RunscFailure, exit_status_from_logs, parse_wait_status, runsc_log_errors,
-};
-use crate::launch::scratch::{Leftovers, TrialDir};
-use crate::observe::{self, Readiness};
+use crate::launch::Launcher;
+use crate::launch::dispatch::{Drive, launch};
+use crate::launch::engine::OuterEngine;
+use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
+use crate::launch::scratch::{Leftovers, TrialDir, leak_check};
+use crate::observe::{self, Readiness, runsc_log_errors};
 use crate::outcome::{Outcome, Verdict};
 use crate::plan::Trial;
 
 /// How many lines of output an outcome keeps for the report.
 const TAIL_LINES: usize = 15;
-/// The decisive line of a trial whose `runsc create` or `start` never returned.
-pub const LAUNCH_HANG_MARKER: &str = "dindcheck: runsc create/start did not return";
 
 /// What every trial of a run shares.
 #[derive(Debug, Clone)]
@@ -30,19 +35,17 @@ pub struct RunContext {
     /// Keep each trial's scratch directory (processes are ended all the same).
     pub keep_scratch: bool,
     /// The outer engine that trials of the engine launcher run through, when there are any.
-    pub engine: Option<std::sync::Arc<crate::engine::OuterEngine>>,
+    pub engine: Option<Arc<OuterEngine>>,
 }
 
 /// A trial that could not be attempted: a problem of this host or of the harness, not an
 /// outcome of the case.
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
-    #[error(
-        "root filesystem `{name}` is not on this host: add it to DINDCHECK_SUITES and rerun scripts/setup-host"
-    )]
-    MissingRootfs { name: String },
-    #[error("runsc binary {0} is missing: rerun scripts/setup-host")]
-    MissingRunsc(PathBuf),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("failed to prepare the scratch directory: {0}")]
+    Scratch(#[from] std::io::Error),
     #[error(
         "runsc binary {0} is not an executable file: check its mode, or rerun scripts/setup-host"
     )]
@@ -55,22 +58,14 @@ pub enum TrialError {
         "the sandbox was killed from outside the harness (SIGKILL, no exit recorded by gVisor)"
     )]
     SandboxKilled,
-    #[error("failed to prepare the scratch directory: {0}")]
-    Scratch(#[from] std::io::Error),
-    #[error(transparent)]
-    Bundle(#[from] bundle::BundleError),
-    /// The engine launcher cannot run this case faithfully (see `engine::container`).
-    #[error("not expressible with this launcher: {0}")]
-    NotExpressible(String),
-    #[error("no outer engine was started for the engine launcher")]
-    NoEngine,
-    #[error("the outer engine failed: {0}")]
-    Engine(String),
     /// The case asks for something a case may never do (see `docs/security.md`). Case files
     /// are checked when they are loaded; this catches a case built some other way.
     #[error("refused: {0}")]
     Refused(String),
 }
+
+/// The decisive line's start when the harness refused the socket the sandbox left.
+pub const SOCKET_REFUSED_MARKER: &str = "dindcheck: socket refused";
 
 /// The result of one trial, and what its cleanup had to end.
 #[derive(Debug)]
@@ -79,12 +74,13 @@ pub struct TrialResult {
     /// Processes or containers that were still running when the trial was torn down (they
     /// were ended; a non-empty list after a clean `delete` would be a runsc leak).
     pub leftovers: Leftovers,
-    /// What was still there after the teardown (should always be empty).
+    /// What was still there after the teardown (should always be empty; the outcome says
+    /// so too).
     pub leaks: Vec<String>,
 }
 
-/// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), and removes
-/// everything it started before returning.
+/// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), runs the
+/// probes, and removes everything it started before returning.
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
     crate::case::runsc_flags::check_all(&trial.case.runsc.flags)
         .map_err(|r| TrialError::Refused(r.message))?;
@@ -92,8 +88,9 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     // The one setting that lets a sandbox write a host resource: whatever cgroups it
     // creates in the host's tree go when the trial ends.
     let host_cgroups = (trial.case.cgroup == crate::case::CgroupMode::HostBindRw)
-        .then(crate::launch::scratch::HostCgroups::snapshot);
-    let result = launch_and_observe(trial, ctx).await;
+        .then(crate::launch::cgroups::HostCgroups::snapshot);
+    let flow = Flow { trial, ctx };
+    let result = launch(trial, &ctx.inventory, ctx.engine.as_deref(), flow).await;
     if let Some(before) = host_cgroups {
         for removed in before.remove_new() {
             tracing::warn!(
@@ -103,102 +100,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             );
         }
     }
-    result
-}
-
-async fn launch_and_observe(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
-    if trial.launcher == crate::plan::Launcher::Engine {
-        let engine = ctx.engine.as_deref().ok_or(TrialError::NoEngine)?;
-        return crate::engine::trial::run(trial, ctx, engine).await;
-    }
-    let rootfs =
-        ctx.inventory
-            .rootfs(&trial.case.rootfs)
-            .ok_or_else(|| TrialError::MissingRootfs {
-                name: trial.case.rootfs.clone(),
-            })?;
-    if !trial.runtime.path.exists() {
-        return Err(TrialError::MissingRunsc(trial.runtime.path.clone()));
-    }
-    let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;
-    if ctx.keep_scratch {
-        dir.keep();
-    }
-    let root = dir.rootfs_view(&rootfs.path)?;
-    bundle::write(trial, &root, &dir.bundle(), &dir.io())?;
-    let runsc = Runsc::for_trial(trial, &dir);
-    // runsc names its control socket after the container id in the abstract namespace
-    // (runsc 20221219 does), so ids must be unique on the host, not only in one `--root`.
-    let id = format!("dindcheck-{}", dir.id());
-    let id = id.as_str();
-
-    let observed = observe_trial(trial, &runsc, &dir, id).await;
-    if matches!(observed, Observed::KilledFromOutside) {
-        return Err(TrialError::SandboxKilled);
-    }
-    // Workloads run while the sandbox is still up, before anything is read or torn down, so
-    // that dockerd's errors during the probes land in the output read below.
-    let probes = match &observed {
-        Observed::Waited(Readiness::Ready { .. }) => {
-            let image = ctx.inventory.images.busybox.as_deref();
-            crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
-        }
-        _ => Vec::new(),
-    };
-    let output = std::fs::read_to_string(dir.output()).unwrap_or_default();
-    let runsc_errors = runsc_log_errors(&dir.logs());
-    let root = dir.root().to_path_buf();
-    let keep = ctx.keep_scratch;
-    let leftovers = dir.close();
-    let mut leaks = crate::launch::scratch::leak_check(&root);
-    if keep {
-        leaks.retain(|l| !l.starts_with("directory"));
-    }
-
-    let mut outcome = initial_outcome(trial, &output, probes);
-    match observed {
-        Observed::Waited(waited) => settle(&mut outcome, waited, &output),
-        Observed::KilledFromOutside => unreachable!("returned above"),
-        Observed::LaunchHang => {
-            // runsc itself never returned (a platform that cannot run here hangs in
-            // `create`): say so, and keep what its debug logs hold.
-            outcome.verdict = Verdict::Timeout;
-            outcome.decisive = Some(format!(
-                "{LAUNCH_HANG_MARKER} within {} s",
-                trial.case.timeout_secs()
-            ));
-            outcome.error_lines.extend(runsc_errors);
-        }
-        Observed::LaunchFailed(f) => {
-            outcome.verdict = Verdict::LaunchFailed;
-            outcome.exit_code = f.status;
-            let mut lines: Vec<String> = f
-                .output
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(observe::normalise)
-                .collect();
-            // runsc's debug logs often hold the cause behind the generic message that
-            // `create` printed ("waiting for sandbox to start: EOF"): prefer it.
-            let cause = runsc_errors.iter().find(|e| {
-                let bare = e.trim_start_matches("FATAL ERROR: ");
-                !lines
-                    .iter()
-                    .any(|l| l.contains(bare) || bare.contains(l.as_str()))
-            });
-            outcome.decisive = cause.or(lines.last()).or(runsc_errors.first()).cloned();
-            lines.extend(runsc_errors);
-            lines.dedup();
-            outcome.error_lines = lines;
-            outcome.log_tail = observe::tail(&f.output, TAIL_LINES);
-        }
-    }
-    crate::classify::Catalogue::builtin().classify(&mut outcome);
-    Ok(TrialResult {
-        outcome,
-        leftovers,
-        leaks,
-    })
+    result?
 }
 
 /// What this host must have for `trial` to say anything about its case: a runsc that can be
@@ -208,13 +110,13 @@ fn check_host(trial: &Trial, ctx: &RunContext) -> Result<(), TrialError> {
     use std::os::unix::fs::PermissionsExt;
     let runsc = &trial.runtime.path;
     match std::fs::metadata(runsc) {
-        Err(_) => return Err(TrialError::MissingRunsc(runsc.clone())),
+        Err(_) => return Err(LaunchError::MissingRunsc(runsc.clone()).into()),
         Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
             return Err(TrialError::RunscNotExecutable(runsc.clone()));
         }
         Ok(_) => {}
     }
-    if trial.case.image.is_none() || trial.launcher == crate::plan::Launcher::Oci {
+    if trial.case.image.is_none() || trial.launcher == Launcher::Oci {
         let name = &trial.case.rootfs;
         if let Some(rootfs) = ctx.inventory.rootfs(name)
             && !rootfs.path.join("usr/sbin/dockerd").exists()
@@ -228,20 +130,104 @@ fn check_host(trial: &Trial, ctx: &RunContext) -> Result<(), TrialError> {
     Ok(())
 }
 
-/// An outcome with everything a launcher knows before its verdict: the trial's names, the
-/// network used, the error lines and tail of `output`, and the probes. Both launchers start
-/// from it and fill in the verdict.
-pub(crate) fn initial_outcome(
-    trial: &Trial,
-    output: &str,
-    probes: Vec<crate::probe::ProbeResult>,
-) -> Outcome {
+/// The trial flow, handed to whichever launcher runs the trial.
+struct Flow<'a> {
+    trial: &'a Trial,
+    ctx: &'a RunContext,
+}
+
+impl Drive for Flow<'_> {
+    type Output = Result<TrialResult, TrialError>;
+
+    async fn drive<L: Launch>(self, mut launcher: L) -> Self::Output {
+        let Flow { trial, ctx } = self;
+        let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;
+        if ctx.keep_scratch {
+            dir.keep();
+        }
+        launcher.write(trial, &dir)?;
+        let timeout = Duration::from_secs(trial.case.timeout_secs());
+        let waited = match launcher.start(trial, &dir, timeout).await {
+            Start::Running {
+                started,
+                deadline,
+                exited,
+            } => Ok(observe::wait_ready(dir.socket(), started, deadline, exited).await),
+            other => Err(other),
+        };
+        let waited = match waited {
+            Ok(Readiness::Exited(Ended::KilledFromOutside)) => {
+                return Err(TrialError::SandboxKilled);
+            }
+            Ok(Readiness::Exited(Ended::Status(code))) => Ok(Readiness::Exited(code)),
+            Ok(Readiness::Ready { ms, info }) => Ok(Readiness::Ready { ms, info }),
+            Ok(Readiness::Timeout) => Ok(Readiness::Timeout),
+            Ok(Readiness::Refused(reason)) => Ok(Readiness::Refused(reason)),
+            Err(start) => Err(start),
+        };
+        // Workloads run while the sandbox is still up, before anything is read or torn down,
+        // so that dockerd's errors during the probes land in the output read below.
+        let probes = match &waited {
+            Ok(Readiness::Ready { .. }) => {
+                let image = ctx.inventory.images.busybox.as_deref();
+                crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
+            }
+            _ => Vec::new(),
+        };
+        let output = launcher.output(&dir).await;
+        let log_errors = runsc_log_errors(&dir.logs());
+
+        let mut leftovers = launcher.remove(trial).await;
+        let root = dir.root().to_path_buf();
+        let scratch = dir.close();
+        leftovers.containers.extend(scratch.containers);
+        leftovers.processes.extend(scratch.processes);
+        let mut leaks = leak_check(&root);
+        if ctx.keep_scratch {
+            leaks.retain(|l| !l.starts_with("directory"));
+        }
+        leaks.extend(launcher.leaks());
+
+        let mut outcome = initial_outcome(trial, &output, probes);
+        match waited {
+            Ok(waited) => settle(&mut outcome, waited, &output),
+            Err(Start::Hung {
+                explanation: Some(line),
+            }) => {
+                // The launcher itself never returned: say so, and keep what runsc's debug
+                // logs hold.
+                outcome.verdict = Verdict::Timeout;
+                outcome.decisive = Some(line);
+                outcome.error_lines.extend(log_errors);
+            }
+            Err(Start::Hung { explanation: None }) => {
+                settle(&mut outcome, Readiness::Timeout, &output)
+            }
+            Err(Start::Refused(refusal)) => refused(&mut outcome, refusal, log_errors),
+            Err(Start::Running { .. }) => unreachable!("a running sandbox was waited for"),
+        }
+        if let Some(fault) = launcher.host_fault() {
+            return Err(fault.into());
+        }
+        outcome.leaks = leaks.clone();
+        outcome.classify(Catalogue::builtin());
+        Ok(TrialResult {
+            outcome,
+            leftovers,
+            leaks,
+        })
+    }
+}
+
+/// An outcome with everything known before its verdict: the trial's names, the network
+/// used, the error lines and tail of `output`, and the probes.
+fn initial_outcome(trial: &Trial, output: &str, probes: Vec<crate::probe::ProbeResult>) -> Outcome {
     Outcome {
         trial: trial.name(),
         case: trial.case.name.clone(),
         runtime: trial.runtime.name.clone(),
-        launcher: trial.launcher.as_str().into(),
-        network: trial.network.as_str().into(),
+        launcher: trial.launcher,
+        network: trial.network,
         network_substituted: trial.network_substituted(),
         verdict: Verdict::Timeout,
         ready_ms: None,
@@ -253,22 +239,12 @@ pub(crate) fn initial_outcome(
         probes,
         diagnosis: None,
         catalogue_ids: Vec::new(),
+        leaks: Vec::new(),
     }
 }
 
-enum Observed {
-    /// The sandbox was SIGKILLed on the host, not ended by anything inside it.
-    KilledFromOutside,
-    /// runsc started the sandbox; dockerd's readiness wait ended this way.
-    Waited(Readiness<Option<i32>>),
-    /// `runsc create` or `start` did not return before the deadline.
-    LaunchHang,
-    LaunchFailed(RunscFailure),
-}
-
-/// Sets the verdict of a trial whose readiness wait ended as `waited`: the same for both
-/// launchers. `outcome` is [`initial_outcome`]'s, of `output`.
-pub(crate) fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, output: &str) {
+/// Sets the verdict of a trial whose readiness wait ended as `waited`.
+fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, output: &str) {
     match waited {
         Readiness::Ready { ms, info } => {
             outcome.verdict = Verdict::Ready;
@@ -293,60 +269,37 @@ pub(crate) fn settle(outcome: &mut Outcome, waited: Readiness<Option<i32>>, outp
     }
 }
 
-/// The decisive line's start when the harness refused the socket the sandbox left.
-pub const SOCKET_REFUSED_MARKER: &str = "dindcheck: socket refused";
-
-async fn observe_trial(trial: &Trial, runsc: &Runsc, dir: &TrialDir, id: &str) -> Observed {
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(trial.case.timeout_secs());
-    // runsc itself may hang (a platform that never runs the container): it gets the same
-    // deadline as readiness.
-    let launch = async {
-        runsc.create(id, &dir.bundle(), &dir.output()).await?;
-        runsc.start(id).await
-    };
-    match tokio::time::timeout_at(deadline, launch).await {
-        Err(_) => return Observed::LaunchHang,
-        Ok(Err(f)) => return Observed::LaunchFailed(f),
-        Ok(Ok(())) => {}
-    }
-    let mut wait = match runsc.spawn_wait(id) {
-        Ok(w) => w,
-        Err(e) => {
-            return Observed::LaunchFailed(RunscFailure {
-                command: runsc.command_line(&["wait", id]),
-                status: None,
-                output: e.to_string(),
+/// Sets the verdict of a trial whose launcher refused to start it: the refusal explains it,
+/// or for runsc, the cause its debug logs hold behind a generic message.
+fn refused(outcome: &mut Outcome, refusal: Refusal, log_errors: Vec<String>) {
+    outcome.verdict = Verdict::LaunchFailed;
+    outcome.exit_code = refusal.status;
+    match refusal.kind {
+        RefusalKind::Message => {
+            let line = observe::normalise(&refusal.message);
+            outcome.decisive = Some(line.clone());
+            outcome.error_lines.push(line);
+        }
+        RefusalKind::Output => {
+            let mut lines: Vec<String> = refusal
+                .message
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(observe::normalise)
+                .collect();
+            // runsc's debug logs often hold the cause behind the generic message that
+            // `create` printed ("waiting for sandbox to start: EOF"): prefer it.
+            let cause = log_errors.iter().find(|e| {
+                let bare = e.trim_start_matches("FATAL ERROR: ");
+                !lines
+                    .iter()
+                    .any(|l| l.contains(bare) || bare.contains(l.as_str()))
             });
-        }
-    };
-    let mut wait_stdout = wait.stdout.take();
-    let exited = async move {
-        let mut s = String::new();
-        if let Some(out) = wait_stdout.as_mut() {
-            let _ = out.read_to_string(&mut s).await;
-        }
-        let _ = wait.wait().await;
-        s
-    };
-    match observe::wait_ready(dir.socket(), started, deadline, exited).await {
-        Readiness::Ready { ms, info } => Observed::Waited(Readiness::Ready { ms, info }),
-        Readiness::Timeout => Observed::Waited(Readiness::Timeout),
-        Readiness::Refused(r) => Observed::Waited(Readiness::Refused(r)),
-        Readiness::Exited(wait_output) => {
-            // A container that exits takes its sandbox with it, and `runsc wait` cannot
-            // always still learn the status ("sandbox no longer running and its exit status
-            // is unavailable"); the sandbox's boot log records it either way.
-            let recorded = exit_status_from_logs(&dir.logs());
-            let waited = parse_wait_status(&wait_output);
-            // gVisor's boot log records every exit of the application (every exited
-            // baseline has its status); a sandbox that ended with no such record, killed
-            // or with no status at all, was ended from outside (an operator, the host's OOM
-            // killer), which says nothing about the case.
-            if recorded.is_none() && waited.is_none_or(|w| w == 128 + libc::SIGKILL) {
-                return Observed::KilledFromOutside;
-            }
-            Observed::Waited(Readiness::Exited(recorded.or(waited)))
+            outcome.decisive = cause.or(lines.last()).or(log_errors.first()).cloned();
+            lines.extend(log_errors);
+            lines.dedup();
+            outcome.error_lines = lines;
+            outcome.log_tail = observe::tail(&refusal.message, TAIL_LINES);
         }
     }
 }
@@ -370,4 +323,66 @@ where
         .await;
     results.sort_by_key(|(i, _, _)| *i);
     results.into_iter().map(|(_, t, r)| (t, r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(output: &str) -> Outcome {
+        let mut o = serde_json::from_value::<Outcome>(serde_json::json!({
+            "trial": "c::oci::r", "case": "c", "runtime": "r", "launcher": "oci",
+            "network": "none", "network_substituted": false, "verdict": "timeout",
+            "ready_ms": null, "exit_code": null, "decisive": null,
+            "error_lines": [], "log_tail": [],
+        }))
+        .unwrap();
+        o.error_lines = observe::error_lines(output);
+        o
+    }
+
+    #[test]
+    fn runscs_refusal_is_explained_by_the_cause_in_its_debug_logs() {
+        let mut o = outcome("");
+        let refusal = Refusal {
+            message: "creating container: waiting for sandbox to start: EOF\n".into(),
+            status: Some(128),
+            kind: RefusalKind::Output,
+        };
+        let logs = vec!["FATAL ERROR: unknown capability \"CAP_BPF\"".to_string()];
+        refused(&mut o, refusal, logs);
+        assert_eq!(o.verdict, Verdict::LaunchFailed);
+        assert_eq!(o.exit_code, Some(128));
+        assert_eq!(
+            o.decisive.as_deref(),
+            Some("FATAL ERROR: unknown capability \"CAP_BPF\"")
+        );
+        assert_eq!(o.error_lines.len(), 2);
+        assert_eq!(o.log_tail.len(), 1);
+    }
+
+    #[test]
+    fn the_engines_refusal_is_one_line_beside_what_the_sandbox_printed() {
+        let mut o = outcome("level=error msg=\"x\"\n");
+        let refusal = Refusal {
+            message: "OCI runtime start failed:\n  cannot start".into(),
+            status: None,
+            kind: RefusalKind::Message,
+        };
+        refused(&mut o, refusal, Vec::new());
+        assert_eq!(
+            o.decisive.as_deref(),
+            Some("OCI runtime start failed: cannot start")
+        );
+        assert_eq!(o.error_lines.len(), 2);
+        assert_eq!(o.exit_code, None);
+    }
+
+    #[test]
+    fn a_refused_socket_is_a_launch_failure_that_says_so() {
+        let mut o = outcome("");
+        settle(&mut o, Readiness::Refused("a symbolic link".into()), "");
+        assert_eq!(o.verdict, Verdict::LaunchFailed);
+        assert!(o.decisive.unwrap().starts_with(SOCKET_REFUSED_MARKER));
+    }
 }

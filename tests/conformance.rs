@@ -7,20 +7,14 @@
 //! dockerd (nextest runs each trial in a process of its own) in one of the engine slots,
 //! whose data-root keeps the imported root filesystems between trials and runs.
 //!
-//! Environment:
-//! - `DINDCHECK_HOME`: where `scripts/setup-host` installed runsc and the root filesystems.
-//! - `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode (CI: `none`).
-//! - `DINDCHECK_RUNTIMES`: a comma-separated subset of runtimes.
-//! - `DINDCHECK_RUNSC_PATHS`: runsc binaries of your own, colon-separated, as `--runsc`
-//!   (runtime `runsc-<release>`); without `DINDCHECK_RUNTIMES`, only these run.
-//! - `DINDCHECK_CASES`: the directory of case files (default: this repository's `cases/`).
-//! - `DINDCHECK_BASELINES`: the directory of baselines (default: `tests/baselines/`), so that
-//!   a platform team keeps its corpus and baselines in its own repository.
-//! - `DINDCHECK_LAUNCHER`: `oci`, `engine` or `both` (the default).
-//! - `DINDCHECK_ENGINE`: `unix:///path` of an existing engine for the engine launcher,
-//!   instead of one the harness starts per trial.
-//! - `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem fails the run
-//!   instead of ignoring the trials (CI sets it).
+//! A thin front end over the library's [`Session`], as the CLI is. Its environment
+//! (`DINDCHECK_HOME`, `DINDCHECK_RUNSC_NETWORK`, `DINDCHECK_RUNTIMES`, `DINDCHECK_LAUNCHER`,
+//! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`, and for a platform team's own gate
+//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`) is
+//! [`Environment`]'s; a bad value is a failing trial of its own (`environment::…`).
+//!
+//! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
+//! its observed outcome and the command, environment included, that records it.
 //!
 //! A trial that its launcher cannot express (see the README's "Two launchers") is not
 //! launched: its baseline records "not expressible with this launcher" and why, and the trial
@@ -31,210 +25,200 @@
 //! when the harness starts (not with `--list`).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use dindcheck::case::{self, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
-use dindcheck::inventory::{self, Inventory};
-use dindcheck::launch::scratch;
-use dindcheck::own_runsc;
-use dindcheck::plan::{Launcher, RunOptions, Trial as CaseTrial};
-use dindcheck::runner::{RunContext, TrialResult, run_trial};
+use dindcheck::gate;
+use dindcheck::inventory::{Inventory, InventoryError};
+use dindcheck::outcome::Outcome;
+use dindcheck::plan::Trial as CaseTrial;
+use dindcheck::runner::TrialResult;
+use dindcheck::session::{self, Environment, Selection, Session, SessionError, signal};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
     quiet_snapshot_panics();
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
-    let home = inventory::home();
-    let quiet = args.list;
+    let (env, env_errors) = Environment::read();
     let mut trials = Vec::new();
     let mut ignored_reasons = Vec::new();
-
-    let cases_dir = env_dir("DINDCHECK_CASES").unwrap_or_else(|| root.join("cases"));
-    let corpus = match case::load_dir(&cases_dir) {
+    for e in env_errors {
+        let name = match e.variable {
+            "DINDCHECK_RUNSC_NETWORK" => "environment::network",
+            _ => "environment::launcher",
+        };
+        trials.push(Trial::test(name, move || Err(e.to_string().into())));
+    }
+    BASELINES
+        .set(
+            env.baselines
+                .clone()
+                .unwrap_or_else(|| root.join(gate::BASELINE_DIR)),
+        )
+        .expect("set once");
+    ACCEPT_ENV.set(accept_environment(&env)).expect("set once");
+    let selection = Selection {
+        cases: env.cases.clone().unwrap_or_else(|| root.join("cases")),
+        runsc: env.runsc_paths.clone(),
+        runtimes: env.runtimes.clone(),
+        network: env.network,
+        launchers: env.launchers.clone(),
+        ..Default::default()
+    };
+    let corpus = match selection.load_cases() {
         Ok(c) => c,
         Err(e) => {
-            let msg = e.headline();
+            let msg = e.to_string();
             trials.push(Trial::test("cases::load", move || Err(msg.into())));
             libtest_mimic::run(&args, trials).exit();
         }
     };
     // A bad case file is a failing trial of its own; the other cases still run.
     for e in &corpus.errors {
-        let stem = e
-            .file
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let stem = e.file.file_stem().unwrap_or_default().to_string_lossy();
         let msg = format!("{:?}", miette::Report::new(e.clone()));
         trials.push(Trial::test(format!("case-file::{stem}"), move || {
             Err(msg.into())
         }));
     }
 
-    let network = match std::env::var("DINDCHECK_RUNSC_NETWORK") {
-        Ok(v) if !v.is_empty() => match v.parse::<RunscNetwork>() {
-            Ok(n) => Some(n),
-            Err(e) => {
-                trials.push(Trial::test("environment::network", move || Err(e.into())));
-                None
-            }
-        },
-        _ => None,
-    };
-    let launchers =
-        match Launcher::parse_selection(&std::env::var("DINDCHECK_LAUNCHER").unwrap_or_default()) {
-            Ok(l) => l,
-            Err(e) => {
-                trials.push(Trial::test("environment::launcher", move || Err(e.into())));
-                Vec::new()
-            }
-        };
-    let options = RunOptions {
-        network_override: network,
-        launchers,
-    };
-
-    let own_paths = own_runsc::paths_from_env();
-    let loaded = if own_paths.is_empty() {
-        Inventory::load(&home)
-    } else {
-        Inventory::load_or_empty(&home)
-    };
-    let mut own_names: Vec<String> = Vec::new();
-    let loaded = loaded.map(|mut inv| {
-        match own_runsc::add_to(&mut inv, &own_paths) {
-            Ok(added) => own_names = added.into_iter().map(|a| a.name).collect(),
-            Err(e) => {
-                let msg = format!("{}: {e}", own_runsc::PATHS_ENV);
-                trials.push(Trial::test("environment::runsc-paths", move || {
-                    Err(msg.into())
-                }));
-            }
-        }
-        inv
-    });
-    match loaded {
-        Err(e) => {
+    let runnable: Vec<String> = corpus.runnable().map(|c| c.name.clone()).collect();
+    let planned = match selection.plan(corpus, &env.home) {
+        Ok(p) => Some(p),
+        Err(SessionError::Inventory(
+            e @ (InventoryError::Missing { .. } | InventoryError::Invalid { .. }),
+        )) => {
             let reason = e.to_string();
-            if require {
+            if env.require {
                 trials.push(Trial::test("environment::inventory", move || {
                     Err(reason.into())
                 }));
             } else {
                 ignored_reasons.push(format!("every trial: {reason}"));
-                for c in corpus.runnable() {
-                    trials.push(
-                        Trial::test(format!("{}::no-runtime", c.name), || Ok(()))
-                            .with_ignored_flag(true),
-                    );
+                for c in &runnable {
+                    let name = format!("{c}::no-runtime");
+                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
                 }
             }
+            None
         }
-        Ok(inv) => {
-            let runtimes = match std::env::var("DINDCHECK_RUNTIMES") {
-                Ok(list) if !list.is_empty() => {
-                    let mut names: Vec<String> =
-                        list.split(',').map(|s| s.trim().to_string()).collect();
-                    names.extend(
-                        own_names
-                            .iter()
-                            .filter(|n| !names.contains(n))
-                            .cloned()
-                            .collect::<Vec<_>>(),
-                    );
-                    match inv.select(&names) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let msg = e.to_string();
-                            trials.push(Trial::test("environment::runtimes", move || {
-                                Err(msg.into())
-                            }));
-                            Vec::new()
-                        }
-                    }
-                }
-                _ if !own_names.is_empty() => inv.select(&own_names).unwrap_or_default(),
-                _ => inv.runtimes(),
+        Err(e @ SessionError::NoRunsc) if !env.require => {
+            ignored_reasons.push(e.to_string());
+            None
+        }
+        Err(e) => {
+            let (name, msg) = match &e {
+                SessionError::NoRunsc => ("environment::runsc", e.to_string()),
+                SessionError::OwnRunsc(_) => ("environment::runsc-paths", e.to_string()),
+                _ => ("environment::runtimes", e.to_string()),
             };
-            if runtimes.is_empty() {
-                let msg = "the inventory lists no runsc: run scripts/setup-host".to_string();
-                if require {
-                    trials.push(Trial::test("environment::runsc", move || Err(msg.into())));
-                } else {
-                    ignored_reasons.push(msg);
-                }
+            trials.push(Trial::test(name, move || Err(msg.into())));
+            None
+        }
+    };
+    if let Some(planned) = planned {
+        if !args.list {
+            // What a killed earlier run left behind is removed before anything starts.
+            for line in session::reap(&env.home).describe() {
+                eprintln!("conformance: {line}");
             }
-            if !quiet {
-                // What a killed earlier run left behind is removed before anything starts.
-                for e in dindcheck::engine::reap_stale_engines(&home) {
-                    eprintln!("conformance: ended what a dead run's outer engine left: {e}");
-                }
-                for s in scratch::reap_stale(&home) {
-                    eprintln!(
-                        "conformance: removed a dead run's scratch directory {} ({})",
-                        s.dir.display(),
-                        s.trial
-                    );
-                }
-                install_signal_cleanup(home.clone());
-            }
-            let ctx = RunContext {
-                home: home.clone(),
-                inventory: inv.clone(),
-                keep_scratch: false,
-                engine: None,
-            };
-            for t in dindcheck::plan::plan(corpus.runnable(), &runtimes, &options) {
-                let name = t.name();
-                let baseline = dindcheck::gate::trial_baseline_name(&t, &inv);
-                let missing = match &baseline {
-                    None => Some(format!(
-                        "root filesystem `{}` is not installed",
-                        t.case.rootfs
-                    )),
-                    Some(_) if !t.runtime.path.exists() => {
-                        Some(format!("{} is missing", t.runtime.path.display()))
-                    }
-                    Some(_) => None,
-                };
-                match missing {
-                    Some(reason) if require => {
-                        let msg = format!("{reason} (DINDCHECK_REQUIRE=1): run scripts/setup-host");
-                        trials.push(Trial::test(name, move || Err(msg.into())));
-                    }
-                    Some(reason) => {
-                        ignored_reasons.push(format!("{name}: {reason}"));
-                        trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
-                    }
-                    // A trial the launcher cannot express is not launched; its baseline
-                    // records that, and why, so that a change of the translation (a case
-                    // becoming expressible, or no longer) is a change the gate reports.
-                    None if t.not_expressible().is_some() => {
-                        let baseline = baseline.unwrap_or_default();
-                        trials.push(Trial::test(name, move || {
-                            let why = t.not_expressible().unwrap_or_default();
-                            let observed = format!("not expressible with this launcher: {why}\n");
-                            compare_with_baseline(&t, &baseline, &observed, None)
-                        }));
-                    }
-                    None => {
-                        let ctx = ctx.clone();
-                        let baseline = baseline.unwrap_or_default();
-                        trials.push(Trial::test(name, move || check_trial(&t, &ctx, &baseline)));
-                    }
-                }
-            }
+            signal::cleanup_on_signal(env.home.clone(), "conformance", None);
+        }
+        let inv = planned.inventory;
+        for t in planned.trials {
+            trials.push(conformance_trial(t, &inv, &env, &mut ignored_reasons));
         }
     }
-    if !quiet {
+    if !args.list {
         for r in &ignored_reasons {
             eprintln!("conformance: ignored: {r}");
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// The test of one trial: ignored (with a reason) or failing (with `DINDCHECK_REQUIRE=1`)
+/// when the host lacks its runsc or root filesystem; for a trial its launcher cannot
+/// express, a check that this still holds (its baseline records why, so that a case
+/// becoming expressible, or no longer, is a change the gate reports); else the trial run.
+fn conformance_trial(
+    t: CaseTrial,
+    inv: &Inventory,
+    env: &Environment,
+    ignored_reasons: &mut Vec<String>,
+) -> Trial {
+    let name = t.name();
+    let baseline = gate::trial_baseline_name(&t, inv);
+    let missing = match &baseline {
+        None => Some(format!(
+            "root filesystem `{}` is not installed",
+            t.case.rootfs
+        )),
+        Some(_) if !t.runtime.path.exists() => {
+            Some(format!("{} is missing", t.runtime.path.display()))
+        }
+        Some(_) => None,
+    };
+    let baseline = baseline.unwrap_or_default();
+    match missing {
+        Some(reason) if env.require => {
+            let msg = format!("{reason} (DINDCHECK_REQUIRE=1): run scripts/setup-host");
+            Trial::test(name, move || Err(msg.into()))
+        }
+        Some(reason) => {
+            ignored_reasons.push(format!("{name}: {reason}"));
+            Trial::test(name, || Ok(())).with_ignored_flag(true)
+        }
+        None if dindcheck::launch::expressible(&t).is_err() => Trial::test(name, move || {
+            let observed = match dindcheck::launch::expressible(&t) {
+                Err(why) => format!("{why}\n"),
+                Ok(()) => "expressible with this launcher\n".to_string(),
+            };
+            compare_with_baseline(&t, &baseline, &observed, None)
+        }),
+        None => {
+            let mut session = Session::new(env.home.clone(), inv.clone());
+            session.existing_engine = env.engine.clone();
+            Trial::test(name, move || check_trial(&t, session, &baseline))
+        }
+    }
+}
+
+/// Runs `t` and compares its outcome with the baseline `name`. A trial of the engine
+/// launcher starts its own outer engine with the one runtime it needs (nextest runs each
+/// trial in a process of its own) and stops it, whatever the trial's result.
+fn check_trial(t: &CaseTrial, mut session: Session, name: &str) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (result, engine) = rt.block_on(async {
+        session.start_engine(std::slice::from_ref(t)).await?;
+        if let Some(engine) = session.engine() {
+            for r in &engine.reaped {
+                eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
+            }
+        }
+        let result = session.run_trial(t).await;
+        Ok::<_, SessionError>((result, session.stop_engine().await))
+    })?;
+    if let Some(e) = engine.filter(|e| !e.leaked_at_stop.is_empty()) {
+        let left = e.leaked_at_stop.join(", ");
+        return Err(format!("the outer engine left processes after it stopped: {left}").into());
+    }
+    let TrialResult {
+        outcome,
+        leftovers,
+        leaks,
+    } = result?;
+    if !leftovers.is_empty() && t.launcher == dindcheck::launch::Launcher::Engine {
+        eprintln!(
+            "conformance: the outer engine leaked the trial's sandbox (ended): {leftovers:?}"
+        );
+    }
+    if !leaks.is_empty() {
+        return Err(format!("the teardown left: {}", leaks.join("; ")).into());
+    }
+    compare_with_baseline(t, name, &outcome.baseline(), Some(&outcome))
 }
 
 /// A baseline mismatch is reported by [`check_trial`] with everything needed to act on it;
@@ -254,78 +238,6 @@ fn quiet_snapshot_panics() {
     }));
 }
 
-/// On SIGINT or SIGTERM (nextest's timeout, a user's ^C), end every sandbox this process
-/// started before exiting.
-fn install_signal_cleanup(home: PathBuf) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            let n = scratch::cleanup_own(&home);
-            let e = dindcheck::engine::stop_own_engines();
-            eprintln!(
-                "conformance: signal {sig}: removed {n} sandbox(es) and {e} outer engine(s) of this process"
-            );
-            std::process::exit(128 + sig);
-        }
-    });
-}
-
-/// Starts an outer engine with the one runtime `t` needs, runs `t` through it and stops it,
-/// whatever the trial's result.
-async fn run_with_engine(t: &CaseTrial, ctx: &RunContext) -> Result<TrialResult, Failed> {
-    let needed = [EngineRuntime::for_trial(t)];
-    let engine = match std::env::var("DINDCHECK_ENGINE") {
-        Ok(address) if !address.is_empty() => OuterEngine::connect(&address, &needed).await,
-        _ => OuterEngine::start(&ctx.home, &needed).await,
-    }
-    .map_err(|e| e.to_string())?;
-    for r in &engine.reaped {
-        eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
-    }
-    let engine = std::sync::Arc::new(engine);
-    let ctx = RunContext {
-        engine: Some(engine.clone()),
-        ..ctx.clone()
-    };
-    let result = run_trial(t, &ctx).await;
-    drop(ctx);
-    if let Ok(engine) = std::sync::Arc::try_unwrap(engine) {
-        let stopped = engine.stop().await;
-        if !stopped.leaked.is_empty() {
-            return Err(format!(
-                "the outer engine left processes after it stopped: {}",
-                stopped.leaked.join(", ")
-            )
-            .into());
-        }
-    }
-    let result = result.map_err(|e| e.to_string())?;
-    if !result.leftovers.is_empty() {
-        eprintln!(
-            "conformance: the outer engine leaked the trial's sandbox (ended): {:?}",
-            result.leftovers
-        );
-    }
-    Ok(result)
-}
-
-fn check_trial(t: &CaseTrial, ctx: &RunContext, name: &str) -> Result<(), Failed> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let TrialResult { outcome, leaks, .. } = match t.launcher {
-        Launcher::Oci => rt.block_on(run_trial(t, ctx)).map_err(|e| e.to_string())?,
-        Launcher::Engine => rt.block_on(run_with_engine(t, ctx))?,
-    };
-    if !leaks.is_empty() {
-        return Err(format!("the teardown left: {}", leaks.join("; ")).into());
-    }
-    compare_with_baseline(t, name, &outcome.baseline(), Some(&outcome))
-}
-
 /// Asserts `observed` (an outcome's baseline text) against the baseline `name`, and on a
 /// difference says everything needed to act on it: both texts, the outcome's error lines and
 /// output tail when it ran, and the command that accepts the new outcome.
@@ -333,9 +245,10 @@ fn compare_with_baseline(
     t: &CaseTrial,
     name: &str,
     observed: &str,
-    outcome: Option<&dindcheck::outcome::Outcome>,
+    outcome: Option<&Outcome>,
 ) -> Result<(), Failed> {
-    let dir = baselines_dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = BASELINES.get().expect("set in main").clone();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
     settings.set_prepend_module_to_snapshot(false);
@@ -351,24 +264,23 @@ fn compare_with_baseline(
     if matched.is_ok() {
         return Ok(());
     }
-    let file = dindcheck::gate::baseline_path(&dir, name);
-    let recorded = dindcheck::gate::read_baseline(&dir, name);
-    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
-    // The command that accepts the outcome, with the environment that chose this trial, so
-    // that it works as printed (a platform team's own cases, baselines and runsc included).
-    let mut env = vec!["INSTA_UPDATE=always".to_string()];
-    for var in [
-        "DINDCHECK_CASES",
-        "DINDCHECK_BASELINES",
-        own_runsc::PATHS_ENV,
-        "DINDCHECK_HOME",
-    ] {
-        if let Ok(v) = std::env::var(var)
-            && !v.is_empty()
-        {
-            env.push(format!("{var}={v}"));
-        }
+    // A trial known to vary (tests/flaky.toml) that gave one of its known other outcomes is
+    // not a regression: say so, and pass. The variant must not become the baseline.
+    let known = gate::known_flaky(&root.join(gate::FLAKY_FILE))?;
+    if let Some(note) = gate::is_known_variant(&known, &t.name(), observed) {
+        let _ = std::fs::remove_file(gate::baseline_path(&dir, name).with_extension("snap.new"));
+        eprintln!(
+            "conformance: {} is known to be flaky and gave a known variant, not its baseline \
+             ({note}); see tests/flaky.toml",
+            t.name()
+        );
+        return Ok(());
     }
+    let file = gate::baseline_path(&dir, name);
+    let recorded = gate::read_baseline(&dir, name);
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let mut env = vec!["INSTA_UPDATE=always".to_string()];
+    env.extend(ACCEPT_ENV.get().into_iter().flatten().cloned());
     env.push(format!("DINDCHECK_RUNSC_NETWORK={}", t.network.as_str()));
     let accept = format!(
         "{} cargo nextest run --test conformance -E 'test(={})'",
@@ -409,16 +321,26 @@ fn compare_with_baseline(
     .into())
 }
 
-/// A directory from the environment variable `var`, when set and not empty.
-fn env_dir(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
+/// The baselines directory: `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.
+static BASELINES: OnceLock<PathBuf> = OnceLock::new();
+/// The variables the command that accepts an outcome must repeat to choose the same trial.
+static ACCEPT_ENV: OnceLock<Vec<String>> = OnceLock::new();
 
-/// `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.
-fn baselines_dir() -> PathBuf {
-    env_dir("DINDCHECK_BASELINES").unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(dindcheck::gate::BASELINE_DIR)
-    })
+/// `VAR=value` for each setting of `env` that chose this run's corpus, baselines or runsc.
+fn accept_environment(env: &Environment) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(c) = &env.cases {
+        v.push(format!("DINDCHECK_CASES={}", c.display()));
+    }
+    if let Some(b) = &env.baselines {
+        v.push(format!("DINDCHECK_BASELINES={}", b.display()));
+    }
+    if !env.runsc_paths.is_empty() {
+        let paths = std::env::join_paths(&env.runsc_paths).unwrap_or_default();
+        v.push(format!("DINDCHECK_RUNSC_PATHS={}", paths.to_string_lossy()));
+    }
+    if let Ok(home) = std::env::var("DINDCHECK_HOME") {
+        v.push(format!("DINDCHECK_HOME={home}"));
+    }
+    v
 }

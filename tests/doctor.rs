@@ -10,9 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use dindcheck::doctor::{self, DoctorOptions, Status, Topic};
-use dindcheck::inventory::{self, Inventory};
+use dindcheck::inventory;
 use dindcheck::launch::scratch;
+use dindcheck::session::signal;
 
 /// Removes whatever this test process left under `<home>/runs`, also when an assertion
 /// fails (nextest runs each test in its own process, so "ours" is well defined).
@@ -22,34 +25,6 @@ impl Drop for CleanupOnDrop {
     fn drop(&mut self) {
         scratch::cleanup_own(&self.0);
     }
-}
-
-/// On SIGINT or SIGTERM (nextest's timeout, a user's ^C), end every sandbox this process
-/// started before exiting: no destructor runs on a signal.
-fn install_signal_cleanup(home: PathBuf) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            // The test's own thread keeps going meanwhile and may start the next probe:
-            // clean up until a pass finds nothing.
-            let mut n = 0;
-            for _ in 0..20 {
-                let found = scratch::cleanup_own(&home);
-                if found == 0 && n > 0 {
-                    break;
-                }
-                n += found;
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            eprintln!(
-                "doctor test: signal {sig}: removed {n} scratch director(ies) of this process"
-            );
-            std::process::exit(128 + sig);
-        }
-    });
 }
 
 /// This process's scratch directories, and the processes that name one.
@@ -71,18 +46,12 @@ fn ours(home: &Path) -> (Vec<PathBuf>, Vec<u32>) {
 #[test]
 fn doctor_checks_every_runsc_and_platform_and_leaves_nothing_behind() {
     let home = inventory::home();
-    let inventory = match Inventory::load(&home) {
-        Ok(i) => i,
-        Err(e) => {
-            if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
-                panic!("{e}");
-            }
-            eprintln!("doctor test skipped: {e}");
-            return;
-        }
+    let Some(inventory) = common::inventory_or_skip() else {
+        return;
     };
     let _cleanup = CleanupOnDrop(home.clone());
-    install_signal_cleanup(home.clone());
+    // No destructor runs on a signal (nextest's timeout, a user's ^C).
+    signal::cleanup_on_signal(home.clone(), "doctor test", None);
 
     let mut options = DoctorOptions::new(home.clone());
     // nextest runs this test in the `sandboxes` group beside the conformance trials: one

@@ -2,7 +2,7 @@
 //!
 //! On our machines a `docker run --runtime=runsc` whose start fails leaves the container's
 //! `runsc-sandbox`, `runsc-gofer` and shim running, even after `docker rm -f`
-//! (shared/HOST-FACTS.md, "A Docker Engine with runsc as a runtime"). runsc's
+//! (docs/host-facts.md, "A Docker Engine with runsc as a runtime"). runsc's
 //! `--network=sandbox` fails at start on this kernel ("cannot run with network enabled in
 //! root network namespace"), which makes the failure easy to provoke.
 //!
@@ -11,39 +11,26 @@
 //! Without an inventory (no `scripts/setup-host`) the test says so and passes, unless
 //! `DINDCHECK_REQUIRE=1` (CI), which makes that a failure.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
-use dindcheck::inventory::{self, Inventory};
+use dindcheck::inventory;
+use dindcheck::launch::Launcher;
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch::processes_mentioning;
 use dindcheck::outcome::Verdict;
-use dindcheck::plan::{Launcher, RunOptions, Trial};
+use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::runner::{RunContext, run_trial};
 
 #[test]
 fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
-    let home = inventory::home();
-    let inv = match Inventory::load(&home) {
-        Ok(i) => i,
-        Err(e) if !require => {
-            eprintln!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some((inv, runtime)) = common::newest_runsc_or_skip() else {
+        return;
     };
-    let runtime = inv
-        .runtimes()
-        .pop()
-        .expect("the inventory lists a runsc: rerun scripts/setup-host");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = case::load_dir(&root.join("cases")).unwrap();
-    let case = corpus
-        .runnable()
-        .find(|c| c.name == "official-one-liner-cap-add-all")
-        .expect("cases/official-one-liner-cap-add-all.toml");
+    let home = inventory::home();
+    let case = &common::corpus_case("official-one-liner-cap-add-all");
     let options = RunOptions {
         network_override: Some(RunscNetwork::Sandbox),
         launchers: vec![Launcher::Engine],
@@ -75,7 +62,7 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
         );
         assert!(
             !result.leftovers.is_empty(),
-            "expected the engine to leak the failed container's sandbox (HOST-FACTS); if it no \
+            "expected the engine to leak the failed container's sandbox (docs/host-facts.md); if it no \
              longer does, this test no longer exercises the sweep and must provoke a leak \
              another way. outcome: {:?}",
             result.outcome
@@ -106,39 +93,9 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
     });
 }
 
-/// The inventory, or `None` (the test then passes, saying why) when the host has none and
-/// `DINDCHECK_REQUIRE` is not set.
-fn inventory_or_skip() -> Option<Inventory> {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
-    match Inventory::load(&inventory::home()) {
-        Ok(i) => Some(i),
-        Err(e) if !require => {
-            eprintln!("skipped: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// The inventory and its newest runsc, or `None` as [`inventory_or_skip`].
-fn newest_runsc_or_skip() -> Option<(Inventory, dindcheck::inventory::Runtime)> {
-    let inv = inventory_or_skip()?;
-    let runtime = inv
-        .runtimes()
-        .pop()
-        .expect("the inventory lists a runsc: rerun scripts/setup-host");
-    Some((inv, runtime))
-}
-
 /// A case of the corpus, without probes (these tests are about the engine, not workloads).
 fn corpus_case(name: &str) -> case::Case {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = case::load_dir(&root.join("cases")).unwrap();
-    let mut case = corpus
-        .runnable()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("cases/{name}.toml"))
-        .clone();
+    let mut case = common::corpus_case(name);
     case.probes = Some(Vec::new());
     case
 }
@@ -147,7 +104,7 @@ fn corpus_case(name: &str) -> case::Case {
 /// restart, when a trial needs it; the trial then runs under it.
 #[test]
 fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
-    let Some((inv, runtime)) = newest_runsc_or_skip() else {
+    let Some((inv, runtime)) = common::newest_runsc_or_skip() else {
         return;
     };
     let home = inventory::home();
@@ -219,7 +176,7 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
 /// cannot pull is a launch failure that the catalogue explains, not an error of the harness.
 #[test]
 fn a_case_that_names_an_image_runs_it_or_says_why_not() {
-    let Some((inv, runtime)) = newest_runsc_or_skip() else {
+    let Some((inv, runtime)) = common::newest_runsc_or_skip() else {
         return;
     };
     let home = inventory::home();
@@ -307,14 +264,11 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
 /// and the runsc sandbox outlive it. The next run, whatever its launchers, ends them.
 #[test]
 fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
-    let home = inventory::home();
-    if let Err(e) = Inventory::load(&home) {
-        assert!(!require, "{e}");
-        eprintln!("skipped: {e}");
+    if common::inventory_or_skip().is_none() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let home = inventory::home();
+    let root = common::root();
     let out = std::env::temp_dir().join(format!("dindcheck-engine-kill-{}", std::process::id()));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dindcheck"))
         .current_dir(root)
@@ -355,7 +309,7 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
         "SIGKILL should have left the engine running"
     );
 
-    let ended = dindcheck::engine::reap_stale_engines(&home);
+    let ended = dindcheck::launch::engine::reap_stale_engines(&home);
     assert!(
         ended.iter().any(|e| e.contains("dockerd")),
         "the dead run's dockerd was not found: {ended:?}"

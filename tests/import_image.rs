@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory};
-use dindcheck::plan::{Launcher, RunOptions, Trial};
+use dindcheck::launch::Launcher;
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::probe::Probe;
 use dindcheck::rootfs_import;
 use dindcheck::runner::{RunContext, run_trial};

@@ -5,12 +5,13 @@
 //! Without runsc or a root filesystem these tests pass with a note on stderr, except under
 //! `DINDCHECK_REQUIRE=1` (CI), where that is a failure.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dindcheck::case::load_dir;
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Verdict;
@@ -21,24 +22,14 @@ const RUNTIME: &str = "runsc-20240729";
 
 /// The inventory, or `None` (with a note) when this host has none and CI does not require it.
 fn inventory() -> Option<Inventory> {
-    match Inventory::load(&inventory::home()) {
-        Ok(inv) if inv.rootfs("bookworm").is_some() && !inv.runtimes().is_empty() => Some(inv),
-        other => {
-            let why = match other {
-                Err(e) => e.to_string(),
-                Ok(_) => "no runsc or no bookworm rootfs in the inventory".into(),
-            };
-            if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
-                panic!("{why} (DINDCHECK_REQUIRE=1)");
-            }
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let inv = common::inventory_or_skip()?;
+    common::or_skip(
+        if inv.rootfs("bookworm").is_some() && !inv.runtimes().is_empty() {
+            Ok(inv)
+        } else {
+            Err("no runsc or no bookworm rootfs in the inventory".into())
+        },
+    )
 }
 
 /// Processes and directories of the run whose harness had `pid`.
@@ -120,11 +111,11 @@ fn tempdir(tag: &str) -> PathBuf {
 }
 
 /// On our machines `--platform=kvm` starts a sandbox that never runs the container
-/// (HOST-FACTS): the trial must end as `timeout` at the case's timeout and leave nothing.
+/// (docs/host-facts.md, "Platforms"): the trial must end as `timeout` at the case's timeout and leave nothing.
 #[test]
 fn a_hung_platform_is_killed_at_the_timeout() {
     let Some(inv) = inventory() else { return };
-    let corpus = load_dir(&root().join("cases")).unwrap();
+    let corpus = common::corpus();
     let mut case = corpus.get("merged-o-latest").unwrap().clone();
     case.timeout = Some(8);
     let mut runtime = inv.select(&[format!("{RUNTIME}@kvm")]).unwrap().remove(0);
@@ -132,7 +123,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
     let trial = Trial::new(
         &case,
         &runtime,
-        dindcheck::plan::Launcher::Oci,
+        dindcheck::launch::Launcher::Oci,
         &RunOptions::default(),
     );
     let ctx = RunContext {
@@ -166,7 +157,7 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
         return;
     }
     let out = tempdir("sigint");
-    let mut child = spawn_run(&root().join("tests/fixtures/hang"), &out, &[]);
+    let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
     // SAFETY: signalling our own child.
@@ -195,7 +186,7 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         return;
     }
     let out = tempdir("sigkill");
-    let mut child = spawn_run(&root().join("tests/fixtures/hang"), &out, &[]);
+    let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
     child.kill().unwrap();
@@ -241,7 +232,7 @@ fn two_concurrent_runs_both_complete() {
     let outs = [tempdir("concurrent-a"), tempdir("concurrent-b")];
     let mut children: Vec<Child> = outs
         .iter()
-        .map(|o| spawn_run(&root().join("cases"), o, &cases))
+        .map(|o| spawn_run(&common::root().join("cases"), o, &cases))
         .collect();
     let mut verdicts = Vec::new();
     for (child, out) in children.iter_mut().zip(&outs) {
@@ -283,7 +274,7 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
     }
     let out = tempdir("hang10");
     let mut child = spawn_run(
-        &root().join("tests/fixtures/hang10"),
+        &common::root().join("tests/fixtures/hang10"),
         &out,
         &["--jobs", "2"],
     );
@@ -318,7 +309,11 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     let file = dir.join("a-file");
     std::fs::write(&file, "").unwrap();
     let out = file.join("out");
-    let mut child = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let mut child = spawn_run(
+        &common::root().join("cases"),
+        &out,
+        &["--case", "gvisor-tutorial"],
+    );
     let pid = child.id();
     let status = wait_exit(&mut child, Duration::from_secs(60));
     let mut stderr = String::new();
@@ -347,9 +342,17 @@ fn a_second_run_with_the_same_output_directory_is_refused() {
         return;
     }
     let out = tempdir("shared-out");
-    let mut first = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let mut first = spawn_run(
+        &common::root().join("cases"),
+        &out,
+        &["--case", "gvisor-tutorial"],
+    );
     wait_for_sandbox(first.id());
-    let mut second = spawn_run(&root().join("cases"), &out, &["--case", "gvisor-tutorial"]);
+    let mut second = spawn_run(
+        &common::root().join("cases"),
+        &out,
+        &["--case", "gvisor-tutorial"],
+    );
     let status = wait_exit(&mut second, Duration::from_secs(60));
     let mut stderr = String::new();
     second
@@ -401,7 +404,7 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
             "gvisor-tutorial-cap-add-all",
         ])
         .arg("--cases")
-        .arg(root().join("cases"))
+        .arg(common::root().join("cases"))
         .arg("--home")
         .arg(&home)
         .arg("--out")
@@ -438,4 +441,44 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
     assert!(left.is_empty(), "left running: {left:?}");
     scratch::unmount_below(&home);
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// `--repeat N` runs each trial N times and reports how its outcome varied: one outcome per
+/// trial in results.json, and its stability (runs, variants with counts).
+#[test]
+fn a_repeated_run_reports_each_trials_stability() {
+    if inventory().is_none() {
+        return;
+    }
+    let out = tempdir("repeat");
+    let mut child = spawn_run(
+        &common::root().join("cases"),
+        &out,
+        &[
+            "--case",
+            "note-attempt-4-five-flags",
+            "--launcher",
+            "oci",
+            "--repeat",
+            "3",
+        ],
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(300));
+    assert!(status.success(), "the run failed: {status}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["outcomes"].as_array().unwrap().len(), 1);
+    let stability = results["stability"].as_array().expect("a stability list");
+    assert_eq!(stability.len(), 1);
+    assert_eq!(stability[0]["runs"], 3);
+    let counted: u64 = stability[0]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3);
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(report.contains("## Stability"), "{report}");
+    std::fs::remove_dir_all(&out).unwrap();
 }

@@ -2,11 +2,14 @@
 //! whose tables keep their shape whatever the logs contain, and `report --merge` of two
 //! partitioned runs giving the same matrix as one full run (real runsc).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-use dindcheck::case::Claimed;
+use dindcheck::case::{Claimed, RunscNetwork};
 use dindcheck::inventory::Rootfs;
+use dindcheck::launch::Launcher;
 use dindcheck::outcome::{DaemonInfo, Outcome, Verdict};
 use dindcheck::report::{self, CaseInfo, Results, RuntimeInfo};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
@@ -16,8 +19,8 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
         trial: format!("{case}::{runtime}"),
         case: case.into(),
         runtime: runtime.into(),
-        launcher: "oci".into(),
-        network: "none".into(),
+        launcher: Launcher::Oci,
+        network: RunscNetwork::None,
         network_substituted: true,
         verdict,
         ready_ms: (verdict == Verdict::Ready).then_some(1234),
@@ -32,6 +35,7 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
         catalogue_ids: diagnosis(verdict)
             .map(|d| vec![d.to_string()])
             .unwrap_or_default(),
+        leaks: Vec::new(),
         daemon: (verdict == Verdict::Ready).then(|| DaemonInfo {
             server_version: Some("20.10.24+dfsg1".into()),
             api_version: Some("1.41".into()),
@@ -120,6 +124,8 @@ fn fixture() -> Results {
         leaked: vec![],
         engine: None,
         host_checks: None,
+        stability: Vec::new(),
+        claims: vec![],
     }
 }
 
@@ -213,12 +219,7 @@ fn other_hosts_become_columns() {
 /// Two real partitioned runs, merged, against one real full run: the same verdicts.
 #[test]
 fn partitioned_real_runs_merge_to_the_full_run() {
-    let home = dindcheck::inventory::home();
-    if dindcheck::inventory::Inventory::load(&home).is_err() {
-        if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
-            panic!("no inventory at {} (DINDCHECK_REQUIRE=1)", home.display());
-        }
-        eprintln!("skipped: no inventory");
+    if common::inventory_or_skip().is_none() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

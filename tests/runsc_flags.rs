@@ -6,11 +6,12 @@
 //! Without an inventory the test passes with a note on stderr; with `DINDCHECK_REQUIRE=1`
 //! (as `.ci/run` sets) it fails instead.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use dindcheck::case::runsc_flags::{ALLOWED, FlagValue};
-use dindcheck::inventory::{self, Inventory};
 
 /// Flags of the allow list that only releases newer than Debian's know.
 const NEWER_RELEASES_ONLY: &[&str] = &["allow-packet-socket-write"];
@@ -49,15 +50,8 @@ fn known_flags(runsc: &Path) -> Vec<String> {
 
 #[test]
 fn every_allowed_flag_takes_only_its_kind_of_value_on_every_installed_runsc() {
-    let inventory = match Inventory::load(&inventory::home()) {
-        Ok(i) => i,
-        Err(e) => {
-            if std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1") {
-                panic!("{e}");
-            }
-            eprintln!("runsc_flags test skipped: {e}");
-            return;
-        }
+    let Some(inventory) = common::inventory_or_skip() else {
+        return;
     };
     let scratch = tempfile::tempdir().unwrap();
     let probe_path = scratch.path().join("must-not-exist");

@@ -8,6 +8,8 @@
 //! Without an inventory the tests pass with a note on stderr; with `DINDCHECK_REQUIRE=1`
 //! (as `.ci/run` sets) they fail instead.
 
+mod common;
+
 use std::io::Read;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -15,28 +17,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dindcheck::case::{self, Case, RunscNetwork};
-use dindcheck::engine::{EngineRuntime, OuterEngine};
 use dindcheck::inventory::{self, Inventory, Runtime};
+use dindcheck::launch::Launcher;
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Verdict;
-use dindcheck::plan::{Launcher, RunOptions, Trial};
+use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::runner::{RunContext, TrialError, TrialResult, run_trial};
 
 /// The inventory and its newest runsc, or `None` (the test then passes, saying why) when
 /// the host has none and `DINDCHECK_REQUIRE` is not set.
 fn host_or_skip() -> Option<(Inventory, Runtime)> {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
-    match Inventory::load(&inventory::home()) {
-        Ok(i) => {
-            let rt = i.runtimes().pop().expect("the inventory lists a runsc");
-            Some((i, rt))
-        }
-        Err(e) if !require => {
-            eprintln!("skipped: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    common::newest_runsc_or_skip()
 }
 
 /// Loads one case file written from `text`, as the loader would from a pull request.

@@ -6,20 +6,18 @@
 //! A bad file never stops the others: the corpus carries the good cases and the errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::Deserialize;
 
-use super::schema::{Case, MAX_TIMEOUT_SECS, MountKind};
+pub use super::diff::changes;
+pub use super::rules::ALLOWED_BIND_SOURCES;
+use super::rules::{check_dockerd_args, check_mount, is_image_reference, valid_name};
+use super::schema::{Case, MAX_TIMEOUT_SECS};
 
 /// Case files larger than this are refused unread: a case is a page of TOML, not a data set.
 pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024;
-
-/// Host paths a case may bind-mount. A bind of anything else is refused, so that a case file
-/// can never make the harness expose or write a host path it did not mean to.
-pub const ALLOWED_BIND_SOURCES: &[&str] = &["/sys/fs/cgroup", "/lib/modules"];
 
 /// Keys that belong to one file and are not taken over by a case that extends it.
 const NOT_INHERITED: &[&str] = &["name", "extend", "abstract"];
@@ -118,17 +116,6 @@ impl CaseError {
         }
         s.push_str(&self.message);
         s
-    }
-}
-
-impl fmt::Display for Corpus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} cases, {} errors",
-            self.cases.len(),
-            self.errors.len()
-        )
     }
 }
 
@@ -423,197 +410,6 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
     Ok(())
 }
 
-/// Whether `s` has the shape of an image reference (`[host[:port]/]path[:tag][@digest]`),
-/// with no whitespace and no scheme: what the engine would take, checked before any run.
-fn is_image_reference(s: &str) -> bool {
-    let (name, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    let digest_ok = digest.is_none_or(|d| {
-        d.split_once(':').is_some_and(|(alg, hex)| {
-            !alg.is_empty() && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
-        })
-    });
-    // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (path, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-        None => (name, None),
-    };
-    let tag_ok = tag.is_none_or(|t| {
-        !t.is_empty()
-            && t.len() <= 128
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    });
-    // Repository names are lowercase; only a leading registry host (`a.b`, `host:port`,
-    // `localhost`) may have capitals.
-    let parts: Vec<&str> = path.split('/').collect();
-    let has_host = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost");
-    let path_ok = !path.is_empty()
-        && !path.contains("://")
-        && parts.iter().enumerate().all(|(i, part)| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    (c.is_ascii_alphanumeric() && (i == 0 && has_host || !c.is_ascii_uppercase()))
-                        || "._-:".contains(c)
-                })
-        });
-    path_ok && tag_ok && digest_ok
-}
-
-/// dockerd arguments that would take away what the harness depends on: its own socket in
-/// the io directory (another `--host` there would clash with it or replace it) and the
-/// `daemon.json` it writes (`--config-file` elsewhere would bypass the case's own key).
-/// Other arguments only change dockerd inside the sandbox and are the case's business.
-fn check_dockerd_args(args: &[String]) -> Result<(), MountProblem> {
-    let io = crate::launch::IO_DIR_IN_SANDBOX;
-    for (i, a) in args.iter().enumerate() {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (a.as_str(), None),
-        };
-        let value = || inline.or_else(|| args.get(i + 1).map(String::as_str));
-        match name {
-            "--config-file" => {
-                return Err(MountProblem(
-                    format!("`{a}`: the harness writes dockerd's configuration"),
-                    "put dockerd's configuration in `dockerd.daemon_json`".into(),
-                ));
-            }
-            "-H" | "--host" if value().is_some_and(|v| v.contains(io)) => {
-                return Err(MountProblem(
-                    format!("`{a}` would listen in {io}, the harness's own directory"),
-                    format!("the harness gives dockerd its socket in {io}; listen elsewhere"),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// (message, hint) for a mount the harness refuses.
-struct MountProblem(String, String);
-
-/// Mount options a case may give, by mount type. Anything else (propagation such as `shared`,
-/// `rw` on a bind, `dev`/`suid`) is refused: deny by default, as for runsc flags.
-const TMPFS_OPTIONS: &[&str] = &["rw", "ro", "nosuid", "nodev", "noexec", "exec"];
-const TMPFS_OPTIONS_WITH_VALUE: &[&str] = &["size=", "mode=", "nr_inodes="];
-const BIND_OPTIONS: &[&str] = &[
-    "ro", "bind", "rbind", "nosuid", "nodev", "noexec", "private", "rprivate",
-];
-
-/// Where a case may not mount: over the whole root, over the harness's io directory (its
-/// entry script and dockerd's socket), or over `/proc`.
-const RESERVED_DESTINATIONS: &[&str] = &["/", crate::launch::IO_DIR_IN_SANDBOX, "/proc"];
-
-fn check_mount(m: &super::schema::Mount) -> Result<(), MountProblem> {
-    let dest = &m.destination;
-    if !dest.is_absolute() || dest.components().any(|c| c.as_os_str() == "..") {
-        return Err(MountProblem(
-            format!(
-                "destination `{}` must be an absolute path without `..`",
-                dest.display()
-            ),
-            "write the path as it is inside the sandbox, e.g. `/var/lib/docker`".into(),
-        ));
-    }
-    // `:` and `,` separate fields in Docker's --mount and -v syntax; runsc's gofer fails on
-    // the former with "unexpected end of JSON input" long after the load.
-    let plain = dest.to_str().is_some_and(|d| {
-        d.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+@".contains(c))
-    });
-    if !plain {
-        return Err(MountProblem(
-            format!(
-                "destination `{}` has characters a mount path may not have here",
-                dest.display()
-            ),
-            "use letters, digits and `/ . _ - + @`".into(),
-        ));
-    }
-    if let Some(r) = RESERVED_DESTINATIONS
-        .iter()
-        .find(|r| dest == Path::new(r) || (**r != "/" && dest.starts_with(r)))
-    {
-        return Err(MountProblem(
-            format!(
-                "destination `{}` would cover `{r}`, which the harness needs",
-                dest.display()
-            ),
-            "mount somewhere else".into(),
-        ));
-    }
-    let allowed: &[&str] = match m.kind {
-        MountKind::Tmpfs => TMPFS_OPTIONS,
-        MountKind::Bind => BIND_OPTIONS,
-    };
-    for o in &m.options {
-        let ok = allowed.contains(&o.as_str())
-            || (m.kind == MountKind::Tmpfs
-                && TMPFS_OPTIONS_WITH_VALUE.iter().any(|p| {
-                    o.strip_prefix(p).is_some_and(|v| {
-                        !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric())
-                    })
-                }));
-        if !ok {
-            let hint = if m.kind == MountKind::Bind && o == "rw" {
-                "host paths are bound read-only; only `cgroup = \"host-bind-rw\"` binds the host's cgroup tree read-write, and the report flags it".to_string()
-            } else {
-                match m.kind {
-                    MountKind::Tmpfs => format!(
-                        "a tmpfs mount takes only: {}, size=…, mode=…, nr_inodes=…",
-                        allowed.join(", ")
-                    ),
-                    MountKind::Bind => format!("a bind mount takes only: {}", allowed.join(", ")),
-                }
-            };
-            return Err(MountProblem(
-                format!("mount option `{o}` is not allowed here"),
-                hint,
-            ));
-        }
-    }
-    match (m.kind, &m.source) {
-        (MountKind::Tmpfs, Some(_)) => Err(MountProblem(
-            "a tmpfs mount takes no `source`".into(),
-            "remove `source`, or use `type = \"bind\"`".into(),
-        )),
-        (MountKind::Bind, None) => Err(MountProblem(
-            "a bind mount needs a `source`".into(),
-            "name the host path to bind".into(),
-        )),
-        (MountKind::Bind, Some(src)) => {
-            let ok = src.is_absolute()
-                && !src.components().any(|c| c.as_os_str() == "..")
-                && ALLOWED_BIND_SOURCES.iter().any(|a| src == Path::new(a));
-            if ok {
-                Ok(())
-            } else {
-                Err(MountProblem(
-                    format!("bind source `{}` is not on the allow list", src.display()),
-                    format!(
-                        "a case may bind only {}, read-only",
-                        ALLOWED_BIND_SOURCES.join(", ")
-                    ),
-                ))
-            }
-        }
-        (MountKind::Tmpfs, None) => Ok(()),
-    }
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 80
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
 fn hint_for(message: &str) -> Option<String> {
     if message.starts_with("unknown field") {
         // "unknown field `timout`, expected one of `name`, `timeout`, …"
@@ -706,107 +502,4 @@ pub fn unknown_names<'a>(corpus: &Corpus, names: &'a [String]) -> Vec<&'a str> {
         .map(String::as_str)
         .filter(|n| !known.contains(n))
         .collect()
-}
-
-/// What a case changes relative to the case it extends: one line per key whose value
-/// differs (`cgroup: "none" → "host-bind"`), for the report's before/after view.
-/// Descriptive keys (name, description, source, claim) are left out.
-pub fn changes(parent: &Case, child: &Case) -> Vec<String> {
-    const DESCRIPTIVE: &[&str] = &[
-        "name",
-        "description",
-        "source",
-        "claim",
-        "claimed",
-        "extend",
-        "abstract",
-    ];
-    let flat = |c: &Case| {
-        let mut out = BTreeMap::new();
-        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(c) {
-            flatten("", &toml::Value::Table(t), &mut out);
-        }
-        out
-    };
-    let (before, after) = (flat(parent), flat(child));
-    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    keys.into_iter()
-        .filter(|k| !DESCRIPTIVE.contains(&k.split('.').next().unwrap_or(k)))
-        .filter_map(|k| {
-            let (b, a) = (before.get(k), after.get(k));
-            (b != a).then(|| {
-                let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
-                format!("{k}: {} → {}", show(b), show(a))
-            })
-        })
-        .collect()
-}
-
-fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        toml::Value::Table(t) if prefix.is_empty() || !prefix.ends_with("daemon_json") => {
-            for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_name_the_keys_that_differ() {
-        let parent = Case {
-            cgroup: crate::case::CgroupMode::None,
-            ..Case::default()
-        };
-        let mut child = parent.clone();
-        child.cgroup = crate::case::CgroupMode::HostBind;
-        child.dockerd.args = vec!["--iptables=false".into()];
-        child.claim = "descriptive keys are not changes".into();
-        assert_eq!(
-            changes(&parent, &child),
-            vec![
-                "cgroup: \"none\" → \"host-bind\"",
-                "dockerd.args: [] → [\"--iptables=false\"]",
-            ]
-        );
-    }
-
-    #[test]
-    fn image_references_are_checked_for_shape() {
-        for ok in [
-            "docker:dind",
-            "docker",
-            "library/docker:27.3-dind",
-            "localhost:5000/team/dind:1",
-            "dindcheck/custom",
-            "docker@sha256:0123abcd",
-            "Registry.Example/team/dind:1",
-        ] {
-            assert!(is_image_reference(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "docker dind",
-            "https://host/docker:dind",
-            "docker:",
-            "/docker",
-            "docker@sha256:xyz",
-            "Docker:dind",
-            "registry.example/Team/dind",
-        ] {
-            assert!(!is_image_reference(bad), "{bad}");
-        }
-    }
 }

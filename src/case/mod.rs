@@ -5,10 +5,14 @@
 //! `extend` chains and reports a bad file with its line, column and key.
 
 pub mod capability;
+mod diff;
 pub mod load;
+mod rules;
 pub mod runsc_flags;
 pub mod schema;
+pub mod workload;
 
 pub use capability::{CapabilityBase, CapabilitySet};
 pub use load::{CaseError, Corpus, load_dir};
 pub use schema::{Case, CgroupMode, Claimed, Mount, MountKind, RunscNetwork, SpecEdit};
+pub use workload::Probe;

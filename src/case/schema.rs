@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::capability::CapabilitySet;
-use crate::probe::Probe;
+use super::workload::Probe;
+
+/// Where a case's sandbox finds the harness's io directory (its entry script, `daemon.json`,
+/// dockerd's socket for the harness): a case may not mount over it or listen in it.
+pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
 
 /// Readiness timeout when a case says nothing.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 90;
@@ -41,7 +45,7 @@ pub struct Case {
     /// What the claim predicts of workload probes once dockerd is ready, e.g.
     /// `{ run-none = "works", limits = "fails" }` ("Docker commands work", "limits won't").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
+    pub claimed_probes: BTreeMap<Probe, Claimed>,
     /// Another case (by name) whose keys this one starts from. Not inherited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend: Option<String>,

@@ -1,12 +1,11 @@
 //! What doctor produces: one [`Check`] per question asked of the host, gathered in a
-//! [`Diagnosis`]. Plain data, rendered by [`super::render`] and carried in the report.
+//! [`Diagnosis`]. Plain data: `render` shows it on a terminal, and the report carries it.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Trial;
-use crate::report::NotRun;
+use crate::plan::{NotRun, Trial};
 
 /// A check's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

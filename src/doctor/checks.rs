@@ -1,5 +1,6 @@
 //! The checks themselves: each asks the host one question by running something real
-//! (runsc, a sandbox, dockerd, statvfs) and turns what it saw into a [`Check`].
+//! (runsc, a sandbox, dockerd, statvfs) and turns what it saw into a [`Check`]. Here what
+//! they share and the host's own checks; each runsc's are in `runsc_checks`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,10 +10,8 @@ use tokio::process::Command;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::check::{Check, Topic};
-use super::facts::{self, KernelVersion, Release, RunscFlags};
-use super::probe::{Ending, Probe, ProbeRun};
+use super::facts::{self, KernelVersion};
 use crate::inventory::{Inventory, RunscBinary};
-use crate::launch::IO_DIR_IN_SANDBOX;
 
 /// How long a platform may take to run a trivial process. kvm hangs on hosts without
 /// (nested) virtualisation; this bounds how long doctor waits to say so.
@@ -39,7 +38,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    async fn permit(&self) -> SemaphorePermit<'_> {
+    pub(super) async fn permit(&self) -> SemaphorePermit<'_> {
         self.sandboxes
             .acquire()
             .await
@@ -53,14 +52,14 @@ pub fn runsc_subject(bin: &RunscBinary) -> String {
 }
 
 /// What a command printed, or why it could not run.
-struct Ran {
-    line: String,
-    status: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Ran {
+    pub(super) line: String,
+    pub(super) status: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
-async fn run_command(program: &Path, args: &[&str]) -> Result<Ran, String> {
+pub(super) async fn run_command(program: &Path, args: &[&str]) -> Result<Ran, String> {
     let line = std::iter::once(program.display().to_string())
         .chain(args.iter().map(|a| a.to_string()))
         .collect::<Vec<_>>()
@@ -85,7 +84,7 @@ async fn run_command(program: &Path, args: &[&str]) -> Result<Ran, String> {
     }
 }
 
-fn timed(mut c: Check, started: Instant) -> Check {
+pub(super) fn timed(mut c: Check, started: Instant) -> Check {
     c.elapsed_ms = started.elapsed().as_millis() as u64;
     c
 }
@@ -186,14 +185,14 @@ pub async fn engine(home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Che
 /// Starts an outer engine with a runtime per runsc, checks that `docker info` lists them, and
 /// stops it, recording both times.
 async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
-    use crate::engine::container::EngineRuntime;
-    use crate::engine::daemon::OuterEngine;
+    use crate::launch::engine::container::EngineRuntime;
+    use crate::launch::engine::daemon::OuterEngine;
     let runtimes: Vec<EngineRuntime> = runsc
         .iter()
         .map(|b| EngineRuntime {
             name: format!("dindcheck-doctor-{}", b.release),
             path: b.path.clone(),
-            args: vec!["--network=none".into(), "--overlay2=root:memory".into()],
+            args: crate::launch::flags::GlobalFlags::isolated().args(),
         })
         .collect();
     let summary = c.summary.clone();
@@ -318,476 +317,6 @@ fn statvfs(path: &Path) -> Option<(u64, u64)> {
     }
     let frsize = s.f_frsize as u64;
     Some((s.f_bavail as u64 * frsize, s.f_blocks as u64 * frsize))
-}
-
-/// The binary exists, runs, and says which release it is.
-pub async fn runsc_version(bin: &RunscBinary) -> (Check, Option<Release>) {
-    let started = Instant::now();
-    let c = Check::new(&runsc_subject(bin), Topic::RunscVersion, "version");
-    if !bin.path.is_file() {
-        return (
-            timed(
-                c.fail(
-                    format!("{} is missing", bin.path.display()),
-                    "rerun `scripts/setup-host`",
-                ),
-                started,
-            ),
-            None,
-        );
-    }
-    let (c, release) = match run_command(&bin.path, &["--version"]).await {
-        Err(e) => (
-            c.fail(e.clone(), "rerun `scripts/setup-host`")
-                .evidence([e]),
-            None,
-        ),
-        Ok(r) => {
-            let first = r.stdout.lines().next().unwrap_or_default().to_string();
-            let release = facts::parse_release(&r.stdout);
-            let ev = [format!("$ {}", r.line), first.clone()];
-            let c = match release {
-                Some(rel) if rel.to_string() == bin.release => {
-                    c.ok(format!("{first} at {}", bin.path.display()))
-                }
-                Some(rel) => c.warn(
-                    format!("{first}: release {rel}, the inventory says {}", bin.release),
-                    "rerun `scripts/setup-host` to refresh the inventory",
-                ),
-                None => c.warn(
-                    format!("{first}: no release date in it"),
-                    "the network check cannot predict runsc's behaviour; it still tries",
-                ),
-            };
-            (c.evidence(ev), release)
-        }
-    };
-    (timed(c, started), release)
-}
-
-/// Which flags the binary knows: the harness's own, and the ones recipes depend on.
-pub async fn runsc_flags(bin: &RunscBinary) -> (Check, Option<RunscFlags>) {
-    let started = Instant::now();
-    let c = Check::new(&runsc_subject(bin), Topic::RunscFlags, "flags");
-    let ran = match run_command(&bin.path, &["flags"]).await {
-        Err(e) => {
-            return (
-                timed(
-                    c.fail(e.clone(), "rerun `scripts/setup-host`")
-                        .evidence([e]),
-                    started,
-                ),
-                None,
-            );
-        }
-        Ok(r) => r,
-    };
-    // Go's flag package prints usage on stderr; some builds print it on stdout.
-    let flags = RunscFlags::parse(&format!("{}{}", ran.stdout, ran.stderr));
-    let missing = flags.missing_required();
-    let (platforms, default) = flags.platforms();
-    let net_raw = if flags.knows("net-raw") {
-        "--net-raw"
-    } else {
-        "no --net-raw"
-    };
-    let packet = match flags.packet_write_flag() {
-        Some(f) if f == facts::PACKET_WRITE_FLAGS[0] => format!("--{f}"),
-        Some(f) => format!("--{f} (not --{})", facts::PACKET_WRITE_FLAGS[0]),
-        None => "no packet-socket write flag".into(),
-    };
-    let summary = format!(
-        "{} flags; {net_raw}; {packet}; platforms {} (default {})",
-        flags.usage.len(),
-        platforms.join(", "),
-        default.as_deref().unwrap_or("?")
-    );
-    let mut evidence = vec![
-        format!("$ {}", ran.line),
-        format!("{} flags listed", flags.usage.len()),
-    ];
-    for f in ["net-raw", "host-uds", "overlay2", "platform"]
-        .into_iter()
-        .chain(facts::PACKET_WRITE_FLAGS)
-    {
-        evidence.push(match flags.usage.get(f) {
-            Some(u) => format!("-{f}: {}", facts::shorten(u, 100)),
-            None => format!("-{f}: unknown to this binary"),
-        });
-    }
-    let c = if flags.usage.is_empty() {
-        c.fail(
-            "`runsc flags` listed nothing",
-            "rerun `scripts/setup-host`; check the binary by hand",
-        )
-    } else if !missing.is_empty() {
-        c.fail(
-            format!("lacks flags the harness passes: --{}", missing.join(", --")),
-            "use a newer runsc",
-        )
-    } else {
-        c.ok(summary)
-    };
-    (timed(c.evidence(evidence), started), Some(flags))
-}
-
-fn no_rootfs(c: Check) -> Check {
-    c.fail(
-        "no root filesystem to start a sandbox on",
-        "rerun `scripts/setup-host`",
-    )
-}
-
-/// A trivial sandbox starts with the default platform and no networking.
-pub async fn sandbox_starts(ctx: &Ctx, bin: &RunscBinary, default: Option<&str>) -> Check {
-    let c = Check::new(&runsc_subject(bin), Topic::SandboxStarts, "trivial sandbox");
-    let Some(rootfs) = &ctx.probe_rootfs else {
-        return no_rootfs(c);
-    };
-    let _permit = ctx.permit().await;
-    let started = Instant::now();
-    let run = Probe::new(&bin.path, rootfs, "start", "true")
-        .run(&ctx.home)
-        .await;
-    let platform = default.unwrap_or("default platform");
-    let c = if run.started() {
-        c.ok(format!(
-            "starts ({platform}, --network=none) in {:.2} s",
-            run.elapsed.as_secs_f64()
-        ))
-    } else if run.ending == Ending::Hung {
-        c.fail(
-            format!("hangs ({platform}): {}", run.reason()),
-            "rerun the command in the evidence by hand and read its --debug-log",
-        )
-    } else {
-        c.fail(
-            format!("does not start: {}", run.reason()),
-            "rerun the command in the evidence by hand and read its --debug-log",
-        )
-    };
-    timed(c.evidence(run.evidence()), started)
-}
-
-/// One platform: starts, fails, or hangs (within [`PLATFORM_TIMEOUT`]).
-pub async fn platform(
-    ctx: &Ctx,
-    bin: &RunscBinary,
-    platform: &str,
-    flags: Option<&RunscFlags>,
-) -> Check {
-    let subject = runsc_subject(bin);
-    let c = Check::new(
-        &subject,
-        Topic::Platform(platform.to_string()),
-        &format!("platform {platform}"),
-    );
-    let Some(rootfs) = &ctx.probe_rootfs else {
-        return no_rootfs(c);
-    };
-    let known: Vec<String> = flags.map(|f| f.platforms().0).unwrap_or_default();
-    let _permit = ctx.permit().await;
-    let started = Instant::now();
-    let mut probe = Probe::new(&bin.path, rootfs, &format!("platform {platform}"), "true");
-    probe.platform = Some(platform.to_string());
-    probe.timeout = PLATFORM_TIMEOUT;
-    let run = probe.run(&ctx.home).await;
-    let others: Vec<&str> = known
-        .iter()
-        .map(String::as_str)
-        .filter(|p| *p != platform && *p != "kvm")
-        .collect();
-    let elsewhere = if others.is_empty() {
-        "use another platform".to_string()
-    } else {
-        format!(
-            "use {} (`--runtime {subject}@{}`)",
-            others.join(" or "),
-            others[0]
-        )
-    };
-    let c = if run.started() {
-        c.ok(format!("starts in {:.2} s", run.elapsed.as_secs_f64()))
-    } else if run.ending == Ending::Hung {
-        let why = if platform == "kvm" {
-            format!("kvm needs working (nested) virtualisation; {elsewhere}")
-        } else {
-            elsewhere
-        };
-        c.fail(
-            format!(
-                "hangs: no start within {} s (killed and deleted)",
-                PLATFORM_TIMEOUT.as_secs()
-            ),
-            why,
-        )
-    } else if run.reason().contains("unknown platform")
-        || (!known.is_empty() && !known.iter().any(|k| k == platform))
-    {
-        c.warn(
-            format!("not in this release: {}", run.reason()),
-            format!(
-                "this runsc has {}; {elsewhere}",
-                if known.is_empty() {
-                    "other platforms".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        )
-    } else {
-        c.fail(format!("fails: {}", run.reason()), elsewhere)
-    };
-    timed(c.evidence(run.evidence()), started)
-}
-
-/// Sandbox networking (`--network=sandbox`): predicted from the versions, then tried.
-pub async fn network(ctx: &Ctx, bin: &RunscBinary, release: Option<Release>) -> Check {
-    let c = Check::new(&runsc_subject(bin), Topic::Network, "sandbox networking");
-    let Some(rootfs) = &ctx.probe_rootfs else {
-        return no_rootfs(c);
-    };
-    let prediction = facts::predicts_netns_misdetection(release, ctx.kernel);
-    let mut evidence = vec![format!(
-        "prediction: runsc {} on kernel {} {}",
-        release.map_or("(release unknown)".into(), |r| r.to_string()),
-        ctx.kernel_release,
-        match prediction {
-            Some(true) => format!(
-                "misdetects the root network namespace (runsc before {} on Linux {} or later)",
-                facts::NETNS_FIX_RELEASE,
-                facts::PER_NETNS_RMEM_KERNEL
-            ),
-            Some(false) => "should not misdetect the root network namespace".into(),
-            None => "cannot be predicted".into(),
-        }
-    )];
-    let _permit = ctx.permit().await;
-    let started = Instant::now();
-    let mut probe = Probe::new(&bin.path, rootfs, "network", "cat /proc/net/dev");
-    probe.network = "sandbox";
-    probe.timeout = PROBE_TIMEOUT;
-    let run = probe.run(&ctx.home).await;
-    evidence.extend(run.evidence());
-    let none = "run cases with `--runsc-network none` (or `host`)";
-    let reason = run.reason();
-    let c = if run.started() {
-        let note = if prediction == Some(true) {
-            " (although the versions predicted the misdetection)"
-        } else {
-            ""
-        };
-        c.ok(format!("usable: --network=sandbox starts{note}"))
-    } else if reason.contains(facts::ROOT_NETNS_MESSAGE) && prediction == Some(true) {
-        c.fail(
-            format!(
-                "unavailable: runsc {} (before {}) misdetects the root network namespace on \
-                 kernel {} (6.11 or later); confirmed: \"{}\"",
-                release.map_or("?".into(), |r| r.to_string()),
-                facts::NETNS_FIX_RELEASE,
-                ctx.kernel.map_or("?".into(), |k| k.to_string()),
-                facts::ROOT_NETNS_MESSAGE
-            ),
-            format!("{none}, or use runsc {} or later", facts::NETNS_FIX_RELEASE),
-        )
-    } else if reason.contains(facts::ROOT_NETNS_MESSAGE) {
-        c.fail(
-            format!("unavailable: runsc believes it runs in the root network namespace: {reason}"),
-            format!("{none}, or run dindcheck in its own network namespace"),
-        )
-    } else {
-        c.fail(format!("unavailable: {reason}"), none)
-    };
-    timed(c.evidence(evidence), started)
-}
-
-/// gVisor's cgroupfs: what `/sys/fs/cgroup` holds with a `cgroup` mount in the spec (as
-/// Docker's specs have), and without one, which controllers can be mounted by hand (the
-/// recipe of gVisor's older Docker tutorial).
-pub async fn cgroups(ctx: &Ctx, bin: &RunscBinary) -> Check {
-    let c = Check::new(&runsc_subject(bin), Topic::Cgroups, "gVisor cgroupfs");
-    let Some(rootfs) = &ctx.probe_rootfs else {
-        return no_rootfs(c);
-    };
-    let _permit = ctx.permit().await;
-    let started = Instant::now();
-    let listing = format!("echo {} /sys/fs/cgroup/*", facts::CGROUP_LISTING_MARKER);
-    let mut with = Probe::new(&bin.path, rootfs, "cgroups with mount", &listing);
-    with.cgroup_mount = true;
-    with.timeout = PROBE_TIMEOUT;
-    let with = with.run(&ctx.home).await;
-    // `mkdir` without `-p`: `mkdir -p` stats the path first, and stat fails with EINVAL
-    // under runsc 20221219.
-    let by_hand = format!(
-        "{listing}\nmount -t tmpfs dindcheck-cgroups /sys/fs/cgroup || exit 0\n\
-         for c in {}; do mkdir /sys/fs/cgroup/$c && \
-         if mount -t cgroup -o $c $c /sys/fs/cgroup/$c 2>/dev/null; then echo {} $c; \
-         else echo {} $c; fi; done; true",
-        facts::V1_CONTROLLERS.join(" "),
-        facts::CGROUP_MOUNTABLE_MARKER,
-        facts::CGROUP_REFUSED_MARKER,
-    );
-    let mut without = Probe::new(&bin.path, rootfs, "cgroups by hand", &by_hand);
-    without.timeout = PROBE_TIMEOUT;
-    let without = without.run(&ctx.home).await;
-
-    let mut evidence = vec!["with a cgroup mount at /sys/fs/cgroup in the spec:".to_string()];
-    evidence.extend(with.evidence());
-    evidence.push("without it, then mounting each controller by hand:".into());
-    evidence.extend(without.evidence());
-
-    let list = |r: &ProbeRun| facts::parse_cgroup_listing(&r.output);
-    let (Some(seen), Some(bare)) = (list(&with), list(&without)) else {
-        let failed = if list(&with).is_none() {
-            &with
-        } else {
-            &without
-        };
-        return timed(
-            c.fail(
-                format!("could not look: {}", failed.reason()),
-                "see the trivial-sandbox check",
-            )
-            .evidence(evidence),
-            started,
-        );
-    };
-    let mountable = facts::parse_mountable(&without.output);
-    let show = |v: &[String]| {
-        if v.is_empty() {
-            "nothing".to_string()
-        } else {
-            v.join(" ")
-        }
-    };
-    let summary = format!(
-        "with a cgroup mount: {}; without: {}, mountable by hand: {}",
-        show(&seen),
-        show(&bare),
-        show(&mountable)
-    );
-    let devices = |v: &[String]| v.iter().any(|c| c == "devices");
-    let c = if devices(&seen) {
-        c.ok(format!("devices present; {summary}"))
-    } else if devices(&mountable) {
-        c.warn(
-            format!("devices only by hand; {summary}"),
-            "mount the devices controller in a setup step (gVisor's older tutorial recipe)",
-        )
-    } else {
-        c.fail(
-            format!("no devices controller; {summary}"),
-            "dockerd stops with \"Devices cgroup isn't mounted\" under this runsc: use a newer release",
-        )
-    };
-    timed(c.evidence(evidence), started)
-}
-
-/// `--host-uds=all`: a unix socket created inside the sandbox, in a bind-mounted directory,
-/// answers a client on the host. The harness reaches every nested dockerd this way.
-pub async fn host_uds(ctx: &Ctx, bin: &RunscBinary, flags: Option<&RunscFlags>) -> Check {
-    let c = Check::new(&runsc_subject(bin), Topic::HostUds, "--host-uds=all");
-    let Some(rootfs) = &ctx.probe_rootfs else {
-        return no_rootfs(c);
-    };
-    if flags.is_some_and(|f| !f.knows("host-uds")) {
-        return c.fail(
-            "this runsc has no --host-uds: the harness cannot reach dockerd's socket",
-            "use a newer runsc",
-        );
-    }
-    // The root filesystems are Debian's: perl-base is always there, nc with unix sockets
-    // is not.
-    if !rootfs.join("usr/bin/perl").exists() {
-        return c.warn(
-            format!("cannot test: no perl in {}", rootfs.display()),
-            "the trials will show whether dockerd's socket is reachable",
-        );
-    }
-    let _permit = ctx.permit().await;
-    let started = Instant::now();
-    let socket_inside = format!("{IO_DIR_IN_SANDBOX}/doctor.sock");
-    let script = format!(
-        "perl -MIO::Socket::UNIX -e 'my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), \
-         Local => \"{socket_inside}\", Listen => 1) or die \"listen: $!\\n\"; \
-         my $c = $s->accept or die \"accept: $!\\n\"; print $c \"{GREETING}\\n\"; close $c; \
-         print \"answered the host\\n\";'"
-    );
-    let mut probe = Probe::new(&bin.path, rootfs, "host-uds", &script);
-    probe.host_uds = true;
-    probe.timeout = PROBE_TIMEOUT;
-    let launched = match probe.launch(&ctx.home).await {
-        Ok(l) => l,
-        Err(run) => {
-            return timed(
-                c.fail(
-                    format!("could not launch: {}", run.reason()),
-                    "see the evidence",
-                )
-                .evidence(run.evidence()),
-                started,
-            );
-        }
-    };
-    let socket = launched.io().join("doctor.sock");
-    let answer = tokio::time::timeout(launched.remaining(), read_greeting(&socket)).await;
-    let run = launched.finish().await;
-    let mut evidence = run.evidence();
-    let c = match answer {
-        Ok(Ok(line)) => {
-            evidence.push(format!(
-                "host: connected to {}, read \"{line}\"",
-                socket.display()
-            ));
-            c.ok("a socket created inside the sandbox answers on the host")
-        }
-        Ok(Err(e)) => {
-            evidence.push(format!("host: {e}"));
-            c.fail(
-                format!("the sandbox's socket does not answer on the host: {e}"),
-                "the harness cannot reach dockerd: use a runsc whose --host-uds=all works",
-            )
-        }
-        Err(_) if !run.started() => c.fail(
-            format!("the sandbox did not start: {}", run.reason()),
-            "see the trivial-sandbox check",
-        ),
-        Err(_) => {
-            evidence.push(format!("host: no socket at {} in time", socket.display()));
-            c.fail(
-                "no socket appeared on the host",
-                "the harness cannot reach dockerd: use a runsc whose --host-uds=all works",
-            )
-        }
-    };
-    timed(c.evidence(evidence), started)
-}
-
-const GREETING: &str = "hello from the sandbox";
-
-/// Waits for `socket` to answer, connects, and reads one line. The file appears at `bind`,
-/// a moment before the sandbox's `listen`: a refused connection is retried.
-async fn read_greeting(socket: &Path) -> Result<String, String> {
-    use tokio::io::AsyncBufReadExt;
-    loop {
-        if socket.exists() {
-            let stream = match tokio::net::UnixStream::connect(socket).await {
-                Ok(s) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                Err(e) => return Err(format!("connect to {}: {e}", socket.display())),
-            };
-            let mut line = String::new();
-            tokio::io::BufReader::new(stream)
-                .read_line(&mut line)
-                .await
-                .map_err(|e| format!("read from {}: {e}", socket.display()))?;
-            return Ok(line.trim().to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A root filesystem: present, with dockerd, and the versions its dpkg database records.

@@ -11,6 +11,7 @@ use super::check::{Check, Diagnosis, Topic};
 use super::checks::{self, Ctx};
 use super::discover;
 use super::facts;
+use super::runsc_checks;
 use crate::inventory::RunscBinary;
 use crate::plan::Trial;
 
@@ -155,8 +156,10 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
 
 /// Every check of one runsc binary, in the order they are shown.
 async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> Vec<Check> {
-    let ((version, release), (flags_check, flags)) =
-        tokio::join!(checks::runsc_version(bin), checks::runsc_flags(bin));
+    let ((version, release), (flags_check, flags)) = tokio::join!(
+        runsc_checks::runsc_version(bin),
+        runsc_checks::runsc_flags(bin)
+    );
     let flags = flags.as_ref();
     let default = flags.and_then(|f| f.platforms().1);
     let wanted = |p: &str| !options.quick || options.platforms.iter().any(|q| q == p);
@@ -166,7 +169,7 @@ async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> 
         if !wanted(p) || default_ref == Some(p) {
             None
         } else {
-            Some(checks::platform(ctx, bin, p, flags).await)
+            Some(runsc_checks::platform(ctx, bin, p, flags).await)
         }
     };
     // `join!` polls in argument order, so sandboxes queue for the semaphore in this order:
@@ -174,12 +177,12 @@ async fn runsc_checks(ctx: &Ctx, bin: &RunscBinary, options: &DoctorOptions) -> 
     // other slot works through the rest.
     let (kvm, starts, ptrace, systrap, network, cgroups, uds) = tokio::join!(
         platform("kvm"),
-        checks::sandbox_starts(ctx, bin, default_ref),
+        runsc_checks::sandbox_starts(ctx, bin, default_ref),
         platform("ptrace"),
         platform("systrap"),
-        checks::network(ctx, bin, release),
-        checks::cgroups(ctx, bin),
-        checks::host_uds(ctx, bin, flags),
+        runsc_checks::network(ctx, bin, release),
+        runsc_checks::cgroups(ctx, bin),
+        runsc_checks::host_uds(ctx, bin, flags),
     );
     let mut v = vec![version, flags_check, starts.clone()];
     for (name, check) in [("ptrace", ptrace), ("systrap", systrap), ("kvm", kvm)] {

@@ -307,7 +307,7 @@ mod tests {
     }
 
     /// The root-namespace misdetection: runsc before 20240807 on Linux 6.11 or later
-    /// (HOST-FACTS: both Debian runsc versions fail on kernel 6.18).
+    /// (docs/host-facts.md, "Sandbox networking is misdetected on kernel 6.18").
     #[test]
     fn netns_misdetection_needs_old_runsc_and_new_kernel() {
         let k = |major, minor| Some(KernelVersion { major, minor });

@@ -11,7 +11,8 @@
 //! - [`check`]: the data ([`Check`], [`Diagnosis`]).
 //! - `probe`: one short-lived sandbox under a hard timeout, cleaned up however it ends.
 //! - `discover`: runsc on `PATH` and in the host Docker's `daemon.json`.
-//! - `checks`: the checks; [`diagnose`] runs them, the independent ones concurrently.
+//! - `checks` (the host's) and `runsc_checks` (each runsc's): the checks; [`diagnose`] runs
+//!   them, the independent ones concurrently.
 //! - [`render`]: the table, the lines `dindcheck run` prints first, the report's section.
 
 pub mod check;
@@ -21,6 +22,7 @@ mod discover;
 pub mod facts;
 pub mod probe;
 pub mod render;
+mod runsc_checks;
 
 pub use check::{Check, Diagnosis, Status, Topic};
 pub use checks::{PLATFORM_TIMEOUT, PROBE_TIMEOUT};

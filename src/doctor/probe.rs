@@ -9,18 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
-};
+use oci_spec::runtime::{Capability, Spec};
 use tokio::process::{Child, Command};
 
 use super::facts;
 use crate::case::CgroupMode;
-use crate::launch::IO_DIR_IN_SANDBOX;
-use crate::launch::bundle::{self, BundleError};
-use crate::launch::runsc::runsc_log_errors;
+use crate::launch::flags::GlobalFlags;
 use crate::launch::scratch::{self, Leftovers, TrialDir};
+use crate::launch::spec::{SandboxSpec, config_json};
+use crate::observe::runsc_log_errors;
 
 /// The first line every probe prints: seen in the output, the sandbox ran its process.
 pub const STARTED_MARKER: &str = "dindcheck-doctor: started";
@@ -30,11 +27,9 @@ pub const STARTED_MARKER: &str = "dindcheck-doctor: started";
 pub struct Probe {
     pub runsc: PathBuf,
     pub rootfs: PathBuf,
-    /// `None`: runsc's default platform.
-    pub platform: Option<String>,
-    /// runsc's `--network`: `none` unless the check is about networking.
-    pub network: &'static str,
-    pub host_uds: bool,
+    /// runsc's global flags: no networking, no host sockets and the default platform unless
+    /// the check is about one of them.
+    pub flags: GlobalFlags,
     /// Give the spec a `cgroup` mount at `/sys/fs/cgroup`, as Docker's specs have.
     pub cgroup_mount: bool,
     /// Shell commands run after the started marker, with stderr joined to stdout.
@@ -158,31 +153,12 @@ impl Probe {
         Probe {
             runsc: runsc.to_path_buf(),
             rootfs: rootfs.to_path_buf(),
-            platform: None,
-            network: "none",
-            host_uds: false,
+            flags: GlobalFlags::isolated(),
             cgroup_mount: false,
             script: script.to_string(),
             timeout: Duration::from_secs(10),
             label: label.to_string(),
         }
-    }
-
-    fn global_flags(&self, dir: &TrialDir) -> Vec<String> {
-        let mut v = vec![
-            format!("--root={}", dir.state().display()),
-            "--debug".to_string(),
-            format!("--debug-log={}/", dir.logs().display()),
-            "--overlay2=root:memory".to_string(),
-            format!("--network={}", self.network),
-        ];
-        if let Some(p) = &self.platform {
-            v.push(format!("--platform={p}"));
-        }
-        if self.host_uds {
-            v.push("--host-uds=all".into());
-        }
-        v
     }
 
     /// Starts the sandbox; [`Launched::finish`] waits for it and removes it.
@@ -206,13 +182,13 @@ impl Probe {
         let spec = self
             .spec(&dir.io(), &root)
             .map_err(|e| not_launched(e.to_string()))?;
-        std::fs::write(dir.bundle().join("config.json"), bundle::config_json(&spec))
+        std::fs::write(dir.bundle().join("config.json"), config_json(&spec))
             .map_err(|e| not_launched(format!("failed to write config.json: {e}")))?;
         // runsc 20221219 names its control socket after the container id in the abstract
         // namespace: ids must be unique on the host, as the scratch directory's name is.
         let id = format!("dindcheck-doctor-{}", dir.id());
         let bundle_dir = dir.bundle().display().to_string();
-        let mut args = self.global_flags(&dir);
+        let mut args = self.flags.with_state(&dir.state(), &dir.logs());
         args.extend(["run".into(), "--bundle".into(), bundle_dir, id]);
         let command = std::iter::once(self.runsc.display().to_string())
             .chain(args.iter().cloned())
@@ -248,61 +224,39 @@ impl Probe {
         }
     }
 
-    fn spec(&self, io_dir: &Path, root: &Path) -> Result<Spec, BundleError> {
-        // Enough to mount cgroup controllers by hand; the checks need nothing else.
-        let caps: std::collections::HashSet<Capability> = [
-            Capability::SysAdmin,
-            Capability::DacOverride,
-            Capability::Chown,
-            Capability::Fowner,
-            Capability::Mknod,
-        ]
-        .into_iter()
-        .collect();
-        let capabilities = crate::launch::bundle::capability_sets(caps)?;
+    fn spec(&self, io_dir: &Path, root: &Path) -> Result<Spec, oci_spec::OciSpecError> {
         let script = format!("exec 2>&1\necho '{STARTED_MARKER}'\n{}", self.script);
-        let process = ProcessBuilder::default()
-            .terminal(false)
-            .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)
-            .args(vec!["/bin/sh".to_string(), "-c".to_string(), script])
-            .env(vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            ])
-            .cwd("/")
-            .capabilities(capabilities)
-            .build()?;
-        let mut mounts = bundle::base_mounts()?;
-        if self.cgroup_mount {
-            mounts.extend(bundle::cgroup_mount(CgroupMode::Gvisor)?);
+        SandboxSpec {
+            hostname: "dindcheck-doctor",
+            // Writes stay in memory, mount points in the trial's overlay view of the rootfs:
+            // the rootfs is shared and never changes.
+            rootfs: root,
+            io_dir,
+            args: vec!["/bin/sh".to_string(), "-c".to_string(), script],
+            env: Vec::new(),
+            // Enough to mount cgroup controllers by hand; the checks need nothing else.
+            capabilities: [
+                Capability::SysAdmin,
+                Capability::DacOverride,
+                Capability::Chown,
+                Capability::Fowner,
+                Capability::Mknod,
+            ]
+            .into_iter()
+            .collect(),
+            cgroup: if self.cgroup_mount {
+                CgroupMode::Gvisor
+            } else {
+                CgroupMode::None
+            },
+            cgroup_namespace: false,
+            open_files: None,
+            no_new_privileges: None,
+            mounts: Vec::new(),
+            devices: None,
+            memory_limit: None,
         }
-        mounts.push(
-            MountBuilder::default()
-                .destination(IO_DIR_IN_SANDBOX)
-                .typ("bind")
-                .source(io_dir)
-                .options(vec!["rbind".into(), "rw".into()])
-                .build()?,
-        );
-        let namespaces = [
-            LinuxNamespaceType::Pid,
-            LinuxNamespaceType::Network,
-            LinuxNamespaceType::Ipc,
-            LinuxNamespaceType::Uts,
-            LinuxNamespaceType::Mount,
-        ]
-        .into_iter()
-        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
-        .collect::<Result<Vec<_>, _>>()?;
-        Ok(SpecBuilder::default()
-            .version("1.0.2")
-            .hostname("dindcheck-doctor")
-            // Writes stay in memory (`--overlay2=root:memory`), mount points in the trial's
-            // overlay view: the rootfs is shared and never changes.
-            .root(RootBuilder::default().path(root).readonly(false).build()?)
-            .process(process)
-            .mounts(mounts)
-            .linux(LinuxBuilder::default().namespaces(namespaces).build()?)
-            .build()?)
+        .build()
     }
 }
 
@@ -316,7 +270,7 @@ pub struct Launched {
 }
 
 impl Launched {
-    /// The io directory, bind-mounted at [`IO_DIR_IN_SANDBOX`].
+    /// The io directory, bind-mounted at [`crate::launch::IO_DIR_IN_SANDBOX`].
     pub fn io(&self) -> PathBuf {
         self.dir.as_ref().map(|d| d.io()).unwrap_or_default()
     }

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use super::check::{Diagnosis, Status};
-use crate::report::cell;
 
 /// The table: one line per check, grouped by subject, the remedy under each warning or
 /// failure, and with `verbose` the evidence too. Ends with the measured total time.
@@ -65,6 +64,22 @@ pub fn table(d: &Diagnosis, verbose: bool) -> String {
     out
 }
 
+/// What `dindcheck run` prints before its cases: a heading, and the warnings and failures
+/// ([`limitations`]).
+pub fn before_run(d: &Diagnosis) -> (String, Vec<String>) {
+    let secs = d.elapsed_ms as f64 / 1000.0;
+    let gaps = limitations(d);
+    let heading = if gaps.is_empty() {
+        format!(
+            "host checks passed ({} checks, {secs:.1} s)",
+            d.checks.len()
+        )
+    } else {
+        format!("host checks ({secs:.1} s) found:")
+    };
+    (heading, gaps)
+}
+
 /// The warnings and failures, one line each, for `dindcheck run` to print before its cases.
 pub fn limitations(d: &Diagnosis) -> Vec<String> {
     d.checks
@@ -84,43 +99,6 @@ pub fn limitations(d: &Diagnosis) -> Vec<String> {
             line
         })
         .collect()
-}
-
-/// The report header's section: what doctor found before the cases ran.
-pub fn markdown(d: &Diagnosis) -> String {
-    let mut md = String::new();
-    let (ok, warn, fail) = d.counts();
-    let _ = writeln!(
-        md,
-        "**Host checks** (`dindcheck doctor{}`, {:.1} s): {ok} ✔, {warn} ⚠, {fail} ✖.{}\n",
-        if d.quick { " --quick" } else { "" },
-        d.elapsed_ms as f64 / 1000.0,
-        if warn + fail > 0 {
-            " The ones that are not ✔ (trials that depend on them are listed under Not run):"
-        } else {
-            ""
-        }
-    );
-    let notable: Vec<_> = d.checks.iter().filter(|c| c.status != Status::Ok).collect();
-    if !notable.is_empty() {
-        let _ = writeln!(
-            md,
-            "| | subject | check | found | remedy |\n|---|---|---|---|---|"
-        );
-        for c in notable {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                c.status.mark(),
-                cell(&c.subject),
-                cell(&c.name),
-                cell(&c.summary),
-                cell(c.remedy.as_deref().unwrap_or(""))
-            );
-        }
-        md.push('\n');
-    }
-    md
 }
 
 #[cfg(test)]
@@ -163,13 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn report_section_lists_only_what_is_not_ok() {
-        let md = markdown(&diagnosis());
-        assert!(
-            md.contains("| ✖ | runsc-20240729 | platform kvm | hangs \\| stuck | use systrap |"),
-            "{md}"
-        );
-        assert!(!md.contains("trivial sandbox"), "{md}");
+    fn limitations_list_only_what_is_not_ok() {
         assert_eq!(limitations(&diagnosis()).len(), 1);
     }
 }

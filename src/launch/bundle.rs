@@ -9,28 +9,18 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
-};
+use oci_spec::runtime::{Capability, LinuxDeviceCgroupBuilder, MountBuilder, Spec};
 
-use crate::case::{CgroupMode, MountKind, SpecEdit};
+use super::spec::SandboxSpec;
+pub use super::spec::{IO_DIR_IN_SANDBOX, config_json};
+use crate::case::{MountKind, SpecEdit};
 use crate::plan::Trial;
-
-/// Where the trial's io directory appears inside the sandbox.
-pub const IO_DIR_IN_SANDBOX: &str = "/run/dindcheck";
 
 /// The memory a sandbox may use on the host, whatever its case does (`docs/security.md`):
 /// runsc applies it as the sandbox's cgroup limit, and gVisor's kernel inside sees it as
 /// the machine's memory. dockerd, its nested containers and the in-memory overlay of the
 /// root filesystem need a few hundred megabytes.
 pub const SANDBOX_MEMORY_BYTES: i64 = 2 * 1024 * 1024 * 1024;
-/// dockerd's socket for the harness, inside the sandbox.
-pub const SOCKET_IN_SANDBOX: &str = "/run/dindcheck/docker.sock";
-
-const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The entry script: the same for every case; what varies is in the files beside it.
 pub const ENTRY_SCRIPT: &str = r#"#!/bin/sh
@@ -60,78 +50,16 @@ pub enum BundleError {
     DaemonJson(serde_json::Error),
 }
 
-/// The same capabilities in the bounding, effective, permitted and inheritable sets, never
-/// ambient (as the design note and gVisor's tutorial give them). runsc 20240729 derives the
-/// sandbox's own capabilities from the spec and fails with "applyCaps() failed: operation
-/// not permitted" when they are not inheritable too.
-pub fn capability_sets(
-    caps: std::collections::HashSet<Capability>,
-) -> Result<oci_spec::runtime::LinuxCapabilities, oci_spec::OciSpecError> {
-    LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps.clone())
-        .inheritable(caps)
-        .build()
-}
-
 /// Builds the OCI spec of `trial` with its root filesystem at `rootfs` and its io directory
 /// at `io_dir` on the host.
 pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleError> {
     let case = &trial.case;
-    let caps: std::collections::HashSet<Capability> = case
-        .capabilities
-        .resolve()
-        .iter()
-        .map(|c| c.to_oci())
-        .collect();
-    let capabilities = capability_sets(caps)?;
-
     let mut args = vec![
         "/bin/sh".to_string(),
         format!("{IO_DIR_IN_SANDBOX}/entry.sh"),
     ];
     args.extend(case.dockerd.args.iter().cloned());
-    let mut env = vec![PATH_ENV.to_string()];
-    env.extend(case.env.iter().map(|(k, v)| format!("{k}={v}")));
-
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)
-        .args(args)
-        .env(env)
-        .cwd("/")
-        .capabilities(capabilities)
-        .no_new_privileges(false)
-        // Docker gives containers this many open files; dockerd wants far more than 1024.
-        .rlimits(vec![
-            PosixRlimitBuilder::default()
-                .typ(PosixRlimitType::RlimitNofile)
-                .hard(1_048_576u64)
-                .soft(1_048_576u64)
-                .build()?,
-        ])
-        .build()?;
-
-    // Not read-only: runsc's `--overlay2=root:memory` (always given by the harness) keeps
-    // every write in memory, so the shared root filesystem is never modified.
-    let root = RootBuilder::default()
-        .path(rootfs)
-        .readonly(false)
-        .build()?;
-
-    let mut mounts = base_mounts()?;
-    if let Some(m) = cgroup_mount(case.cgroup)? {
-        mounts.push(m);
-    }
-    mounts.push(
-        MountBuilder::default()
-            .destination(IO_DIR_IN_SANDBOX)
-            .typ("bind")
-            .source(io_dir)
-            .options(vec!["rbind".into(), "rw".into()])
-            .build()?,
-    );
+    let mut mounts = Vec::new();
     for m in &case.mounts {
         let b = MountBuilder::default()
             .destination(&m.destination)
@@ -151,122 +79,28 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
             }
         });
     }
-
-    let namespaces = [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Cgroup,
-    ]
-    .into_iter()
-    .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
-    .collect::<Result<Vec<_>, _>>()?;
-
-    let mut resources = LinuxResourcesBuilder::default().memory(
-        oci_spec::runtime::LinuxMemoryBuilder::default()
-            .limit(SANDBOX_MEMORY_BYTES)
-            .build()?,
-    );
-    // No device rules is an empty list, as oci-spec's default `Linux` has it.
-    resources = resources.devices(device_rules(&case.spec_edits)?.unwrap_or_default());
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .resources(resources.build()?);
-
-    Ok(SpecBuilder::default()
-        .version("1.0.2")
-        .hostname("dindcheck")
-        .root(root)
-        .process(process)
-        .mounts(mounts)
-        .linux(linux.build()?)
-        .build()?)
-}
-
-/// The mounts every sandbox has, as a container runtime gives them.
-pub fn base_mounts() -> Result<Vec<Mount>, BundleError> {
-    let m = |dest: &str, typ: &str, src: &str, opts: &[&str]| {
-        MountBuilder::default()
-            .destination(dest)
-            .typ(typ)
-            .source(src)
-            .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .build()
-    };
-    Ok(vec![
-        m("/proc", "proc", "proc", &[])?,
-        m(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        )?,
-        m(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-            ],
-        )?,
-        m(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        )?,
-        m(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        )?,
-        m(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        )?,
-    ])
-}
-
-/// The `/sys/fs/cgroup` mount of a cgroup mode, if it has one.
-pub fn cgroup_mount(mode: CgroupMode) -> Result<Option<Mount>, BundleError> {
-    let cgroup = |ro: &str| {
-        MountBuilder::default()
-            .destination("/sys/fs/cgroup")
-            .typ("cgroup")
-            .source("cgroup")
-            .options(vec![
-                "nosuid".into(),
-                "noexec".into(),
-                "nodev".into(),
-                "relatime".into(),
-                ro.into(),
-            ])
-            .build()
-    };
-    let host = |ro: &str| {
-        MountBuilder::default()
-            .destination("/sys/fs/cgroup")
-            .typ("bind")
-            .source("/sys/fs/cgroup")
-            .options(vec!["rbind".into(), ro.into()])
-            .build()
-    };
-    Ok(Some(match mode {
-        CgroupMode::Gvisor => cgroup("rw")?,
-        CgroupMode::GvisorRo => cgroup("ro")?,
-        CgroupMode::HostBind => host("ro")?,
-        CgroupMode::HostBindRw => host("rw")?,
-        CgroupMode::None => return Ok(None),
-    }))
+    Ok(SandboxSpec {
+        hostname: "dindcheck",
+        rootfs,
+        io_dir,
+        args,
+        env: case.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        capabilities: case
+            .capabilities
+            .resolve()
+            .iter()
+            .map(|c| c.to_oci())
+            .collect::<std::collections::HashSet<Capability>>(),
+        cgroup: case.cgroup,
+        cgroup_namespace: true,
+        // Docker gives containers this many open files; dockerd wants far more than 1024.
+        open_files: Some(1_048_576),
+        no_new_privileges: Some(false),
+        mounts,
+        devices: device_rules(&case.spec_edits)?,
+        memory_limit: Some(SANDBOX_MEMORY_BYTES),
+    }
+    .build()?)
 }
 
 fn device_rules(
@@ -311,24 +145,6 @@ pub fn write_io(trial: &Trial, io_dir: &Path) -> Result<(), BundleError> {
         write_file(&io_dir.join("daemon.json"), &json)?;
     }
     Ok(())
-}
-
-/// `config.json` text with capability lists sorted. `oci-spec` keeps capabilities in a hash
-/// set, so its own serialisation changes order from run to run; runsc reports the first
-/// capability it does not know, so an unstable order would make an outcome flap.
-pub fn config_json(spec: &Spec) -> String {
-    let mut v = serde_json::to_value(spec).expect("an OCI spec serialises");
-    if let Some(caps) = v
-        .pointer_mut("/process/capabilities")
-        .and_then(|c| c.as_object_mut())
-    {
-        for list in caps.values_mut() {
-            if let Some(a) = list.as_array_mut() {
-                a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
-            }
-        }
-    }
-    serde_json::to_string_pretty(&v).expect("a JSON value serialises")
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), BundleError> {

@@ -1,12 +1,29 @@
-//! Starting a trial under real runsc and removing everything it started.
+//! Starting a trial's sandbox, and removing everything it started.
 //!
-//! [`bundle`] turns a trial into an OCI bundle (pure: testable without a sandbox),
-//! [`scratch`] owns a trial's scratch directory and its cleanup, and [`runsc`] drives the
-//! runsc binary.
+//! A launcher is one module behind one seam ([`sandbox::Launch`]): [`oci`] (a hand-made
+//! OCI bundle under runsc) and [`engine`] (`docker run --runtime=runsc` through an outer
+//! Docker Engine), each deciding by itself whether it can express a case; [`dispatch`] is
+//! the one place that names them, [`launcher`] their names. What they share: runsc's global
+//! flags ([`flags`]), the base OCI spec ([`spec`]) and the files a sandbox reads from its io
+//! directory ([`bundle`]), the runsc binary ([`runsc`]), the trial's scratch directory with
+//! its cleanup ([`scratch`]), the cgroups a trial leaves ([`cgroups`]), and dockerd's socket
+//! pinned in the io directory ([`socket`]).
 
 pub mod bundle;
+pub mod cgroups;
+pub mod dispatch;
+pub mod engine;
+pub mod flags;
+pub mod launcher;
+pub mod oci;
 pub mod runsc;
+pub mod sandbox;
 pub mod scratch;
+pub mod socket;
+pub mod spec;
 
-pub use bundle::{IO_DIR_IN_SANDBOX, SOCKET_IN_SANDBOX};
+pub use dispatch::expressible;
+pub use launcher::{Launcher, NotExpressible};
+pub use sandbox::LaunchError;
 pub use scratch::TrialDir;
+pub use spec::IO_DIR_IN_SANDBOX;

@@ -6,9 +6,9 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
+use super::flags::GlobalFlags;
+use super::scratch::TrialDir;
 use crate::plan::Trial;
-
-use super::TrialDir;
 
 /// A runsc binary with a trial's global flags.
 #[derive(Debug, Clone)]
@@ -27,24 +27,9 @@ pub struct RunscFailure {
 
 impl Runsc {
     pub fn for_trial(trial: &Trial, dir: &TrialDir) -> Runsc {
-        let mut global = vec![
-            format!("--root={}", dir.state().display()),
-            "--debug".to_string(),
-            format!("--debug-log={}/", dir.logs().display()),
-            // dockerd's socket is created inside the sandbox in a bind-mounted directory:
-            // without this the host cannot connect to it.
-            "--host-uds=all".to_string(),
-            // Writes stay in memory, so one read-only rootfs serves every sandbox.
-            "--overlay2=root:memory".to_string(),
-            format!("--network={}", trial.network.as_str()),
-        ];
-        if let Some(p) = &trial.runtime.platform {
-            global.push(format!("--platform={p}"));
-        }
-        global.extend(trial.case.runsc.flags.iter().cloned());
         Runsc {
             path: trial.runtime.path.clone(),
-            global,
+            global: GlobalFlags::for_trial(trial).with_state(&dir.state(), &dir.logs()),
         }
     }
 
@@ -148,27 +133,6 @@ pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
             let c = RE.captures_iter(&text).last()?;
             c[1].parse().ok()
         })
-}
-
-/// The lines of runsc's own debug logs that say why a sandbox did not start.
-pub fn runsc_log_errors(logs: &Path) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(logs) else {
-        return Vec::new();
-    };
-    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    let texts: Vec<String> = files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .collect();
-    // runsc's log lines start with a level letter: W for warnings, E/F for errors.
-    let errors = texts
-        .iter()
-        .flat_map(|t| t.lines())
-        .filter(|l| l.contains("FATAL ERROR") || l.starts_with('E') || l.starts_with('F'));
-    crate::observe::distinct_capped(
-        errors.map(|l| crate::observe::normalise(l.split_once("] ").map_or(l, |(_, m)| m))),
-    )
 }
 
 impl std::fmt::Display for RunscFailure {

@@ -15,63 +15,27 @@
 //! the engine stops, on every path: [`OuterEngine::stop`], its `Drop`, or
 //! [`stop_own_engines`] from a signal handler.
 
-use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{EventsOptions, ListContainersOptions, RemoveContainerOptions};
-use bollard::{ClientVersion, Docker};
+use bollard::Docker;
+use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
 
-use super::container::EngineRuntime;
-use super::sweep;
+use super::container::{EngineRuntime, OWNER_LABEL};
+use super::error::{EngineError, PullError, dir_err, mkdir, write};
+use super::image::{Image, ImageCache, ImportFigure};
+use super::slot::{
+    API, EngineProcess, OWN, log_tail, reap_slot, remove_containers, stop_slot, try_slots,
+};
+use crate::inventory::Rootfs;
 
-/// How many engines may run at once on this host (one per slot).
-pub const SLOTS: usize = 2;
-/// How long dockerd may take to answer on its socket.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long dockerd may take to reload after SIGHUP.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long dockerd may take to stop after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// dockerd 20.10 speaks API 1.41; newer engines still accept it.
-const API: ClientVersion = ClientVersion {
-    major_version: 1,
-    minor_version: 41,
-};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("failed to prepare the engine's directory {path}: {source}")]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("failed to start dockerd: {0}")]
-    Spawn(std::io::Error),
-    #[error("dockerd did not become ready: {reason}; its last lines:\n{log}")]
-    NotReady { reason: String, log: String },
-    #[error("the engine's socket path {0} is longer than a unix socket address allows")]
-    SocketTooLong(PathBuf),
-    #[error("the outer engine refused a request: {0}")]
-    Api(#[from] bollard::errors::Error),
-    #[error("failed to import {rootfs} as an image: {reason}")]
-    Import { rootfs: PathBuf, reason: String },
-    #[error(
-        "`{0}` is not an engine address dindcheck can use: expected unix:///path/to/docker.sock"
-    )]
-    Address(String),
-    #[error(
-        "the engine at {address} lacks runtimes the trials need; add them to its daemon.json \
-         `runtimes` (any names) and reload it (SIGHUP):\n{missing}"
-    )]
-    MissingRuntimes { address: String, missing: String },
-}
 
 /// A running outer engine, holding its slot.
 #[derive(Debug)]
@@ -96,11 +60,8 @@ pub struct OuterEngine {
     /// What a dead earlier process left in this slot, and was ended.
     pub reaped: Vec<String>,
     /// Images already checked or imported, by rootfs name.
-    pub(super) images: tokio::sync::Mutex<std::collections::HashMap<String, super::image::Image>>,
+    images: ImageCache,
 }
-
-/// Slots whose engine this process runs, for [`stop_own_engines`].
-static OWN: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 impl OuterEngine {
     /// Takes a free slot under `<home>/engine` (waiting for one if all are taken) and starts
@@ -253,6 +214,23 @@ impl OuterEngine {
         &self.docker
     }
 
+    /// The images this engine used so far, and how long each import took.
+    pub fn imports(&self) -> Vec<ImportFigure> {
+        self.images.figures()
+    }
+
+    /// The image of `rootfs`, imported now if this engine does not have it under its current
+    /// content key.
+    pub async fn image(&self, rootfs: &Rootfs) -> Result<Image, EngineError> {
+        self.images.rootfs(&self.docker, rootfs).await
+    }
+
+    /// The image `reference` (a case's `image`), pulled now if the engine does not have it.
+    /// A pulled image is kept: it is the user's, like an image they loaded themselves.
+    pub async fn named_image(&self, reference: &str) -> Result<Image, PullError> {
+        self.images.named(&self.docker, reference).await
+    }
+
     /// dockerd's exec-root (the runsc `--root` of its containers and their shims live
     /// below), when dindcheck started the engine.
     pub fn exec_root(&self) -> Option<PathBuf> {
@@ -382,11 +360,7 @@ impl OuterEngine {
         if !self.owned() {
             filters.insert(
                 "label".to_string(),
-                vec![format!(
-                    "{}={}",
-                    super::trial::OWNER_LABEL,
-                    std::process::id()
-                )],
+                vec![format!("{}={}", OWNER_LABEL, std::process::id())],
             );
         }
         remove_containers(&self.docker, filters).await
@@ -395,75 +369,22 @@ impl OuterEngine {
     /// Removes every container, stops dockerd, ends what the engine leaked and removes the
     /// engine's state (not its data-root). Returns the time dockerd took to stop.
     pub async fn stop(mut self) -> Stopped {
-        let containers = self.remove_containers().await;
+        self.remove_containers().await;
         let started = Instant::now();
         let Some(child) = self.process.as_mut().and_then(|p| p.child.take()) else {
             // An engine dindcheck did not start keeps running.
-            return Stopped {
-                containers_left: containers,
-                ..Default::default()
-            };
+            return Stopped::default();
         };
         let child = Some(child);
         let slot = self.slot.clone();
-        let (leaked, killed) = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
+        let leaked = tokio::task::spawn_blocking(move || stop_slot(&slot, child))
             .await
             .unwrap_or_default();
         Stopped {
             stop_ms: started.elapsed().as_millis() as u64,
-            containers_left: containers,
-            killed_after_timeout: killed,
             leaked,
         }
     }
-}
-
-/// Force-removes the containers matching `filters` (all of them when empty).
-async fn remove_containers(
-    docker: &Docker,
-    filters: std::collections::HashMap<String, Vec<String>>,
-) -> Vec<String> {
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(filters),
-        ..Default::default()
-    };
-    let Ok(list) = docker.list_containers(Some(opts)).await else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for c in list {
-        let Some(id) = c.id else { continue };
-        let rm = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        if docker.remove_container(&id, Some(rm)).await.is_ok() {
-            removed.push(id);
-        }
-    }
-    removed
-}
-
-/// [`remove_containers`] for every container of the dockerd at `socket`, from synchronous
-/// code (a thread with its own runtime, so that it works inside an async caller too).
-fn remove_all_containers_blocking(socket: &Path) -> Vec<String> {
-    let socket = socket.to_string_lossy().into_owned();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        rt.block_on(async {
-            let docker = Docker::connect_with_unix(&socket, 10, &API).ok()?;
-            Some(remove_containers(&docker, Default::default()).await)
-        })
-    })
-    .join()
-    .ok()
-    .flatten()
-    .unwrap_or_default()
 }
 
 /// What stopping an engine took and found.
@@ -471,233 +392,8 @@ fn remove_all_containers_blocking(socket: &Path) -> Vec<String> {
 pub struct Stopped {
     /// From SIGTERM to dockerd's exit, and the sweep of its exec-root.
     pub stop_ms: u64,
-    /// Containers still there when the engine stopped (removed then).
-    pub containers_left: Vec<String>,
-    /// dockerd did not stop within the timeout and was killed.
-    pub killed_after_timeout: bool,
     /// Processes still running under the exec-root after dockerd stopped (ended).
     pub leaked: Vec<String>,
-}
-
-/// dockerd as a process, and the slot it holds. Dropping it stops dockerd (unless
-/// [`OuterEngine::stop`] already did) and releases the slot.
-#[derive(Debug)]
-struct EngineProcess {
-    slot: PathBuf,
-    /// The flock that makes the slot ours, held for the engine's life.
-    _lock: File,
-    child: Option<Child>,
-}
-
-impl EngineProcess {
-    /// Waits for dockerd's socket to answer `version`, or for dockerd to give up.
-    async fn wait_ready(
-        &mut self,
-        socket: &Path,
-        started: Instant,
-    ) -> Result<(Docker, String), EngineError> {
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                return Err(self.not_ready(format!("dockerd exited ({status})")));
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(self.not_ready(format!("no answer within {START_TIMEOUT:?}")));
-            }
-            if socket.exists() {
-                let docker = Docker::connect_with_unix(&socket.to_string_lossy(), 30, &API)?;
-                if let Ok(Ok(v)) =
-                    tokio::time::timeout(Duration::from_secs(2), docker.version()).await
-                {
-                    return Ok((docker, v.version.unwrap_or_default()));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn not_ready(&self, reason: String) -> EngineError {
-        EngineError::NotReady {
-            reason,
-            log: log_tail(&self.slot),
-        }
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            stop_slot(&self.slot, Some(child));
-        }
-    }
-}
-
-/// Stops every engine this process started: for a signal handler, when the process must
-/// exit before its engines could be stopped in order.
-pub fn stop_own_engines() -> usize {
-    let slots: Vec<PathBuf> = OWN
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    for s in &slots {
-        stop_slot(s, None);
-    }
-    slots.len()
-}
-
-/// SIGTERM to dockerd, a wait, SIGKILL if it does not stop, then the end of everything still
-/// naming the slot's exec-root (containerd, shims, runsc sandboxes and gofers), and the
-/// removal of the exec-root. Returns the processes that had to be ended, and whether dockerd
-/// itself had to be killed.
-fn stop_slot(slot: &Path, child: Option<Child>) -> (Vec<String>, bool) {
-    let pid = match &child {
-        Some(c) => Some(c.id() as i32),
-        None => std::fs::read_to_string(slot.join("dockerd.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-    };
-    let mut killed = false;
-    if let Some(pid) = pid {
-        // SAFETY: kill(2) on dockerd's pid; at worst it is already gone.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let mut child = child;
-        loop {
-            let gone = match child.as_mut() {
-                Some(c) => c.try_wait().map(|s| s.is_some()).unwrap_or(true),
-                // SAFETY: signal 0 only checks for existence.
-                None => unsafe { libc::kill(pid, 0) != 0 },
-            };
-            if gone {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                if let Some(c) = child.as_mut() {
-                    let _ = c.wait();
-                }
-                killed = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    let exec = slot.join("exec");
-    let leaked = sweep::end_processes_naming(&exec.to_string_lossy());
-    crate::launch::scratch::unmount_below(&exec);
-    for f in ["exec", "docker.sock", "dockerd.pid", "daemon.json"] {
-        let p = slot.join(f);
-        let _ = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
-    }
-    OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(slot);
-    (leaked, killed)
-}
-
-/// Ends the engines that dead processes left running in slots nobody holds (a harness killed
-/// with SIGKILL cannot stop its dockerd), and what runs under their exec-roots. Called at
-/// the start of every run, whatever its launchers, next to the scratch directories' reaping.
-/// Returns what was ended.
-pub fn reap_stale_engines(home: &Path) -> Vec<String> {
-    let base = home.join("engine");
-    let mut found = Vec::new();
-    for n in 0..SLOTS {
-        let slot = base.join(format!("slot-{n}"));
-        if !slot.is_dir() {
-            continue;
-        }
-        let Ok(f) = File::options()
-            .write(true)
-            .open(base.join(format!("slot-{n}.lock")))
-        else {
-            continue;
-        };
-        // SAFETY: flock(2) on a file descriptor we own; the lock goes with `f`.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            found.extend(
-                reap_slot(&slot)
-                    .into_iter()
-                    .map(|r| format!("{}: {r}", slot.display())),
-            );
-        }
-    }
-    found
-}
-
-/// A slot whose lock we hold may still have a dockerd (and its sandboxes) from a process
-/// that died: end them.
-fn reap_slot(slot: &Path) -> Vec<String> {
-    let pidfile = slot.join("dockerd.pid");
-    let exec = slot.join("exec");
-    let live = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(&*exec.to_string_lossy()))
-                .unwrap_or(false)
-        });
-    let mut found = Vec::new();
-    if let Some(pid) = live {
-        found.push(format!("dockerd (pid {pid})"));
-        // While it still answers, it removes the dead run's containers itself (their
-        // layers and records in the persistent data-root included).
-        found.extend(
-            remove_all_containers_blocking(&slot.join("docker.sock"))
-                .into_iter()
-                .map(|id| format!("container {}", &id[..12.min(id.len())])),
-        );
-    }
-    if live.is_some() || exec.exists() {
-        let (leaked, _) = stop_slot(slot, None);
-        found.extend(leaked);
-    }
-    found
-}
-
-fn try_slots(base: &Path) -> Result<Option<(PathBuf, File)>, EngineError> {
-    for n in 0..SLOTS {
-        let slot = base.join(format!("slot-{n}"));
-        mkdir(&slot)?;
-        let path = base.join(format!("slot-{n}.lock"));
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| dir_err(&path, e))?;
-        // SAFETY: flock(2) on a file descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(Some((slot, f)));
-        }
-    }
-    Ok(None)
-}
-
-/// The engine's own message for a refused request (`OCI runtime start failed: …`, a failed
-/// pull's `Get "https://…/v2/": …`).
-pub(crate) fn engine_message(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        bollard::errors::Error::DockerStreamError { error } => error.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The last lines dockerd wrote to the slot's log.
-fn log_tail(slot: &Path) -> String {
-    let text = std::fs::read_to_string(slot.join("dockerd.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
 /// Writes the slot's `daemon.json`: one entry of `runtimes` per runtime in `set`.
@@ -712,19 +408,4 @@ fn write_config(slot: &Path, set: &[EngineRuntime]) -> Result<(), EngineError> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn mkdir(p: &Path) -> Result<(), EngineError> {
-    std::fs::create_dir_all(p).map_err(|e| dir_err(p, e))
-}
-
-fn write(p: &Path, text: &str) -> Result<(), EngineError> {
-    std::fs::write(p, text).map_err(|e| dir_err(p, e))
-}
-
-fn dir_err(p: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Dir {
-        path: p.to_path_buf(),
-        source,
-    }
 }

@@ -3,7 +3,8 @@
 //! On our machines a `docker run --runtime=runsc` whose start fails (runsc's sandbox network
 //! on this kernel, for one) leaves the container's `runsc-sandbox` and `runsc-gofer`
 //! processes running, and its `containerd-shim-runc-v2` too, even after `docker rm -f` and
-//! after dockerd itself has stopped (HOST-FACTS: 8 such leaks in one afternoon). runsc's
+//! after dockerd itself has stopped (docs/host-facts.md, "A Docker Engine with runsc as a
+//! runtime": eight such leaks in one afternoon). runsc's
 //! state for them is under the engine's exec-root (`<exec-root>/runtime-runc/moby`, the
 //! `--root` the shim passes), and every one of those processes names the container's id on
 //! its command line: that is how they are found.

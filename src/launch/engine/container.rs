@@ -15,15 +15,14 @@ use bollard::models::{
 use sha2::{Digest, Sha256};
 
 use crate::case::{CapabilityBase, CgroupMode, MountKind, SpecEdit};
-use crate::launch::IO_DIR_IN_SANDBOX;
+use crate::launch::flags::GlobalFlags;
+pub use crate::launch::launcher::NotExpressible;
+use crate::launch::spec::{IO_DIR_IN_SANDBOX, PATH_ENV};
 use crate::plan::Trial;
 
-const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Why a case cannot be run through a Docker Engine as written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not expressible with this launcher: {0}")]
-pub struct NotExpressible(pub String);
+/// The label that names the harness process that created a container, so that a run on a
+/// shared engine removes only its own containers.
+pub const OWNER_LABEL: &str = "dindcheck.pid";
 
 /// A runsc binary with the global flags one or more trials need: one entry of the outer
 /// engine's `runtimes` map.
@@ -36,21 +35,10 @@ pub struct EngineRuntime {
 }
 
 impl EngineRuntime {
-    /// The runtime `trial` runs under: the OCI launcher's global runsc flags, less those the
-    /// engine's shim passes itself (`--root`, logging).
+    /// The runtime `trial` runs under: the same global runsc flags as the OCI launcher's,
+    /// less those the engine's shim passes itself (`--root`, logging).
     pub fn for_trial(trial: &Trial) -> EngineRuntime {
-        let mut args = vec![
-            // dockerd's socket is created inside the sandbox in a bind-mounted directory:
-            // without this the host cannot connect to it.
-            "--host-uds=all".to_string(),
-            // Writes stay in memory, as with the OCI launcher.
-            "--overlay2=root:memory".to_string(),
-            format!("--network={}", trial.network.as_str()),
-        ];
-        if let Some(p) = &trial.runtime.platform {
-            args.push(format!("--platform={p}"));
-        }
-        args.extend(trial.case.runsc.flags.iter().cloned());
+        let args = GlobalFlags::for_trial(trial).args();
         let mut h = Sha256::new();
         h.update(trial.runtime.path.as_os_str().as_encoded_bytes());
         for a in &args {
@@ -87,6 +75,11 @@ pub struct Expression {
     pub entrypoint: Vec<String>,
     /// dockerd's arguments, as the case gives them.
     pub cmd: Vec<String>,
+}
+
+/// Whether the engine can run `trial`'s case faithfully (see [`express`]).
+pub fn expressible(trial: &Trial) -> Result<(), NotExpressible> {
+    express(trial).map(|_| ())
 }
 
 /// Translates `trial` into `docker run` terms, or says why that cannot be done faithfully.
@@ -278,7 +271,8 @@ mod tests {
     use super::*;
     use crate::case::{CapabilitySet, Case};
     use crate::inventory::Runtime;
-    use crate::plan::{Launcher, RunOptions};
+    use crate::launch::Launcher;
+    use crate::plan::RunOptions;
 
     fn trial(f: impl FnOnce(&mut Case)) -> Trial {
         let mut case = Case {

@@ -18,7 +18,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::daemon::{EngineError, OuterEngine};
+use bollard::Docker;
+
+use super::error::{EngineError, ImportFailure, PullError};
 use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
@@ -35,16 +37,29 @@ pub struct Image {
     pub import_ms: Option<u64>,
 }
 
+/// An image the outer engine used in a run, and how long its import took: for the report.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ImportFigure {
+    /// The root filesystem imported; empty for an image a case names (pulled).
+    pub rootfs: String,
+    pub image: String,
+    /// `None`: the image was already there under the rootfs's current content key.
+    pub import_ms: Option<u64>,
+}
+
 /// `<REPO>-<name>` and the content key of `rootfs`.
 pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     let status = rootfs.path.join("var/lib/dpkg/status");
     let text = match (std::fs::read(&status), &rootfs.imported) {
         (Ok(text), _) => text,
         (Err(_), Some(from)) => from.image_id.clone().into_bytes(),
-        (Err(e), None) => {
+        (Err(source), None) => {
             return Err(EngineError::Import {
                 rootfs: rootfs.path.clone(),
-                reason: format!("cannot read {}: {e}", status.display()),
+                source: ImportFailure::Status {
+                    path: status.clone(),
+                    source,
+                },
             });
         }
     };
@@ -56,15 +71,20 @@ pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     Ok((format!("{REPO}-{}", rootfs.name), key[..16].to_string()))
 }
 
-impl OuterEngine {
-    /// The images this engine used so far, and how long each import took.
-    pub fn imports(&self) -> Vec<crate::report::ImportFigure> {
-        let Ok(known) = self.images.try_lock() else {
+/// The images one engine has checked, imported or pulled so far, by rootfs name (or
+/// `image <reference>` for an image a case names).
+#[derive(Debug, Default)]
+pub struct ImageCache(tokio::sync::Mutex<HashMap<String, Image>>);
+
+impl ImageCache {
+    /// The images used so far, and how long each import took.
+    pub fn figures(&self) -> Vec<ImportFigure> {
+        let Ok(known) = self.0.try_lock() else {
             return Vec::new();
         };
         let mut v: Vec<_> = known
             .iter()
-            .map(|(key, i)| crate::report::ImportFigure {
+            .map(|(key, i)| ImportFigure {
                 // Empty for an image a case names (pulled, not imported).
                 rootfs: if key.starts_with("image ") {
                     String::new()
@@ -81,14 +101,13 @@ impl OuterEngine {
 
     /// The image of `rootfs`, imported now if this engine does not have it under its current
     /// content key.
-    pub async fn image(&self, rootfs: &Rootfs) -> Result<Image, EngineError> {
-        let mut known = self.images.lock().await;
+    pub async fn rootfs(&self, docker: &Docker, rootfs: &Rootfs) -> Result<Image, EngineError> {
+        let mut known = self.0.lock().await;
         if let Some(i) = known.get(&rootfs.name) {
             return Ok(i.clone());
         }
         let (repo, key) = reference(rootfs)?;
         let reference = format!("{repo}:{key}");
-        let docker = self.docker();
         let import_ms = if docker.inspect_image(&reference).await.is_ok() {
             None
         } else {
@@ -104,26 +123,23 @@ impl OuterEngine {
         known.insert(rootfs.name.clone(), image.clone());
         Ok(image)
     }
-}
 
-impl OuterEngine {
     /// The image `reference` (a case's `image`), pulled now if the engine does not have it.
     /// Err: why the engine could not pull it, in its own words. A pulled image is kept: it
     /// is the user's, like an image they loaded themselves.
-    pub async fn named_image(&self, reference: &str) -> Result<Image, String> {
+    pub async fn named(&self, docker: &Docker, reference: &str) -> Result<Image, PullError> {
         let key = format!("image {reference}");
-        let mut known = self.images.lock().await;
+        let mut known = self.0.lock().await;
         if let Some(i) = known.get(&key) {
             return Ok(i.clone());
         }
-        let docker = self.docker();
         let import_ms = if docker.inspect_image(reference).await.is_ok() {
             None
         } else {
             let started = Instant::now();
             match tokio::time::timeout(PULL_TIMEOUT, pull(docker, reference)).await {
-                Err(_) => return Err(format!("no pull finished within {PULL_TIMEOUT:?}")),
-                Ok(Err(message)) => return Err(message),
+                Err(_) => return Err(PullError::Timeout(PULL_TIMEOUT)),
+                Ok(Err(message)) => return Err(PullError::Refused(message)),
                 Ok(Ok(())) => {}
             }
             Some(started.elapsed().as_millis() as u64)
@@ -150,7 +166,7 @@ async fn pull(docker: &bollard::Docker, reference: &str) -> Result<(), String> {
     let mut progress = docker.create_image(Some(options), None, None);
     while let Some(item) = progress.next().await {
         if let Err(e) = item {
-            return Err(super::daemon::engine_message(&e));
+            return Err(super::error::engine_message(&e));
         }
     }
     Ok(())
@@ -190,23 +206,18 @@ async fn import(
     let mut failure = None;
     while let Some(item) = progress.next().await {
         if let Err(e) = item {
-            failure = Some(e.to_string());
+            failure = Some(ImportFailure::Engine(e));
         }
     }
-    let written = writer.await.map_err(|e| EngineError::Import {
+    let failed = |source| EngineError::Import {
         rootfs: dir.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        source,
+    };
+    let written = writer.await.map_err(|e| failed(e.into()))?;
     if let Err(e) = written {
-        failure.get_or_insert(format!("cannot archive the rootfs: {e}"));
+        failure.get_or_insert(ImportFailure::Archive(e));
     }
-    match failure {
-        None => Ok(()),
-        Some(reason) => Err(EngineError::Import {
-            rootfs: dir.to_path_buf(),
-            reason,
-        }),
-    }
+    failure.map_or(Ok(()), |f| Err(failed(f)))
 }
 
 /// Removes the images of `repo` other than `keep`: an earlier content of the same rootfs.

@@ -1,0 +1,220 @@
+//! The command line: what `dindcheck` accepts, the [`Selection`] its options make, and the
+//! lines it prints as a run goes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use indicatif::ProgressBar;
+
+use dindcheck::case::RunscNetwork;
+use dindcheck::gate;
+use dindcheck::inventory;
+use dindcheck::launch::Launcher;
+use dindcheck::own_runsc;
+use dindcheck::plan::{self, Trial};
+use dindcheck::report;
+use dindcheck::runner::{TrialError, TrialResult};
+use dindcheck::session::{Reaped, Selection};
+
+/// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run every case × runtime under real runsc and write the report.
+    Run(RunArgs),
+    /// Check the case files and list the trials a run would make.
+    List(ListArgs),
+    /// Diagnose this host: can it run Docker inside gVisor, and if not, why.
+    Doctor(DoctorArgs),
+    /// Render a report from the results.json of earlier runs: shards of one run
+    /// (`run --partition`) merge into one matrix, other hosts become extra columns.
+    Report(ReportArgs),
+    /// Make a root filesystem from an image tarball (`docker save` output or an OCI image
+    /// layout, as tar), usable as `rootfs = "NAME"` under both launchers.
+    ImportImage(ImportImageArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ImportImageArgs {
+    /// The tarball: `docker save IMAGE -o FILE.tar`, or an OCI image layout packed as tar.
+    pub tarball: PathBuf,
+    /// The root filesystem's name, for `rootfs = "NAME"` in case files. Importing again
+    /// under the same name replaces the earlier import.
+    #[arg(long)]
+    pub name: String,
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    pub home: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// results.json files to merge.
+    #[arg(long, required = true, num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+    /// Where to write REPORT.md and results.json.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct Common {
+    /// Directory of case files.
+    #[arg(long, env = "DINDCHECK_CASES", default_value = "cases")]
+    pub cases: PathBuf,
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    pub home: PathBuf,
+    /// Only these cases (repeatable). Default: every case that is not abstract.
+    #[arg(long = "case", value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Only these runtimes (repeatable): `runsc-20240729`, or with a platform,
+    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform
+    /// (with `--runsc`: only those binaries).
+    #[arg(long = "runtime", value_name = "NAME")]
+    pub runtimes: Vec<String>,
+    /// Also a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`, colon-separated):
+    /// its runtime is `runsc-<release>` from its `--version`. Without `--runtime`, only these
+    /// binaries run.
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    pub runsc: Vec<PathBuf>,
+    /// Replace every case's runsc network mode (sandbox, host, none). Use `none` on hosts
+    /// where runsc's sandbox networking cannot start; the report says it was substituted.
+    #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
+    pub runsc_network: Option<RunscNetwork>,
+    /// Only shard K of N of the trials (`count:K/N`, as nextest's `--partition`); merge the
+    /// shards' results with `dindcheck report --merge`.
+    #[arg(long, value_name = "count:K/N")]
+    pub partition: Option<plan::Partition>,
+    /// Which launcher(s) start the sandboxes: `oci` (a hand-made bundle under `runsc`),
+    /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
+    #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = parse_launchers)]
+    pub launcher: std::vec::Vec<Launcher>,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How many sandboxes at once.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    pub jobs: usize,
+    /// Run every trial this many times. A trial whose outcomes differ (as the conformance
+    /// gate compares them: never timings) is reported as flaky, with each variant and how
+    /// often it occurred, in the report's Stability section.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Where to write REPORT.md and results.json.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
+    #[arg(long)]
+    pub keep_scratch: bool,
+    /// The conformance baselines to compare outcomes with, for the report's "changed since
+    /// baseline" section (skipped when the directory does not exist).
+    #[arg(long, env = "DINDCHECK_BASELINES", default_value = gate::BASELINE_DIR)]
+    pub baselines: PathBuf,
+    /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
+    #[arg(long)]
+    pub no_doctor: bool,
+    /// Run the engine launcher's trials through this existing engine (`unix:///path`)
+    /// instead of one dindcheck starts. Its `runtimes` must already hold the runsc runtimes
+    /// the trials need (dindcheck says which are missing); only this run's containers are
+    /// removed from it.
+    #[arg(long, env = "DINDCHECK_ENGINE", value_name = "unix:///PATH")]
+    pub engine: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    pub home: PathBuf,
+    /// Print the diagnosis as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show each check's evidence: the commands run and the lines they printed.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Only the quick checks (no platform checks), as `dindcheck run` does first.
+    #[arg(long)]
+    pub quick: bool,
+    /// Also check a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`).
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    pub runsc: Vec<PathBuf>,
+}
+
+impl Common {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            cases: self.cases.clone(),
+            only: self.only.clone(),
+            runtimes: self.runtimes.clone(),
+            network: self.runsc_network,
+            partition: self.partition,
+            launchers: self.launcher.clone(),
+            runsc: self.runsc.clone(),
+        }
+    }
+}
+
+/// `--launcher` as clap parses it: `both` is every launcher.
+fn parse_launchers(s: &str) -> Result<Vec<Launcher>, dindcheck::launch::launcher::UnknownLauncher> {
+    Launcher::parse_selection(s)
+}
+
+/// One line per finished trial: above the progress bar on a terminal, numbered otherwise.
+pub fn progress(pb: &ProgressBar, t: &Trial, r: &Result<TrialResult, TrialError>) {
+    let line = match r {
+        Ok(res) => format!("{}: {}", t.name(), report::summary_line(&res.outcome)),
+        Err(e) => format!("{}: not run: {e}", t.name()),
+    };
+    if pb.is_hidden() {
+        let (done, all) = (pb.position() + 1, pb.length().unwrap_or(0));
+        eprintln!("[{done}/{all}] {line}");
+    } else {
+        pb.println(line);
+    }
+    pb.inc(1);
+}
+
+/// What earlier dindcheck processes that were killed outright left, and was ended.
+pub fn print_reaped(r: &Reaped) {
+    for line in r.describe() {
+        eprintln!("dindcheck: {line}");
+    }
+}
+
+/// What `--runsc` made of each binary.
+pub fn print_own_runsc(added: &[own_runsc::Added]) {
+    for a in added {
+        match &a.same_as {
+            Some(known) => eprintln!(
+                "dindcheck: runsc {} ({}) is the same binary as {}: runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                known.display(),
+                a.name
+            ),
+            None => eprintln!(
+                "dindcheck: runsc {} ({}, {} flags): runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                a.identity.flag_count,
+                a.name
+            ),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Cgroups a trial leaves on the host: those runsc made for a trial's containers (removed
+//! with its scratch directory, or by the next run when the harness was killed), and those a
+//! `host-bind-rw` case created in the host's own tree (removed when it ends).
+
+use std::path::{Path, PathBuf};
+
+/// Where the host's cgroup hierarchies are mounted.
+pub(super) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Removes the cgroups runsc made for the containers of scratch directory `id` (named
+/// `dindcheck-<id>` or `dindcheck-doctor-<id>`, in every hierarchy). runsc removes them when
+/// a container is deleted, but not after every failed launch: a failed `create` left one in
+/// each cgroup-v1 hierarchy on our machines. Called once the trial's processes are ended, when
+/// the cgroups are empty; one still in use stays (rmdir refuses it).
+pub fn remove_cgroups(id: &str) {
+    if id.is_empty() {
+        return;
+    }
+    let ours = |name: &str| name.starts_with("dindcheck-") && name.ends_with(&format!("-{id}"));
+    let mut hierarchies = vec![PathBuf::from(CGROUP_ROOT)];
+    if let Ok(dir) = std::fs::read_dir(CGROUP_ROOT) {
+        hierarchies.extend(dir.filter_map(Result::ok).map(|e| e.path()));
+    }
+    for h in hierarchies {
+        let Ok(dir) = std::fs::read_dir(&h) else {
+            continue;
+        };
+        for e in dir.filter_map(Result::ok) {
+            if ours(&e.file_name().to_string_lossy()) && e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+}
+
+/// rmdir of a cgroup and its children, deepest first (a cgroup's files go with it).
+fn remove_cgroup_tree(path: &Path) {
+    if let Ok(dir) = std::fs::read_dir(path) {
+        for e in dir.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(path);
+}
+
+/// The host's cgroup tree as it was before a trial that may write it (`cgroup =
+/// "host-bind-rw"` binds it read-write into the sandbox): the cgroups the trial creates there
+/// are removed when it ends. Cgroups of runsc sandboxes (`dindcheck-…`) and of the outer
+/// engine (`docker`) are left to their own cleanup: other trials may be using them.
+#[derive(Debug)]
+pub struct HostCgroups(std::collections::BTreeSet<PathBuf>);
+
+impl HostCgroups {
+    pub fn snapshot() -> HostCgroups {
+        let mut all = std::collections::BTreeSet::new();
+        walk_cgroups(Path::new(CGROUP_ROOT), 0, &mut all);
+        HostCgroups(all)
+    }
+
+    /// Removes the cgroups created since the snapshot (deepest first), returning them.
+    pub fn remove_new(&self) -> Vec<PathBuf> {
+        let mut now = std::collections::BTreeSet::new();
+        walk_cgroups(Path::new(CGROUP_ROOT), 0, &mut now);
+        let mut new: Vec<PathBuf> = now
+            .difference(&self.0)
+            .filter(|p| {
+                !p.components().any(|c| {
+                    let c = c.as_os_str().to_string_lossy();
+                    c.starts_with("dindcheck-") || c == "docker"
+                })
+            })
+            .cloned()
+            .collect();
+        new.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        new.retain(|p| std::fs::remove_dir(p).is_ok());
+        new
+    }
+}
+
+/// Directories below `dir` in a cgroup hierarchy (cgroups), to a fixed depth.
+fn walk_cgroups(dir: &Path, depth: usize, out: &mut std::collections::BTreeSet<PathBuf>) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        // `file_type` does not follow links: a link in sysfs is not a cgroup.
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = e.path();
+            walk_cgroups(&p, depth + 1, out);
+            out.insert(p);
+        }
+    }
+}
+
+/// Removes the cgroups of trials whose harness process is gone (`dindcheck-<pid>-<n>`, a
+/// dead `<pid>`), which a killed run, or a version of dindcheck before this cleanup, left.
+pub(super) fn reap_stale_cgroups() {
+    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else {
+        return;
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for h in hierarchies.filter_map(Result::ok) {
+        let Ok(dir) = std::fs::read_dir(h.path()) else {
+            continue;
+        };
+        for e in dir.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("dindcheck-") else {
+                continue;
+            };
+            let id = rest.strip_prefix("doctor-").unwrap_or(rest);
+            let pid = id.split_once('-').and_then(|(p, n)| {
+                n.parse::<u32>().ok()?;
+                p.parse::<i32>().ok()
+            });
+            if pid.is_some_and(|p| !alive(p)) {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    for id in ids {
+        remove_cgroups(&id);
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}

@@ -1,0 +1,110 @@
+//! The seam between the trial flow (`crate::runner`) and the launchers: what a launcher does
+//! for one trial ([`Launch`]), how its start ended ([`Start`]), and why a trial could not be
+//! attempted at all ([`LaunchError`]). Everything else of a trial (its scratch directory,
+//! readiness, probes, teardown and leak check, classification) is the flow's, the same for
+//! every launcher.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use super::bundle::BundleError;
+use super::engine::error::EngineError;
+use super::launcher::NotExpressible;
+use super::scratch::{Leftovers, TrialDir};
+use crate::plan::Trial;
+
+/// One launcher's part of one trial, in the order the flow calls it. Prepared by
+/// [`super::dispatch::launch`].
+pub(crate) trait Launch {
+    /// Writes what the sandbox reads into the trial's scratch directory.
+    fn write(&self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError>;
+    /// Starts the sandbox. The trial's deadline is `timeout` from when the launcher starts
+    /// its clock (the launch itself counts).
+    async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start;
+    /// Everything the sandbox printed so far.
+    async fn output(&self, dir: &TrialDir) -> String;
+    /// Removes what the launcher started outside the scratch directory (which the flow
+    /// cleans up next), returning what had to be ended.
+    async fn remove(&mut self, trial: &Trial) -> Leftovers;
+    /// What is still running after the teardown, beyond the scratch directory's own check.
+    fn leaks(&self) -> Vec<String>;
+    /// A fault of the host found after the trial (the outer engine died) that explains
+    /// whatever the trial saw: the trial is then an error, not the case's outcome.
+    fn host_fault(&self) -> Option<LaunchError> {
+        None
+    }
+}
+
+/// How the sandbox ended, once it stops.
+pub type Exit = Pin<Box<dyn Future<Output = Ended>>>;
+
+/// How a sandbox that was running ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It stopped by itself, with this exit status (`None` when it cannot be learnt).
+    Status(Option<i32>),
+    /// It was SIGKILLed on the host, not ended by anything inside it (an operator, the
+    /// host's OOM killer): that says nothing about the case.
+    KilledFromOutside,
+}
+
+/// How a launcher's start ended.
+pub enum Start {
+    /// The sandbox runs: readiness is measured from `started`, until `deadline`.
+    Running {
+        started: Instant,
+        deadline: tokio::time::Instant,
+        exited: Exit,
+    },
+    /// The launcher refused to start the sandbox.
+    Refused(Refusal),
+    /// The launcher's own call did not return by the deadline. `explanation`: the line that
+    /// says so, when the launcher has one; without it the trial is an ordinary timeout.
+    Hung { explanation: Option<String> },
+}
+
+/// Why a launcher refused to start a sandbox, in its own words.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub message: String,
+    pub status: Option<i32>,
+    pub kind: RefusalKind,
+}
+
+/// How a refusal relates to what the sandbox printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The message is the whole story (runsc's output, several lines): its lines are the
+    /// trial's error lines and last lines.
+    Output,
+    /// One message (the engine's), added to whatever the sandbox printed.
+    Message,
+}
+
+/// A trial that could not be attempted: a problem of this host or of the harness, not an
+/// outcome of the case.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(
+        "root filesystem `{name}` is not on this host: add it to DINDCHECK_SUITES and rerun scripts/setup-host"
+    )]
+    MissingRootfs { name: String },
+    #[error("runsc binary {0} is missing: rerun scripts/setup-host")]
+    MissingRunsc(PathBuf),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    NotExpressible(#[from] NotExpressible),
+    #[error("no outer engine was started for the engine launcher")]
+    NoEngine,
+    #[error("the outer engine failed: {0}")]
+    Engine(#[from] EngineError),
+    #[error("the outer engine failed: the outer engine has no runtime {0} for this trial")]
+    NoRuntime(String),
+    #[error("the outer engine failed: {0}")]
+    EngineStopped(&'static str),
+    #[error("failed to prepare the scratch directory: {0}")]
+    Scratch(#[from] std::io::Error),
+}

@@ -1,0 +1,178 @@
+//! What a run produced, as data: [`Results`] is what the markdown is rendered from and what
+//! `results.json` holds (versioned by [`SCHEMA_VERSION`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Case, Claimed};
+use crate::gate::BaselineComparison;
+use crate::inventory::{Rootfs, Runtime};
+use crate::launch::Launcher;
+pub use crate::launch::engine::image::ImportFigure;
+use crate::outcome::Outcome;
+pub use crate::plan::NotRun;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run produced: what the markdown is rendered from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: u32,
+    pub generated: String,
+    /// The machine the run was on (its host name).
+    #[serde(default)]
+    pub host: String,
+    pub dindcheck_version: String,
+    pub host_kernel: String,
+    /// The network mode that replaced every case's own, if any.
+    pub network_override: Option<String>,
+    pub runtimes: Vec<RuntimeInfo>,
+    pub rootfs: Vec<Rootfs>,
+    pub cases: Vec<CaseInfo>,
+    pub outcomes: Vec<Outcome>,
+    /// Trials that could not be attempted, with the reason (a host problem, not an outcome).
+    pub not_run: Vec<NotRun>,
+    /// False when the run was interrupted before every trial finished.
+    pub complete: bool,
+    /// Each trial's outcome against its recorded baseline (empty when none were consulted).
+    #[serde(default)]
+    pub baselines: Vec<BaselineStatus>,
+    /// The launchers of the run, in column order (`oci`, `engine`).
+    #[serde(default)]
+    pub launchers: Vec<Launcher>,
+    /// Trials whose launcher cannot express the case, with the reason.
+    #[serde(default)]
+    pub not_expressible: Vec<NotRun>,
+    /// Engine trials whose sandbox the engine left running after the container was removed
+    /// (what was found, and ended).
+    #[serde(default)]
+    pub leaked: Vec<NotRun>,
+    /// The outer engine of the engine launcher, when it ran.
+    #[serde(default)]
+    pub engine: Option<EngineFigures>,
+    /// Each claim judged against each trial of its case (absent in results written before
+    /// claims were judged in the data).
+    #[serde(default)]
+    pub claims: Vec<ClaimVerdict>,
+    /// What `dindcheck doctor`'s quick checks found before the cases ran (absent in results
+    /// written before doctor existed, or with `--no-doctor`).
+    #[serde(default)]
+    pub host_checks: Option<crate::doctor::Diagnosis>,
+    /// How each trial's outcome varied when the run repeated it (`--repeat N`); empty for a
+    /// run of one repetition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stability: Vec<super::stability::Stability>,
+}
+
+/// Whether one trial bears out its case's claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimStatus {
+    Holds,
+    Refuted,
+    /// The trial failed before the recipe was tried (its image could not be had): no
+    /// evidence either way.
+    NotTried,
+    /// A probe the claim is about did not run.
+    NotCheckable,
+}
+
+/// A claim judged against one trial's outcome, as `results.json` carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimVerdict {
+    pub trial: String,
+    pub status: ClaimStatus,
+    /// What was measured: the verdict and its line, the probes the claim names (or the
+    /// catalogue id of the failure that kept the recipe from being tried).
+    pub evidence: String,
+}
+
+/// What the outer engine of a run took: measured, never asserted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineFigures {
+    /// The outer dockerd's version.
+    pub dockerd: String,
+    /// The address of an existing engine the run used (`--engine`), which it did not start.
+    #[serde(default)]
+    pub existing: Option<String>,
+    /// From spawning dockerd to its first answer.
+    pub start_ms: u64,
+    /// From SIGTERM to its exit and the sweep of its exec-root.
+    pub stop_ms: Option<u64>,
+    pub imports: Vec<ImportFigure>,
+    /// What a dead earlier run had left in the engine's slot (ended before this run).
+    pub reaped: Vec<String>,
+    /// Processes still under the engine's exec-root after it stopped (ended).
+    pub leaked_at_stop: Vec<String>,
+    /// Each reload (SIGHUP) that gave the running engine a runtime it lacked, in ms.
+    #[serde(default)]
+    pub reload_ms: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BaselineStatus {
+    pub trial: String,
+    pub baseline: String,
+    #[serde(flatten)]
+    pub comparison: BaselineComparison,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub name: String,
+    pub version: String,
+    pub platform: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    pub claim: String,
+    pub rootfs: String,
+    pub extends: Option<String>,
+    pub network: String,
+    #[serde(default)]
+    pub claimed: Option<Claimed>,
+    #[serde(default)]
+    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
+    /// What this case changes relative to the case it extends.
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+impl CaseInfo {
+    /// `parent`: the case `c` extends, if any, for the before/after view.
+    pub fn from_case(c: &Case, parent: Option<&Case>) -> CaseInfo {
+        CaseInfo {
+            claimed: c.claimed,
+            claimed_probes: c.claimed_probes.clone(),
+            changes: parent
+                .map(|p| crate::case::load::changes(p, c))
+                .unwrap_or_default(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            source: c.source.clone(),
+            claim: c.claim.clone(),
+            // What holds dockerd: the rootfs, or for a case that names one, the image.
+            rootfs: match &c.image {
+                Some(image) => format!("image {image}"),
+                None => c.rootfs.clone(),
+            },
+            extends: c.extend.clone(),
+            network: c.runsc.network.as_str().into(),
+        }
+    }
+}
+
+impl RuntimeInfo {
+    pub fn from_runtime(r: &Runtime, version: &str) -> RuntimeInfo {
+        RuntimeInfo {
+            name: r.name.clone(),
+            version: version.to_string(),
+            platform: r.platform.clone().unwrap_or_else(|| "default".into()),
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The report's tables beside the matrix: the host checks, the outer engine's figures, the
+//! workload probes, the catalogue's gaps and entries, the design note's table, before and
+//! after, and what changed since the baselines.
+
+use std::fmt::Write as _;
+
+use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
+use super::table::{View, cell, is_not_expressible, matrix_cell};
+use crate::classify::{Catalogue, UNKNOWN};
+use crate::doctor::{Diagnosis, Status};
+use crate::gate::BaselineComparison;
+use crate::outcome::Outcome;
+use crate::probe::{Probe, ProbeVerdict};
+
+/// The design note's comparison table, with the measured outcome beside its verdicts.
+pub(super) fn design_note(md: &mut String, r: &Results, view: &View) {
+    let rows: Vec<&CaseInfo> = r
+        .cases
+        .iter()
+        .filter(|c| c.source.starts_with("design note"))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## The design note's table, measured\n");
+    let _ = writeln!(
+        md,
+        "{}",
+        view.header("approach (case) | the note's verdict")
+    );
+    for c in rows {
+        let _ = write!(md, "| {} | {} |", cell(&c.name), cell(&c.claim));
+        for col in view.columns {
+            let text = view
+                .get(&c.name, *col)
+                .map_or_else(|| "–".into(), matrix_cell);
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+}
+
+/// For each case that extends another: what it changes, and how the outcome changed.
+pub(super) fn before_after(md: &mut String, r: &Results, view: &View) {
+    let rows: Vec<&CaseInfo> = r.cases.iter().filter(|c| c.extends.is_some()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Before and after\n");
+    let _ = writeln!(
+        md,
+        "What each case changes relative to the case it extends, and the outcome before → \
+         after (– where the base is abstract and not run itself).\n"
+    );
+    let _ = writeln!(md, "{}", view.header("case | extends | changes"));
+    for c in rows {
+        let parent = c.extends.as_deref().unwrap_or_default();
+        let changes = if c.changes.is_empty() {
+            "(nothing but its description)".to_string()
+        } else {
+            c.changes
+                .iter()
+                .map(|l| cell(l))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = write!(md, "| {} | {} | {} |", cell(&c.name), cell(parent), changes);
+        for col in view.columns {
+            let short_verdict = |name: &str| match view.get(name, *col) {
+                Some(o) => o.verdict.to_string(),
+                None if is_not_expressible(r, name, col.1, col.0) => "not expressible".into(),
+                None => "–".into(),
+            };
+            let _ = write!(
+                md,
+                " {} → {} |",
+                short_verdict(parent),
+                short_verdict(&c.name)
+            );
+        }
+        md.push('\n');
+    }
+}
+
+pub(super) fn changed_since_baseline(md: &mut String, r: &Results) {
+    let changed: Vec<&BaselineStatus> = r
+        .baselines
+        .iter()
+        .filter(|b| b.comparison != BaselineComparison::Same)
+        .collect();
+    if r.baselines.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Changed since baseline\n");
+    if changed.is_empty() {
+        let _ = writeln!(
+            md,
+            "Every outcome matches its recorded baseline ({} trials).",
+            r.baselines.len()
+        );
+        return;
+    }
+    for b in changed {
+        match &b.comparison {
+            BaselineComparison::New => {
+                let _ = writeln!(md, "- `{}`: no baseline recorded yet", cell(&b.trial));
+            }
+            BaselineComparison::Changed { expected } => {
+                let was = expected.lines().collect::<Vec<_>>().join("; ");
+                let _ = writeln!(md, "- `{}`: was {}", cell(&b.trial), cell(&was));
+            }
+            BaselineComparison::Same => {}
+        }
+    }
+}
+
+pub(super) fn engine_figures(md: &mut String, e: &EngineFigures) {
+    if let Some(address) = &e.existing {
+        let _ = writeln!(
+            md,
+            "Outer engine: the existing dockerd {} at `{}` (not started or stopped by dindcheck).",
+            cell(&e.dockerd),
+            cell(address)
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "Outer engine: dockerd {}, started in {:.1} s, stopped in {}.",
+            cell(&e.dockerd),
+            e.start_ms as f64 / 1000.0,
+            e.stop_ms
+                .map_or("?".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+        );
+    }
+    if !e.reload_ms.is_empty() {
+        let each: Vec<String> = e
+            .reload_ms
+            .iter()
+            .map(|ms| format!("{:.1} s", *ms as f64 / 1000.0))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Reloaded (SIGHUP) for runtimes it lacked: {} time(s), in {}.",
+            e.reload_ms.len(),
+            each.join(", ")
+        );
+    }
+    for i in &e.imports {
+        let _ = writeln!(
+            md,
+            "Image `{}`: {}.",
+            cell(&i.image),
+            match (i.rootfs.is_empty(), i.import_ms) {
+                (false, None) => "already imported".to_string(),
+                (false, Some(ms)) => format!("imported in {:.1} s", ms as f64 / 1000.0),
+                (true, None) => "already in the engine".to_string(),
+                (true, Some(ms)) => format!("pulled in {:.1} s", ms as f64 / 1000.0),
+            }
+        );
+    }
+    if !e.reaped.is_empty() || !e.leaked_at_stop.is_empty() {
+        let _ = writeln!(
+            md,
+            "Ended at the engine's start (left by a dead run): {}; after it stopped: {}.",
+            cell(&e.reaped.join(", ")),
+            cell(&e.leaked_at_stop.join(", "))
+        );
+    }
+    md.push('\n');
+}
+
+/// The workload probes of every trial that reached readiness: one row per case × runtime,
+/// one column per probe.
+pub(super) fn probe_matrix(md: &mut String, r: &Results) {
+    let ready: Vec<&Outcome> = r.outcomes.iter().filter(|o| !o.probes.is_empty()).collect();
+    if ready.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Workload probes\n");
+    let _ = writeln!(
+        md,
+        "Run against each ready dockerd before the teardown: ✔ ok (duration) · ✖ failed \
+         [catalogue id] · – skipped (see the case's details) · ↻ passed on its second \
+         attempt (a failed probe is tried once more before it counts)\n"
+    );
+    let mut header = String::from("| case | runtime |");
+    let mut rule = String::from("|---|---|");
+    for p in Probe::ALL {
+        let _ = write!(header, " {p} |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for o in ready {
+        let column = format!("{} {}", o.runtime, o.launcher);
+        let _ = write!(md, "| {} | {} |", cell(&o.case), cell(&column));
+        for p in Probe::ALL {
+            let text = match o.probes.iter().find(|r| r.probe == p) {
+                None => "".to_string(),
+                Some(r) => match r.verdict {
+                    // ↻: it passed on its second attempt (see the legend).
+                    ProbeVerdict::Ok if r.retried.is_some() => {
+                        format!("✔ {:.1} s ↻", r.ms as f64 / 1000.0)
+                    }
+                    ProbeVerdict::Ok => format!("✔ {:.1} s", r.ms as f64 / 1000.0),
+                    ProbeVerdict::Failed => {
+                        format!("✖ [{}]", r.diagnosis.as_deref().unwrap_or(UNKNOWN))
+                    }
+                    ProbeVerdict::Skipped => "– skipped".to_string(),
+                },
+            };
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+}
+
+/// Failures that no entry of the error catalogue explains.
+pub(super) fn catalogue_gaps(md: &mut String, r: &Results) {
+    let mut gaps = Vec::new();
+    for o in &r.outcomes {
+        if o.diagnosis.as_deref() == Some(UNKNOWN) {
+            let line = o.decisive.as_deref().unwrap_or("(no line)");
+            gaps.push(format!(
+                "`{}` {}: {}",
+                cell(&o.trial),
+                o.verdict,
+                cell(line)
+            ));
+        }
+        for p in &o.probes {
+            if p.diagnosis.as_deref() == Some(UNKNOWN) {
+                let line = p.detail.as_deref().unwrap_or("(no error)");
+                gaps.push(format!(
+                    "`{}` probe {}: {}",
+                    cell(&o.trial),
+                    p.probe,
+                    cell(line)
+                ));
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Catalogue gaps\n");
+    if gaps.is_empty() {
+        let _ = writeln!(
+            md,
+            "None: every failure is explained by an entry of `catalogue/errors.toml`."
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Failures that no entry of `catalogue/errors.toml` explains (add a signature):\n"
+    );
+    for g in gaps {
+        let _ = writeln!(md, "- {g}");
+    }
+}
+
+/// One catalogue id as the report shows it for a failure: the id, the layer at fault, the
+/// explanation and the remedy.
+pub(super) fn explain(id: &str) -> String {
+    match Catalogue::builtin().get(id) {
+        Some(s) => format!(
+            "`{}` ({}): {} **Remedy**: {}",
+            s.id,
+            s.layer.as_str(),
+            cell(&s.explanation),
+            cell(&s.remedy)
+        ),
+        None if id == UNKNOWN => {
+            "`unknown`: no entry of the error catalogue explains it (see Catalogue gaps)."
+                .to_string()
+        }
+        None => format!("`{}` (not in this build's catalogue)", cell(id)),
+    }
+}
+
+/// The diagnosis of a trial's verdict and each of its probes, in its details.
+pub(super) fn trial_diagnosis(md: &mut String, o: &Outcome) {
+    if let Some(d) = &o.diagnosis {
+        let _ = writeln!(
+            md,
+            "- **Diagnosis** (from the decisive line): {}",
+            explain(d)
+        );
+    }
+    // Entries other lines matched: context, never the cause (dockerd logs errors on its
+    // way to the real failure).
+    let also: Vec<String> = o
+        .catalogue_ids
+        .iter()
+        .filter(|id| Some(id.as_str()) != o.diagnosis.as_deref() && id.as_str() != UNKNOWN)
+        .filter(|id| {
+            !o.probes
+                .iter()
+                .any(|p| p.diagnosis.as_deref() == Some(id.as_str()))
+        })
+        .map(|id| format!("`{}`", cell(id)))
+        .collect();
+    if !also.is_empty() && o.diagnosis.is_some() {
+        let _ = writeln!(md, "- **Also seen** (not the cause): {}", also.join(", "));
+    }
+    for p in &o.probes {
+        let ms = p.ms as f64 / 1000.0;
+        let line = match p.verdict {
+            ProbeVerdict::Ok if p.retried.is_some() => format!(
+                "- probe `{}`: ✔ ok in {ms:.1} s, on its second attempt (the first failed: {})",
+                p.probe,
+                cell(p.retried.as_deref().unwrap_or(""))
+            ),
+            ProbeVerdict::Ok => format!("- probe `{}`: ✔ ok in {ms:.1} s", p.probe),
+            ProbeVerdict::Skipped => format!(
+                "- probe `{}`: – skipped: {}",
+                p.probe,
+                cell(p.detail.as_deref().unwrap_or(""))
+            ),
+            ProbeVerdict::Failed => format!(
+                "- probe `{}`: ✖ failed after {ms:.1} s: {}\n  - **Diagnosis**: {}",
+                p.probe,
+                cell(p.detail.as_deref().unwrap_or("")),
+                explain(p.diagnosis.as_deref().unwrap_or(UNKNOWN))
+            ),
+        };
+        let _ = writeln!(md, "{line}");
+    }
+    if o.diagnosis.is_some() || !o.probes.is_empty() {
+        md.push('\n');
+    }
+}
+
+/// Every catalogue entry that this run's outcomes named, with its references.
+pub(super) fn catalogue_entries(md: &mut String, r: &Results) {
+    let mut ids: Vec<&str> = Vec::new();
+    for o in &r.outcomes {
+        for id in &o.catalogue_ids {
+            if !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+    }
+    let catalogue = Catalogue::builtin();
+    let entries: Vec<_> = catalogue
+        .signatures
+        .iter()
+        .filter(|s| ids.contains(&s.id.as_str()))
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Error catalogue entries seen in this run\n");
+    for s in entries {
+        let _ = writeln!(md, "### `{}`\n", s.id);
+        let _ = writeln!(md, "- **Layer**: {}", s.layer.as_str());
+        let _ = writeln!(md, "- **Explanation**: {}", cell(&s.explanation));
+        let _ = writeln!(md, "- **Remedy**: {}", cell(&s.remedy));
+        if !s.references.is_empty() {
+            let _ = writeln!(md, "- **References**: {}", s.references.join(" · "));
+        }
+        md.push('\n');
+    }
+}
+
+/// What was still there after a trial's teardown (processes, its scratch directory): a
+/// failure of the harness's cleanup, listed only when there is any.
+pub(super) fn teardown_leaks(md: &mut String, r: &Results) {
+    let leaked: Vec<&Outcome> = r.outcomes.iter().filter(|o| !o.leaks.is_empty()).collect();
+    if leaked.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Left after the teardown\n\nThe harness's cleanup missed these: they were still \
+         there after the trial was torn down (please report it).\n"
+    );
+    for o in leaked {
+        let _ = writeln!(md, "- `{}`: {}", cell(&o.trial), cell(&o.leaks.join("; ")));
+    }
+}
+
+/// The report header's section: what doctor found before the cases ran.
+pub(super) fn host_checks(d: &Diagnosis) -> String {
+    let mut md = String::new();
+    let (ok, warn, fail) = d.counts();
+    let _ = writeln!(
+        md,
+        "**Host checks** (`dindcheck doctor{}`, {:.1} s): {ok} ✔, {warn} ⚠, {fail} ✖.{}\n",
+        if d.quick { " --quick" } else { "" },
+        d.elapsed_ms as f64 / 1000.0,
+        if warn + fail > 0 {
+            " The ones that are not ✔ (trials that depend on them are listed under Not run):"
+        } else {
+            ""
+        }
+    );
+    let notable: Vec<_> = d.checks.iter().filter(|c| c.status != Status::Ok).collect();
+    if !notable.is_empty() {
+        let _ = writeln!(
+            md,
+            "| | subject | check | found | remedy |\n|---|---|---|---|---|"
+        );
+        for c in notable {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                c.status.mark(),
+                cell(&c.subject),
+                cell(&c.name),
+                cell(&c.summary),
+                cell(c.remedy.as_deref().unwrap_or(""))
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::{Check, Topic};
+
+    #[test]
+    fn the_host_checks_section_lists_only_what_is_not_ok() {
+        let d = Diagnosis {
+            kernel: "6.18.44".into(),
+            home: "/var/lib/dindcheck".into(),
+            quick: false,
+            checks: vec![
+                Check::new("runsc-20240729", Topic::SandboxStarts, "trivial sandbox").ok("starts"),
+                Check::new(
+                    "runsc-20240729",
+                    Topic::Platform("kvm".into()),
+                    "platform kvm",
+                )
+                .fail("hangs | stuck", "use systrap"),
+            ],
+            elapsed_ms: 7_250,
+        };
+        let md = host_checks(&d);
+        assert!(
+            md.contains("| ✖ | runsc-20240729 | platform kvm | hangs \\| stuck | use systrap |"),
+            "{md}"
+        );
+        assert!(!md.contains("trivial sandbox"), "{md}");
+    }
+}

@@ -1,0 +1,150 @@
+//! What every table of the report shares: escaping text for a cell, the compact form of an
+//! outcome, and the columns (runtime, launcher) that each per-case table shows side by side.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::results::Results;
+use crate::launch::Launcher;
+use crate::outcome::{Outcome, Verdict};
+
+/// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
+/// link or image to anywhere but an anchor of the report itself (lines come from sandbox
+/// output, which a case controls: `![x](https://…)` or `[x](javascript:…)` must stay text).
+pub fn cell(text: &str) -> String {
+    let s = text
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('`', "'")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ");
+    // `](` opens a link's destination: keep only `](#anchor)`, escape every other one.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        out.push_str(if after.starts_with('#') { "](" } else { "]\\(" });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Text for inside a fenced block in a `<details>`: the fence must not be closable by it.
+pub(super) fn fenced(text: &str) -> String {
+    text.replace("```", "'''")
+}
+
+pub(super) fn verdict_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ready => "✔",
+        Verdict::Exited | Verdict::LaunchFailed => "✖",
+        Verdict::Timeout => "⧗",
+    }
+}
+
+/// The compact form of an outcome in the matrix.
+pub fn matrix_cell(o: &Outcome) -> String {
+    cell(&summary_line(o))
+}
+
+/// One line of plain text that sums up an outcome (the matrix cell, unescaped): for the
+/// terminal.
+pub fn summary_line(o: &Outcome) -> String {
+    match o.verdict {
+        Verdict::Ready => format!(
+            "✔ ready in {:.1} s",
+            o.ready_ms.unwrap_or(0) as f64 / 1000.0
+        ),
+        v => {
+            let id = o
+                .diagnosis
+                .as_deref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default();
+            match o.decisive.as_deref() {
+                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, short(why)),
+                None => format!("{} {}{}", verdict_mark(v), v, id),
+            }
+        }
+    }
+}
+
+/// A long error line shortened for a table cell.
+pub(super) fn short(line: &str) -> String {
+    const MAX: usize = 110;
+    if line.chars().count() <= MAX {
+        line.to_string()
+    } else {
+        let s: String = line.chars().take(MAX).collect();
+        format!("{s}…")
+    }
+}
+
+/// Outcomes by (case, launcher, runtime).
+pub(super) type ByTrial<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Outcome>;
+
+/// The outcomes, and the columns (runtime, launcher) that every per-case table shows side
+/// by side, as the matrix does.
+pub(super) struct View<'a> {
+    pub(super) by_trial: &'a ByTrial<'a>,
+    pub(super) columns: &'a [(&'a str, &'a str)],
+}
+
+impl View<'_> {
+    pub(super) fn get<'k>(
+        &'k self,
+        case: &'k str,
+        column: (&'k str, &'k str),
+    ) -> Option<&'k Outcome> {
+        // The map is covariant in its keys: it can be asked with shorter-lived ones.
+        let map: &BTreeMap<(&'k str, &'k str, &'k str), &'k Outcome> = self.by_trial;
+        map.get(&(case, column.1, column.0)).copied()
+    }
+
+    /// A table's header: the leading `first` columns (`a | b`), then one per column.
+    pub(super) fn header(&self, first: &str) -> String {
+        let mut header = format!("| {first} |");
+        let mut rule = String::from("|---|");
+        for _ in first.matches(" | ") {
+            rule.push_str("---|");
+        }
+        for (rt, l) in self.columns {
+            let _ = write!(header, " {} {} |", cell(rt), cell(l));
+            rule.push_str("---|");
+        }
+        format!("{header}\n{rule}")
+    }
+}
+
+pub(super) fn is_not_expressible(r: &Results, case: &str, launcher: &str, runtime: &str) -> bool {
+    let name = format!("{case}::{launcher}::{runtime}");
+    r.not_expressible.iter().any(|n| n.trial == name)
+}
+
+pub(super) fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
+    let name = format!("{case}::{launcher}::{runtime}");
+    if is_not_expressible(r, case, launcher, runtime) {
+        "– not expressible (see below)".into()
+    } else if r.not_run.iter().any(|n| n.trial == name) {
+        "not run (see below)".into()
+    } else {
+        "–".into()
+    }
+}
+
+/// The run's launchers; results written before launchers existed were all `oci`.
+pub(super) fn launchers(r: &Results) -> Vec<Launcher> {
+    if r.launchers.is_empty() {
+        vec![Launcher::Oci]
+    } else {
+        r.launchers.clone()
+    }
+}
+
+/// GitHub's heading anchor for a case name (lowercase letters, digits, `-`, `_` stay).
+pub(super) fn anchor(name: &str) -> String {
+    name.to_ascii_lowercase()
+}

@@ -1,0 +1,93 @@
+//! The harness's `DINDCHECK_*` environment, read once into typed settings: what the
+//! conformance harness runs with (the CLI reads the same variables through its options).
+
+use std::path::PathBuf;
+
+use crate::case::RunscNetwork;
+use crate::inventory;
+use crate::launch::Launcher;
+
+/// The settings of a run that has no command line.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    /// `DINDCHECK_HOME`: where `scripts/setup-host` installed runsc and the root filesystems.
+    pub home: PathBuf,
+    /// `DINDCHECK_RUNSC_NETWORK`: replaces every case's runsc network mode.
+    pub network: Option<RunscNetwork>,
+    /// `DINDCHECK_LAUNCHER`: `oci`, `engine` or `both` (the default).
+    pub launchers: Vec<Launcher>,
+    /// `DINDCHECK_RUNTIMES`: a comma-separated subset of the inventory's runtimes.
+    pub runtimes: Vec<String>,
+    /// `DINDCHECK_ENGINE`: `unix:///path` of an existing engine for the engine launcher.
+    pub engine: Option<String>,
+    /// `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem is a failure,
+    /// not a skip (CI sets it).
+    pub require: bool,
+    /// `DINDCHECK_RUNSC_PATHS`: runsc binaries of the user's own, colon-separated.
+    pub runsc_paths: Vec<PathBuf>,
+    /// `DINDCHECK_CASES`: a directory of case files instead of this repository's `cases/`.
+    pub cases: Option<PathBuf>,
+    /// `DINDCHECK_BASELINES`: a directory of baselines instead of `tests/baselines/`.
+    pub baselines: Option<PathBuf>,
+}
+
+/// A variable whose value cannot be used: which one, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct EnvironmentError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl Environment {
+    /// Reads the environment. A bad value is reported and its setting left at its default,
+    /// so that the rest still applies.
+    pub fn read() -> (Environment, Vec<EnvironmentError>) {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut errors = Vec::new();
+        let network = var("DINDCHECK_RUNSC_NETWORK").and_then(|v| {
+            v.parse::<RunscNetwork>()
+                .map_err(|message| {
+                    errors.push(EnvironmentError {
+                        variable: "DINDCHECK_RUNSC_NETWORK",
+                        message,
+                    })
+                })
+                .ok()
+        });
+        let launchers = Launcher::parse_selection(&var("DINDCHECK_LAUNCHER").unwrap_or_default())
+            .unwrap_or_else(|e| {
+                errors.push(EnvironmentError {
+                    variable: "DINDCHECK_LAUNCHER",
+                    message: e.to_string(),
+                });
+                Vec::new()
+            });
+        let runtimes = var("DINDCHECK_RUNTIMES")
+            .map(|list| list.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        let env = Environment {
+            home: inventory::home(),
+            network,
+            launchers,
+            runtimes,
+            engine: var("DINDCHECK_ENGINE"),
+            require: require(),
+            runsc_paths: var(crate::own_runsc::PATHS_ENV)
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cases: var("DINDCHECK_CASES").map(PathBuf::from),
+            baselines: var("DINDCHECK_BASELINES").map(PathBuf::from),
+        };
+        (env, errors)
+    }
+}
+
+/// `DINDCHECK_REQUIRE=1`.
+pub fn require() -> bool {
+    std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1")
+}

@@ -1,0 +1,45 @@
+//! What can keep a run from starting or finishing: each a user's or the host's problem,
+//! with what to do about it.
+
+use std::path::PathBuf;
+
+use crate::case::CaseError;
+use crate::inventory::InventoryError;
+use crate::launch::engine::EngineError;
+use crate::output::OutputError;
+use crate::report::MergeError;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SessionError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cases(Box<CaseError>),
+    #[error("no such case: {}", .0.join(", "))]
+    UnknownCases(Vec<String>),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("the inventory lists no runsc: rerun scripts/setup-host, or give one with --runsc")]
+    NoRunsc,
+    #[error(transparent)]
+    OwnRunsc(#[from] crate::own_runsc::OwnRunscError),
+    #[error("failed to import the image: {0}")]
+    Import(#[from] crate::rootfs_import::ImportError),
+    #[error("failed to start the outer engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("failed to start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a dindcheck results file: {source}")]
+    NotResults {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("failed to merge the results: {0}")]
+    Merge(#[from] MergeError),
+}

@@ -1,0 +1,19 @@
+//! A run's lifecycle as a library type: the CLI (`src/main.rs`) and the conformance harness
+//! (`tests/conformance.rs`) are thin front ends over it.
+//!
+//! - [`selection`]: which cases, runtimes, launchers, network mode and shard, as trials.
+//! - [`lifecycle`]: the [`Session`]: reaping, host checks, the outer engine, the trials,
+//!   the results in order.
+//! - [`signal`]: cleanup when the process is told to stop.
+//! - [`environment`]: the `DINDCHECK_*` variables, read once.
+
+pub mod environment;
+pub mod error;
+pub mod lifecycle;
+pub mod selection;
+pub mod signal;
+
+pub use environment::Environment;
+pub use error::SessionError;
+pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
+pub use selection::{Planned, Selection};

@@ -1,0 +1,111 @@
+//! What a command works on: the case files, the runtimes of the inventory, the launchers,
+//! the network mode and the shard, turned into the trials of a run.
+
+use std::path::PathBuf;
+
+use crate::case::{self, Corpus, RunscNetwork};
+use crate::inventory::Inventory;
+use crate::launch::Launcher;
+use crate::own_runsc;
+use crate::plan::{self, Partition, RunOptions, Trial};
+
+use super::error::SessionError;
+
+/// A selection of trials, as the CLI's options or the test harness's environment give it.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// The directory of case files.
+    pub cases: PathBuf,
+    /// Only these cases; empty: every case that is not abstract.
+    pub only: Vec<String>,
+    /// Only these runtimes (`runsc-20240729`, `runsc-20240729@systrap`); empty: every runsc
+    /// of the inventory with its default platform.
+    pub runtimes: Vec<String>,
+    /// Replaces every case's runsc network mode.
+    pub network: Option<RunscNetwork>,
+    pub partition: Option<Partition>,
+    /// Empty: every launcher.
+    pub launchers: Vec<Launcher>,
+    /// runsc binaries of the user's own (`--runsc`), added to the inventory's; when given
+    /// and `runtimes` is empty, only these run.
+    pub runsc: Vec<std::path::PathBuf>,
+}
+
+/// The trials of a selection, and what they came from.
+#[derive(Debug)]
+pub struct Planned {
+    pub trials: Vec<Trial>,
+    pub corpus: Corpus,
+    pub inventory: Inventory,
+    /// How each `--runsc` binary joined the inventory.
+    pub own_runsc: Vec<own_runsc::Added>,
+}
+
+impl Selection {
+    /// Reads the case files. A bad case file is in the corpus's `errors`, not an error: the
+    /// other cases still run.
+    pub fn load_cases(&self) -> Result<Corpus, SessionError> {
+        case::load_dir(&self.cases).map_err(SessionError::Cases)
+    }
+
+    /// The trials of `corpus` on the runtimes of the inventory under `home`.
+    pub fn plan(&self, corpus: Corpus, home: &std::path::Path) -> Result<Planned, SessionError> {
+        let unknown = case::load::unknown_names(&corpus, &self.only);
+        if !unknown.is_empty() {
+            return Err(SessionError::UnknownCases(
+                unknown.iter().map(|s| s.to_string()).collect(),
+            ));
+        }
+        let (inventory, own_runsc) = self.inventory(home)?;
+        let mut own: Vec<String> = Vec::new();
+        for a in &own_runsc {
+            if !own.contains(&a.name) {
+                own.push(a.name.clone());
+            }
+        }
+        let runtimes = match (self.runtimes.is_empty(), own.is_empty()) {
+            (true, true) => inventory.runtimes(),
+            (true, false) => inventory.select(&own)?,
+            (false, _) => {
+                let mut names = self.runtimes.clone();
+                names.extend(own.into_iter().filter(|n| !self.runtimes.contains(n)));
+                inventory.select(&names)?
+            }
+        };
+        if runtimes.is_empty() {
+            return Err(SessionError::NoRunsc);
+        }
+        let options = RunOptions {
+            network_override: self.network,
+            launchers: self.launchers.clone(),
+        };
+        let cases = corpus
+            .runnable()
+            .filter(|k| self.only.is_empty() || self.only.contains(&k.name));
+        let mut trials = plan::plan(cases, &runtimes, &options);
+        if let Some(p) = &self.partition {
+            trials = p.select(trials);
+        }
+        Ok(Planned {
+            trials,
+            corpus,
+            inventory,
+            own_runsc,
+        })
+    }
+
+    /// The inventory under `home` with the `--runsc` binaries added (on a host without the
+    /// setup, an empty one when binaries are given), and how each was added.
+    pub fn inventory(
+        &self,
+        home: &std::path::Path,
+    ) -> Result<(Inventory, Vec<own_runsc::Added>), SessionError> {
+        let mut inventory = if self.runsc.is_empty() {
+            Inventory::load(home)?
+        } else {
+            Inventory::load_or_empty(home)?
+        };
+        let added = own_runsc::add_to(&mut inventory, &self.runsc)?;
+        Ok((inventory, added))
+    }
+}

@@ -1,0 +1,63 @@
+//! What the integration tests share: this host's inventory, or a skip that says why (with
+//! `DINDCHECK_REQUIRE=1`, as `.ci/run` sets, a failure instead), and the corpus of cases.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use dindcheck::case::{self, Case, Corpus};
+use dindcheck::inventory::{self, Inventory, Runtime};
+
+/// The repository.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether a host without runsc or root filesystems is a failure (`DINDCHECK_REQUIRE=1`).
+pub fn require() -> bool {
+    dindcheck::session::environment::require()
+}
+
+/// `Some` of what the test needs, or `None` (the test then passes, saying why on stderr)
+/// when this host lacks it; a panic instead under `DINDCHECK_REQUIRE=1`.
+pub fn or_skip<T>(found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(t) => Some(t),
+        Err(why) if require() => panic!("{why} (DINDCHECK_REQUIRE=1)"),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// This host's inventory (`scripts/setup-host`), or a skip.
+pub fn inventory_or_skip() -> Option<Inventory> {
+    or_skip(Inventory::load(&inventory::home()).map_err(|e| e.to_string()))
+}
+
+/// The inventory and its newest runsc, or a skip.
+pub fn newest_runsc_or_skip() -> Option<(Inventory, Runtime)> {
+    let inv = inventory_or_skip()?;
+    let runtime = or_skip(
+        inv.runtimes()
+            .pop()
+            .ok_or_else(|| "the inventory lists no runsc: rerun scripts/setup-host".to_string()),
+    )?;
+    Some((inv, runtime))
+}
+
+/// The cases in `cases/`.
+pub fn corpus() -> Corpus {
+    case::load_dir(&root().join("cases")).expect("the cases directory loads")
+}
+
+/// A case of the corpus, by name.
+pub fn corpus_case(name: &str) -> Case {
+    corpus()
+        .runnable()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("cases/{name}.toml"))
+        .clone()
+}
