@@ -6,7 +6,6 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use cli::{Cli, Command, Common, DoctorArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
@@ -133,15 +132,8 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         );
     }
 
-    // Repetitions one after the other, so that a trial's runs are spread over the run.
-    let runnable: Vec<dindcheck::plan::Trial> = (0..args.repeat)
-        .flat_map(|_| runnable.iter().cloned())
-        .collect();
-    let pb = ProgressBar::new(runnable.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("a valid template"),
-    );
+    let runnable = session::repeated(&runnable, args.repeat);
+    let pb = cli::progress_bar(runnable.len());
     let mut ran = Ran::default();
     let interrupted = rt.block_on(async {
         let work = session.run(&runnable, args.jobs, &mut ran, |t, r| {

@@ -182,7 +182,7 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
-    super::stability::section(&mut md, &r.stability);
+    super::sections::stability(&mut md, &r.stability);
     teardown_leaks(&mut md, r);
     probe_matrix(&mut md, r);
     catalogue_gaps(&mut md, r);

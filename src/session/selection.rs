@@ -77,3 +77,9 @@ impl Selection {
         })
     }
 }
+
+/// `trials` `n` times over (`dindcheck run --repeat N`), the repetitions one after the other
+/// so that a trial's runs are spread over the run rather than back to back.
+pub fn repeated(trials: &[Trial], n: u32) -> Vec<Trial> {
+    (0..n.max(1)).flat_map(|_| trials.iter().cloned()).collect()
+}
