@@ -415,37 +415,6 @@ pub(super) fn host_checks(d: &Diagnosis) -> String {
     md
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::doctor::{Check, Topic};
-
-    #[test]
-    fn the_host_checks_section_lists_only_what_is_not_ok() {
-        let d = Diagnosis {
-            kernel: "6.18.44".into(),
-            home: "/var/lib/dindcheck".into(),
-            quick: false,
-            checks: vec![
-                Check::new("runsc-20240729", Topic::SandboxStarts, "trivial sandbox").ok("starts"),
-                Check::new(
-                    "runsc-20240729",
-                    Topic::Platform("kvm".into()),
-                    "platform kvm",
-                )
-                .fail("hangs | stuck", "use systrap"),
-            ],
-            elapsed_ms: 7_250,
-        };
-        let md = host_checks(&d);
-        assert!(
-            md.contains("| ✖ | runsc-20240729 | platform kvm | hangs \\| stuck | use systrap |"),
-            "{md}"
-        );
-        assert!(!md.contains("trivial sandbox"), "{md}");
-    }
-}
-
 /// The report's "Stability" section: every repeated trial's flake rate, and each variant of
 /// the flaky ones. Empty when no trial was repeated.
 pub(super) fn stability(md: &mut String, stability: &[Stability]) {
@@ -498,5 +467,36 @@ pub(super) fn stability(md: &mut String, stability: &[Stability]) {
             100.0 * s.flake_rate(),
             variants.join("<br>")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::{Check, Topic};
+
+    #[test]
+    fn the_host_checks_section_lists_only_what_is_not_ok() {
+        let d = Diagnosis {
+            kernel: "6.18.44".into(),
+            home: "/var/lib/dindcheck".into(),
+            quick: false,
+            checks: vec![
+                Check::new("runsc-20240729", Topic::SandboxStarts, "trivial sandbox").ok("starts"),
+                Check::new(
+                    "runsc-20240729",
+                    Topic::Platform("kvm".into()),
+                    "platform kvm",
+                )
+                .fail("hangs | stuck", "use systrap"),
+            ],
+            elapsed_ms: 7_250,
+        };
+        let md = host_checks(&d);
+        assert!(
+            md.contains("| ✖ | runsc-20240729 | platform kvm | hangs \\| stuck | use systrap |"),
+            "{md}"
+        );
+        assert!(!md.contains("trivial sandbox"), "{md}");
     }
 }
