@@ -10,6 +10,7 @@ use dindcheck::case::RunscNetwork;
 use dindcheck::gate;
 use dindcheck::inventory;
 use dindcheck::launch::Launcher;
+use dindcheck::own_runsc;
 use dindcheck::plan::{self, Trial};
 use dindcheck::report;
 use dindcheck::runner::{TrialError, TrialResult};
@@ -34,6 +35,22 @@ pub enum Command {
     /// Render a report from the results.json of earlier runs: shards of one run
     /// (`run --partition`) merge into one matrix, other hosts become extra columns.
     Report(ReportArgs),
+    /// Make a root filesystem from an image tarball (`docker save` output or an OCI image
+    /// layout, as tar), usable as `rootfs = "NAME"` under both launchers.
+    ImportImage(ImportImageArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ImportImageArgs {
+    /// The tarball: `docker save IMAGE -o FILE.tar`, or an OCI image layout packed as tar.
+    pub tarball: PathBuf,
+    /// The root filesystem's name, for `rootfs = "NAME"` in case files. Importing again
+    /// under the same name replaces the earlier import.
+    #[arg(long)]
+    pub name: String,
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    pub home: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -49,7 +66,7 @@ pub struct ReportArgs {
 #[derive(clap::Args)]
 pub struct Common {
     /// Directory of case files.
-    #[arg(long, default_value = "cases")]
+    #[arg(long, env = "DINDCHECK_CASES", default_value = "cases")]
     pub cases: PathBuf,
     /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
     #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
@@ -58,9 +75,15 @@ pub struct Common {
     #[arg(long = "case", value_name = "NAME")]
     pub only: Vec<String>,
     /// Only these runtimes (repeatable): `runsc-20240729`, or with a platform,
-    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform.
+    /// `runsc-20240729@systrap`. Default: every runsc the setup installed, default platform
+    /// (with `--runsc`: only those binaries).
     #[arg(long = "runtime", value_name = "NAME")]
     pub runtimes: Vec<String>,
+    /// Also a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`, colon-separated):
+    /// its runtime is `runsc-<release>` from its `--version`. Without `--runtime`, only these
+    /// binaries run.
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    pub runsc: Vec<PathBuf>,
     /// Replace every case's runsc network mode (sandbox, host, none). Use `none` on hosts
     /// where runsc's sandbox networking cannot start; the report says it was substituted.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
@@ -95,7 +118,7 @@ pub struct RunArgs {
     pub keep_scratch: bool,
     /// The conformance baselines to compare outcomes with, for the report's "changed since
     /// baseline" section (skipped when the directory does not exist).
-    #[arg(long, default_value = gate::BASELINE_DIR)]
+    #[arg(long, env = "DINDCHECK_BASELINES", default_value = gate::BASELINE_DIR)]
     pub baselines: PathBuf,
     /// Skip the quick host checks (`dindcheck doctor --quick`) that run before the cases.
     #[arg(long)]
@@ -128,6 +151,9 @@ pub struct DoctorArgs {
     /// Only the quick checks (no platform checks), as `dindcheck run` does first.
     #[arg(long)]
     pub quick: bool,
+    /// Also check a runsc binary of your own (repeatable; `DINDCHECK_RUNSC_PATHS`).
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    pub runsc: Vec<PathBuf>,
 }
 
 impl Common {
@@ -139,6 +165,7 @@ impl Common {
             network: self.runsc_network,
             partition: self.partition,
             launchers: self.launcher.clone(),
+            runsc: self.runsc.clone(),
         }
     }
 }
@@ -180,4 +207,26 @@ pub fn progress_bar(trials: usize) -> indicatif::ProgressBar {
         .expect("a valid template"),
     );
     pb
+}
+
+/// What `--runsc` made of each binary.
+pub fn print_own_runsc(added: &[own_runsc::Added]) {
+    for a in added {
+        match &a.same_as {
+            Some(known) => eprintln!(
+                "dindcheck: runsc {} ({}) is the same binary as {}: runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                known.display(),
+                a.name
+            ),
+            None => eprintln!(
+                "dindcheck: runsc {} ({}, {} flags): runtime {}",
+                a.identity.path.display(),
+                a.identity.version,
+                a.identity.flag_count,
+                a.name
+            ),
+        }
+    }
 }

@@ -24,6 +24,9 @@
 //!   is the directory they are written to.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
 //! - [`doctor`] diagnoses the host before any case: what it can and cannot test.
+//! - [`own_runsc`] adds any runsc binary (`--runsc PATH`) to the inventory as a runtime.
+//! - [`rootfs_import`] turns an image tarball (`docker save`, OCI layout) into a named root
+//!   filesystem beside the ones the setup built.
 //! - [`session`] owns a run's lifecycle.
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
@@ -38,8 +41,10 @@ pub mod launch;
 pub mod observe;
 pub mod outcome;
 pub mod output;
+pub mod own_runsc;
 pub mod plan;
 pub mod probe;
 pub mod report;
+pub mod rootfs_import;
 pub mod runner;
 pub mod session;

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, Common, DoctorArgs, ListArgs, ReportArgs, RunArgs};
+use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
 use dindcheck::report::{self, Results};
-use dindcheck::session::{self, Finished, Planned, Ran, Session, SessionError, signal};
+use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
 /// invalid or some trials could not run, 2 nothing could run (usage or host problem),
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
+        Command::ImportImage(args) => import_image(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("{:?}", miette::Report::new(e));
@@ -48,15 +49,14 @@ fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
         eprintln!("{:?}", miette::Report::new(e.clone()));
     }
     let bad = !corpus.errors.is_empty();
-    Ok((selection.plan(corpus, &c.home)?, bad))
+    let planned = selection.plan(corpus, &c.home)?;
+    cli::print_own_runsc(&planned.own_runsc);
+    Ok((planned, bad))
 }
 
+/// Exit status 1 when `bad`, else 0.
 fn failed_if(bad: bool) -> ExitCode {
-    if bad {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(u8::from(bad))
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
@@ -191,19 +191,7 @@ fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
-    let mut parts = Vec::new();
-    for path in &args.merge {
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let results = serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
-            path: path.clone(),
-            source,
-        })?;
-        parts.push((path.display().to_string(), results));
-    }
-    let merged = report::merge(parts)?;
+    let merged = report::merge(session::read_results(&args.merge)?)?;
     write(&merged, &out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
@@ -220,6 +208,11 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
     cli::print_reaped(&session::reap(&args.home));
     let mut options = DoctorOptions::new(args.home.clone());
     options.quick = args.quick;
+    if !args.runsc.is_empty() {
+        let (extra, added) = Selection::own_runsc_only(&args.runsc, &args.home)?;
+        cli::print_own_runsc(&added);
+        options.extra_runsc = extra;
+    }
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let diagnosis = rt.block_on(async {
         tokio::select! {
@@ -239,4 +232,17 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
         print!("{}", doctor::render::table(&d, args.verbose));
     }
     Ok(failed_if(!d.can_run_cases()))
+}
+
+fn import_image(args: ImportImageArgs) -> Result<ExitCode, SessionError> {
+    let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
+    let imported = rt.block_on(dindcheck::rootfs_import::import_into_inventory(
+        &args.tarball,
+        &args.name,
+        &args.home,
+    ))?;
+    for line in imported.describe(&args.tarball, &args.home) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,8 +9,12 @@
 //!
 //! A thin front end over the library's [`Session`], as the CLI is. Its environment
 //! (`DINDCHECK_HOME`, `DINDCHECK_RUNSC_NETWORK`, `DINDCHECK_RUNTIMES`, `DINDCHECK_LAUNCHER`,
-//! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`) is [`Environment`]'s; a bad value is a failing
-//! trial of its own (`environment::…`).
+//! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`, and for a platform team's own gate
+//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`) is
+//! [`Environment`]'s; a bad value is a failing trial of its own (`environment::…`).
+//!
+//! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
+//! its observed outcome and the command, environment included, that records it.
 //!
 //! A trial that its launcher cannot express (see the README's "Two launchers") is not
 //! launched: its baseline records "not expressible with this launcher" and why, and the trial
@@ -20,7 +24,8 @@
 //! missing runsc or rootfs without `DINDCHECK_REQUIRE`); the reasons are printed to stderr
 //! when the harness starts (not with `--list`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use dindcheck::gate;
 use dindcheck::inventory::{Inventory, InventoryError};
@@ -44,8 +49,17 @@ fn main() {
         };
         trials.push(Trial::test(name, move || Err(e.to_string().into())));
     }
+    BASELINES
+        .set(
+            env.baselines
+                .clone()
+                .unwrap_or_else(|| root.join(gate::BASELINE_DIR)),
+        )
+        .expect("set once");
+    ACCEPT_ENV.set(accept_environment(&env)).expect("set once");
     let selection = Selection {
-        cases: root.join("cases"),
+        cases: env.cases.clone().unwrap_or_else(|| root.join("cases")),
+        runsc: env.runsc_paths.clone(),
         runtimes: env.runtimes.clone(),
         network: env.network,
         launchers: env.launchers.clone(),
@@ -95,6 +109,7 @@ fn main() {
         Err(e) => {
             let (name, msg) = match &e {
                 SessionError::NoRunsc => ("environment::runsc", e.to_string()),
+                SessionError::OwnRunsc(_) => ("environment::runsc-paths", e.to_string()),
                 _ => ("environment::runtimes", e.to_string()),
             };
             trials.push(Trial::test(name, move || Err(msg.into())));
@@ -233,7 +248,7 @@ fn compare_with_baseline(
     outcome: Option<&Outcome>,
 ) -> Result<(), Failed> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join(gate::BASELINE_DIR);
+    let dir = BASELINES.get().expect("set in main").clone();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
     settings.set_prepend_module_to_snapshot(false);
@@ -262,25 +277,70 @@ fn compare_with_baseline(
         return Ok(());
     }
     let file = gate::baseline_path(&dir, name);
-    let expected =
-        gate::read_baseline(&dir, name).unwrap_or_else(|| "(no baseline recorded yet)\n".into());
+    let recorded = gate::read_baseline(&dir, name);
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let mut env = vec!["INSTA_UPDATE=always".to_string()];
+    env.extend(ACCEPT_ENV.get().into_iter().flatten().cloned());
+    env.push(format!("DINDCHECK_RUNSC_NETWORK={}", t.network.as_str()));
+    let accept = format!(
+        "{} cargo nextest run --test conformance -E 'test(={})'",
+        env.join(" "),
+        t.name()
+    );
+    let headline = match &recorded {
+        Some(_) => "outcome differs from the baseline".to_string(),
+        None => format!(
+            "new trial: no baseline yet for {} (a new runsc, dockerd, root filesystem or case); \
+             review the observed outcome below and accept it",
+            t.name()
+        ),
+    };
     Err(format!(
-        "outcome differs from the baseline\n\
-         trial:    {}\ncase:     cases/{}.toml\nbaseline: {}\n\
+        "{headline}\n\
+         trial:    {}\ncase:     {}\nbaseline: {}\n\
          EXPECTED:\n{}OBSERVED:\n{}\
          error lines:\n{}last lines of output:\n{}\
-         to accept the observed outcome as the new baseline:\n    \
-         INSTA_UPDATE=always DINDCHECK_RUNSC_NETWORK={} cargo nextest run --test conformance -E 'test(={})'",
+         to accept the observed outcome as the baseline (then review and commit {}):\n    {accept}",
         t.name(),
         t.case.name,
         file.display(),
-        indent(&expected),
+        indent(
+            recorded
+                .as_deref()
+                .unwrap_or("(no baseline recorded yet)\n")
+        ),
         indent(observed),
-        indent(&outcome.map(|o| o.error_lines.join("\n")).unwrap_or_default()),
+        indent(
+            &outcome
+                .map(|o| o.error_lines.join("\n"))
+                .unwrap_or_default()
+        ),
         indent(&outcome.map(|o| o.log_tail.join("\n")).unwrap_or_default()),
-        t.network.as_str(),
-        t.name(),
+        file.display(),
     )
     .into())
+}
+
+/// The baselines directory: `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.
+static BASELINES: OnceLock<PathBuf> = OnceLock::new();
+/// The variables the command that accepts an outcome must repeat to choose the same trial.
+static ACCEPT_ENV: OnceLock<Vec<String>> = OnceLock::new();
+
+/// `VAR=value` for each setting of `env` that chose this run's corpus, baselines or runsc.
+fn accept_environment(env: &Environment) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(c) = &env.cases {
+        v.push(format!("DINDCHECK_CASES={}", c.display()));
+    }
+    if let Some(b) = &env.baselines {
+        v.push(format!("DINDCHECK_BASELINES={}", b.display()));
+    }
+    if !env.runsc_paths.is_empty() {
+        let paths = std::env::join_paths(&env.runsc_paths).unwrap_or_default();
+        v.push(format!("DINDCHECK_RUNSC_PATHS={}", paths.to_string_lossy()));
+    }
+    if let Ok(home) = std::env::var("DINDCHECK_HOME") {
+        v.push(format!("DINDCHECK_HOME={home}"));
+    }
+    v
 }

@@ -95,6 +95,7 @@ fn fixture() -> Results {
             docker: "20.10.24".into(),
             containerd: "1.6.20".into(),
             runc: "1.1.5".into(),
+            imported: None,
         }],
         cases: vec![
             case("base", None, Some(Claimed::Works)),

@@ -159,16 +159,12 @@ impl Diagnosis {
             .find(|c| c.subject == subject && &c.topic == topic)
     }
 
-    /// Why a trial cannot be tested on this host, if doctor found a reason: runsc `release`
-    /// with runsc network mode `network` and a forced `platform`. Such a trial would fail
-    /// for a reason of the host, not of its case.
-    pub fn untestable(
-        &self,
-        release: &str,
-        network: &str,
-        platform: Option<&str>,
-    ) -> Option<String> {
-        let subject = format!("runsc-{release}");
+    /// Why a trial cannot be tested on this host, if doctor found a reason: the runsc of
+    /// runtime `runsc` (`runsc-20240729`, without a platform) with runsc network mode
+    /// `network` and a forced `platform`. Such a trial would fail for a reason of the host,
+    /// not of its case.
+    pub fn untestable(&self, runsc: &str, network: &str, platform: Option<&str>) -> Option<String> {
+        let subject = runsc.to_string();
         let failed = |t: &Topic| self.find(&subject, t).filter(|c| c.status == Status::Fail);
         if network == "sandbox" {
             if let Some(c) = failed(&Topic::Network) {
@@ -190,7 +186,7 @@ impl Diagnosis {
         let mut not_run = Vec::new();
         for t in trials {
             let why = self.untestable(
-                &t.runtime.release,
+                t.runtime.name.split('@').next().unwrap_or_default(),
                 t.network.as_str(),
                 t.runtime.platform.as_deref(),
             );
@@ -263,13 +259,16 @@ mod tests {
                 Status::Ok,
             ),
         ]);
-        let why = d.untestable("20240729", "sandbox", None).unwrap();
+        let why = d.untestable("runsc-20240729", "sandbox", None).unwrap();
         assert!(why.contains("sandbox networking does not work"), "{why}");
         assert!(why.contains("--runsc-network none"), "{why}");
-        assert_eq!(d.untestable("20240729", "none", None), None);
-        assert_eq!(d.untestable("20221219", "sandbox", None), None);
-        assert!(d.untestable("20240729", "none", Some("kvm")).is_some());
-        assert_eq!(d.untestable("20240729", "none", Some("ptrace")), None);
+        assert_eq!(d.untestable("runsc-20240729", "none", None), None);
+        assert_eq!(d.untestable("runsc-20221219", "sandbox", None), None);
+        assert!(
+            d.untestable("runsc-20240729", "none", Some("kvm"))
+                .is_some()
+        );
+        assert_eq!(d.untestable("runsc-20240729", "none", Some("ptrace")), None);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Ctx {
 
 /// The name runsc binaries go by in checks and reports: the runtime name.
 pub fn runsc_subject(bin: &RunscBinary) -> String {
-    format!("runsc-{}", bin.release)
+    bin.runtime_name()
 }
 
 /// What a command printed, or why it could not run.
@@ -336,10 +336,15 @@ pub fn rootfs(r: &crate::inventory::Rootfs) -> Check {
             started,
         );
     }
-    let dockerd = ["usr/bin/dockerd", "usr/sbin/dockerd"]
-        .iter()
-        .map(|p| r.path.join(p))
-        .find(|p| p.is_file());
+    // Debian's packages, and Docker's static binaries (an imported `docker:dind`).
+    let dockerd = [
+        "usr/bin/dockerd",
+        "usr/sbin/dockerd",
+        "usr/local/bin/dockerd",
+    ]
+    .iter()
+    .map(|p| r.path.join(p))
+    .find(|p| p.is_file());
     let status_path = r.path.join("var/lib/dpkg/status");
     let status = std::fs::read_to_string(&status_path).unwrap_or_default();
     let versions = facts::dpkg_versions(&status, &["docker.io", "containerd", "runc"]);

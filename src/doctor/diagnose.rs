@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::check::{Check, Diagnosis, Topic};
 use super::checks::{self, Ctx};
+use super::discover;
 use super::facts;
 use super::runsc_checks;
 use crate::inventory::RunscBinary;
@@ -26,8 +27,16 @@ pub struct DoctorOptions {
     pub platforms: Vec<String>,
     /// Only these runsc releases (`20240729`); empty: every runsc in the inventory.
     pub releases: Vec<String>,
+    /// Only the runsc of these runtimes (`runsc-20240729`, no platform), when not empty: two
+    /// binaries may share a release.
+    pub runtimes: Vec<String>,
     /// How many probe sandboxes at once.
     pub sandboxes: usize,
+    /// runsc binaries given with `--runsc`, already identified ([`crate::own_runsc`]):
+    /// checked like the inventory's.
+    pub extra_runsc: Vec<RunscBinary>,
+    /// The host Docker's configuration, where runsc runtimes may be registered.
+    pub daemon_json: PathBuf,
 }
 
 impl DoctorOptions {
@@ -37,7 +46,10 @@ impl DoctorOptions {
             quick: false,
             platforms: Vec::new(),
             releases: Vec::new(),
+            runtimes: Vec::new(),
             sandboxes: 2,
+            extra_runsc: Vec::new(),
+            daemon_json: PathBuf::from(discover::DAEMON_JSON),
         }
     }
 }
@@ -50,6 +62,19 @@ impl DoctorOptions {
         for t in trials {
             if !o.releases.contains(&t.runtime.release) {
                 o.releases.push(t.runtime.release.clone());
+            }
+            let runsc = t.runtime.name.split('@').next().unwrap_or_default();
+            if !o.runtimes.iter().any(|r| r == runsc) {
+                o.runtimes.push(runsc.to_string());
+            }
+            // A `--runsc` binary is not in the inventory that doctor reads: it comes along.
+            if !o.extra_runsc.iter().any(|b| b.path == t.runtime.path) {
+                o.extra_runsc.push(RunscBinary {
+                    release: t.runtime.release.clone(),
+                    package_version: String::new(),
+                    path: t.runtime.path.clone(),
+                    name: t.runtime.name.split('@').next().map(str::to_string),
+                });
             }
             if let Some(p) = &t.runtime.platform {
                 if !o.platforms.contains(p) {
@@ -72,19 +97,27 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
     let (inventory_check, inventory) = checks::inventory(&options.home, &kernel_release);
     let mut host = vec![inventory_check];
 
-    let binaries: Vec<RunscBinary> = inventory
+    // The full diagnosis says which runsc the host has beyond the inventory.
+    if !options.quick {
+        host.extend(discover::host_runsc(
+            inventory.as_ref(),
+            &options.daemon_json,
+        ));
+    }
+    let mut binaries: Vec<RunscBinary> = inventory
         .as_ref()
-        .map(|i| {
-            let mut v: Vec<RunscBinary> = i
-                .runsc
-                .iter()
-                .filter(|b| options.releases.is_empty() || options.releases.contains(&b.release))
-                .cloned()
-                .collect();
-            v.sort_by(|a, b| a.release.cmp(&b.release));
-            v
-        })
+        .map(|i| i.runsc.clone())
         .unwrap_or_default();
+    for b in &options.extra_runsc {
+        if !binaries.iter().any(|k| k.path == b.path) {
+            binaries.push(b.clone());
+        }
+    }
+    binaries.retain(|b| {
+        (options.releases.is_empty() || options.releases.contains(&b.release))
+            && (options.runtimes.is_empty() || options.runtimes.contains(&b.runtime_name()))
+    });
+    binaries.sort_by(|a, b| (&a.release, &a.name).cmp(&(&b.release, &b.name)));
     let rootfs = inventory
         .as_ref()
         .map(|i| i.rootfs.clone())

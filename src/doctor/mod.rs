@@ -10,6 +10,7 @@
 //! - [`facts`]: pure reasoning on text (versions, `runsc flags`, cgroup listings, dpkg).
 //! - [`check`]: the data ([`Check`], [`Diagnosis`]).
 //! - `probe`: one short-lived sandbox under a hard timeout, cleaned up however it ends.
+//! - `discover`: runsc on `PATH` and in the host Docker's `daemon.json`.
 //! - `checks` (the host's) and `runsc_checks` (each runsc's): the checks; [`diagnose`] runs
 //!   them, the independent ones concurrently.
 //! - [`render`]: the table, the lines `dindcheck run` prints first, the report's section.
@@ -17,8 +18,9 @@
 pub mod check;
 mod checks;
 mod diagnose;
+mod discover;
 pub mod facts;
-mod probe;
+pub mod probe;
 pub mod render;
 mod runsc_checks;
 

@@ -23,6 +23,12 @@ pub struct Environment {
     /// `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem is a failure,
     /// not a skip (CI sets it).
     pub require: bool,
+    /// `DINDCHECK_RUNSC_PATHS`: runsc binaries of the user's own, colon-separated.
+    pub runsc_paths: Vec<PathBuf>,
+    /// `DINDCHECK_CASES`: a directory of case files instead of this repository's `cases/`.
+    pub cases: Option<PathBuf>,
+    /// `DINDCHECK_BASELINES`: a directory of baselines instead of `tests/baselines/`.
+    pub baselines: Option<PathBuf>,
 }
 
 /// A variable whose value cannot be used: which one, and why.
@@ -67,6 +73,15 @@ impl Environment {
             runtimes,
             engine: var("DINDCHECK_ENGINE"),
             require: require(),
+            runsc_paths: var(crate::own_runsc::PATHS_ENV)
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cases: var("DINDCHECK_CASES").map(PathBuf::from),
+            baselines: var("DINDCHECK_BASELINES").map(PathBuf::from),
         };
         (env, errors)
     }

@@ -18,8 +18,12 @@ pub enum SessionError {
     UnknownCases(Vec<String>),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
-    #[error("the inventory lists no runsc: rerun scripts/setup-host")]
+    #[error("the inventory lists no runsc: rerun scripts/setup-host, or give one with --runsc")]
     NoRunsc,
+    #[error(transparent)]
+    OwnRunsc(#[from] crate::own_runsc::OwnRunscError),
+    #[error("failed to import the image: {0}")]
+    Import(#[from] crate::rootfs_import::ImportError),
     #[error("failed to start the outer engine: {0}")]
     Engine(#[from] EngineError),
     #[error("failed to start the async runtime: {0}")]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::case::{self, Corpus, RunscNetwork};
 use crate::inventory::Inventory;
 use crate::launch::Launcher;
+use crate::own_runsc;
 use crate::plan::{self, Partition, RunOptions, Trial};
 
 use super::error::SessionError;
@@ -25,6 +26,9 @@ pub struct Selection {
     pub partition: Option<Partition>,
     /// Empty: every launcher.
     pub launchers: Vec<Launcher>,
+    /// runsc binaries of the user's own (`--runsc`), added to the inventory's; when given
+    /// and `runtimes` is empty, only these run.
+    pub runsc: Vec<std::path::PathBuf>,
 }
 
 /// The trials of a selection, and what they came from.
@@ -33,6 +37,8 @@ pub struct Planned {
     pub trials: Vec<Trial>,
     pub corpus: Corpus,
     pub inventory: Inventory,
+    /// How each `--runsc` binary joined the inventory.
+    pub own_runsc: Vec<own_runsc::Added>,
 }
 
 impl Selection {
@@ -50,11 +56,21 @@ impl Selection {
                 unknown.iter().map(|s| s.to_string()).collect(),
             ));
         }
-        let inventory = Inventory::load(home)?;
-        let runtimes = if self.runtimes.is_empty() {
-            inventory.runtimes()
-        } else {
-            inventory.select(&self.runtimes)?
+        let (inventory, own_runsc) = self.inventory(home)?;
+        let mut own: Vec<String> = Vec::new();
+        for a in &own_runsc {
+            if !own.contains(&a.name) {
+                own.push(a.name.clone());
+            }
+        }
+        let runtimes = match (self.runtimes.is_empty(), own.is_empty()) {
+            (true, true) => inventory.runtimes(),
+            (true, false) => inventory.select(&own)?,
+            (false, _) => {
+                let mut names = self.runtimes.clone();
+                names.extend(own.into_iter().filter(|n| !self.runtimes.contains(n)));
+                inventory.select(&names)?
+            }
         };
         if runtimes.is_empty() {
             return Err(SessionError::NoRunsc);
@@ -74,7 +90,23 @@ impl Selection {
             trials,
             corpus,
             inventory,
+            own_runsc,
         })
+    }
+
+    /// The inventory under `home` with the `--runsc` binaries added (on a host without the
+    /// setup, an empty one when binaries are given), and how each was added.
+    pub fn inventory(
+        &self,
+        home: &std::path::Path,
+    ) -> Result<(Inventory, Vec<own_runsc::Added>), SessionError> {
+        let mut inventory = if self.runsc.is_empty() {
+            Inventory::load(home)?
+        } else {
+            Inventory::load_or_empty(home)?
+        };
+        let added = own_runsc::add_to(&mut inventory, &self.runsc)?;
+        Ok((inventory, added))
     }
 }
 
@@ -82,4 +114,56 @@ impl Selection {
 /// so that a trial's runs are spread over the run rather than back to back.
 pub fn repeated(trials: &[Trial], n: u32) -> Vec<Trial> {
     (0..n.max(1)).flat_map(|_| trials.iter().cloned()).collect()
+}
+
+impl Selection {
+    /// The binaries of `--runsc` that are not already runtimes of the inventory under `home`
+    /// (what `doctor --runsc` checks beside the inventory's own), and what was made of each.
+    pub fn own_runsc_only(
+        runsc: &[PathBuf],
+        home: &std::path::Path,
+    ) -> Result<
+        (
+            Vec<crate::inventory::RunscBinary>,
+            Vec<crate::own_runsc::Added>,
+        ),
+        SessionError,
+    > {
+        let selection = Selection {
+            runsc: runsc.to_vec(),
+            ..Default::default()
+        };
+        let (inventory, added) = selection.inventory(home)?;
+        let extra = inventory
+            .runsc
+            .into_iter()
+            .filter(|b| {
+                added
+                    .iter()
+                    .any(|a| a.same_as.is_none() && a.name == b.runtime_name())
+            })
+            .collect();
+        Ok((extra, added))
+    }
+}
+
+/// Reads `results.json` files for `report --merge`, each with its path as its label.
+pub fn read_results(
+    paths: &[PathBuf],
+) -> Result<Vec<(String, crate::report::Results)>, SessionError> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let results =
+                serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
+                    path: path.clone(),
+                    source,
+                })?;
+            Ok((path.display().to_string(), results))
+        })
+        .collect()
 }

@@ -3,8 +3,10 @@
 //! records its content, and imported again only when that content changes.
 //!
 //! The content key is a digest of the rootfs's dpkg status file (every package and version
-//! inside) and its name: what `scripts/setup-host` changes when it rebuilds a rootfs. An
-//! image of the same rootfs under an older key is removed, with its layer.
+//! inside) and its name: what `scripts/setup-host` changes when it rebuilds a rootfs. A root
+//! filesystem imported from an image without a dpkg database is keyed by that image's id
+//! instead, which `dindcheck import-image` records. An image of the same rootfs under an older
+//! key is removed, with its layer.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -48,13 +50,19 @@ pub struct ImportFigure {
 /// `<REPO>-<name>` and the content key of `rootfs`.
 pub fn reference(rootfs: &Rootfs) -> Result<(String, String), EngineError> {
     let status = rootfs.path.join("var/lib/dpkg/status");
-    let text = std::fs::read(&status).map_err(|source| EngineError::Import {
-        rootfs: rootfs.path.clone(),
-        source: ImportFailure::Status {
-            path: status.clone(),
-            source,
-        },
-    })?;
+    let text = match (std::fs::read(&status), &rootfs.imported) {
+        (Ok(text), _) => text,
+        (Err(_), Some(from)) => from.image_id.clone().into_bytes(),
+        (Err(source), None) => {
+            return Err(EngineError::Import {
+                rootfs: rootfs.path.clone(),
+                source: ImportFailure::Status {
+                    path: status.clone(),
+                    source,
+                },
+            });
+        }
+    };
     let mut h = Sha256::new();
     h.update(rootfs.name.as_bytes());
     h.update([0]);
