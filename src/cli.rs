@@ -197,6 +197,18 @@ pub fn print_reaped(r: &Reaped) {
     }
 }
 
+/// The progress bar of a run of `trials` trials (hidden when stderr is not a terminal).
+pub fn progress_bar(trials: usize) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(trials as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .expect("a valid template"),
+    );
+    pb
+}
+
 /// What `--runsc` made of each binary.
 pub fn print_own_runsc(added: &[own_runsc::Added]) {
     for a in added {

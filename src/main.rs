@@ -6,11 +6,9 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
-use dindcheck::inventory::{self, Inventory};
 use dindcheck::output::OutputDir;
 use dindcheck::report::{self, Results};
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
@@ -56,12 +54,9 @@ fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
     Ok((planned, bad))
 }
 
+/// Exit status 1 when `bad`, else 0.
 fn failed_if(bad: bool) -> ExitCode {
-    if bad {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(u8::from(bad))
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
@@ -137,15 +132,8 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         );
     }
 
-    // Repetitions one after the other, so that a trial's runs are spread over the run.
-    let runnable: Vec<dindcheck::plan::Trial> = (0..args.repeat)
-        .flat_map(|_| runnable.iter().cloned())
-        .collect();
-    let pb = ProgressBar::new(runnable.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("a valid template"),
-    );
+    let runnable = session::repeated(&runnable, args.repeat);
+    let pb = cli::progress_bar(runnable.len());
     let mut ran = Ran::default();
     let interrupted = rt.block_on(async {
         let work = session.run(&runnable, args.jobs, &mut ran, |t, r| {
@@ -203,19 +191,7 @@ fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
-    let mut parts = Vec::new();
-    for path in &args.merge {
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let results = serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
-            path: path.clone(),
-            source,
-        })?;
-        parts.push((path.display().to_string(), results));
-    }
-    let merged = report::merge(parts)?;
+    let merged = report::merge(session::read_results(&args.merge)?)?;
     write(&merged, &out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
@@ -233,21 +209,9 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
     let mut options = DoctorOptions::new(args.home.clone());
     options.quick = args.quick;
     if !args.runsc.is_empty() {
-        let selection = Selection {
-            runsc: args.runsc.clone(),
-            ..Default::default()
-        };
-        let (inventory, added) = selection.inventory(&args.home)?;
+        let (extra, added) = Selection::own_runsc_only(&args.runsc, &args.home)?;
         cli::print_own_runsc(&added);
-        options.extra_runsc = inventory
-            .runsc
-            .into_iter()
-            .filter(|b| {
-                added
-                    .iter()
-                    .any(|a| a.same_as.is_none() && a.name == b.runtime_name())
-            })
-            .collect();
+        options.extra_runsc = extra;
     }
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let diagnosis = rt.block_on(async {
@@ -271,53 +235,14 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
 }
 
 fn import_image(args: ImportImageArgs) -> Result<ExitCode, SessionError> {
-    use dindcheck::rootfs_import::{self, VersionSource};
-    // For an image without a dpkg database, the binaries' versions are read in a sandbox of
-    // the newest runsc of the inventory.
-    let runsc = Inventory::load(&args.home)
-        .ok()
-        .and_then(|inv| inv.runtimes().pop())
-        .map(|r| r.path);
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
-    let imported = rt.block_on(rootfs_import::import_image(
+    let imported = rt.block_on(dindcheck::rootfs_import::import_into_inventory(
         &args.tarball,
         &args.name,
         &args.home,
-        runsc.as_deref(),
     ))?;
-    let entries: usize = imported.layers.iter().map(|l| l.entries).sum();
-    println!(
-        "{} {} ({}, {} layer(s), {entries} entries) as root filesystem `{}` at {}",
-        if imported.replaced {
-            "re-imported"
-        } else {
-            "imported"
-        },
-        args.tarball.display(),
-        imported.format.as_str(),
-        imported.layers.len(),
-        imported.rootfs.name,
-        imported.rootfs.path.display(),
-    );
-    let source = |s: VersionSource| match s {
-        VersionSource::Dpkg => "dpkg",
-        VersionSource::Binary => "--version",
-        VersionSource::Unknown => "not found",
-    };
-    let v = &imported.versions;
-    println!(
-        "  docker {} ({}), containerd {} ({}), runc {} ({})",
-        v.docker.0,
-        source(v.docker.1),
-        v.containerd.0,
-        source(v.containerd.1),
-        v.runc.0,
-        source(v.runc.1)
-    );
-    println!(
-        "  listed in {}; use it in a case with rootfs = \"{}\"",
-        args.home.join(inventory::IMPORTED_FILE).display(),
-        imported.rootfs.name
-    );
+    for line in imported.describe(&args.tarball, &args.home) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }

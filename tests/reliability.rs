@@ -103,6 +103,15 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Everything a finished run printed on stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    stderr
+}
+
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("dindcheck-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -316,13 +325,7 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     );
     let pid = child.id();
     let status = wait_exit(&mut child, Duration::from_secs(60));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
@@ -354,13 +357,7 @@ fn a_second_run_with_the_same_output_directory_is_refused() {
         &["--case", "gvisor-tutorial"],
     );
     let status = wait_exit(&mut second, Duration::from_secs(60));
-    let mut stderr = String::new();
-    second
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut second);
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("another dindcheck run") && stderr.contains(&format!("pid {}", first.id())),
@@ -425,13 +422,7 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("interrupted while starting the outer engine"),

@@ -71,6 +71,7 @@ fn case(name: &str, extends: Option<&str>, claimed: Option<Claimed>) -> CaseInfo
         changes: extends
             .map(|_| vec!["cgroup: \"none\" → \"gvisor\"".to_string()])
             .unwrap_or_default(),
+        host_writes: Vec::new(),
     }
 }
 

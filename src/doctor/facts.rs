@@ -81,17 +81,15 @@ pub struct RunscFlags {
     pub usage: BTreeMap<String, String>,
 }
 
-/// Flags the harness passes to every sandbox: a runsc without them cannot run cases.
-pub const REQUIRED_FLAGS: &[&str] = &[
-    "root",
-    "debug",
-    "debug-log",
-    "host-uds",
-    "network",
-    "platform",
-    "overlay2",
-];
-
+/// Flags the harness passes to every sandbox, which a runsc without them cannot run: the
+/// flags a case may not set (`runsc_flags::RESERVED`), and the overlay that keeps the root
+/// filesystem unchanged.
+pub fn required_flags() -> impl Iterator<Item = &'static str> {
+    crate::case::runsc_flags::RESERVED
+        .iter()
+        .copied()
+        .chain(["overlay2"])
+}
 /// The public name of the packet-socket write switch (from release 20251208) and the older,
 /// test-only one that recipes fall back to.
 pub const PACKET_WRITE_FLAGS: [&str; 2] = [
@@ -133,11 +131,7 @@ impl RunscFlags {
 
     /// Required flags this binary lacks.
     pub fn missing_required(&self) -> Vec<&'static str> {
-        REQUIRED_FLAGS
-            .iter()
-            .copied()
-            .filter(|f| !self.knows(f))
-            .collect()
+        required_flags().filter(|f| !self.knows(f)).collect()
     }
 
     /// Which packet-socket write flag this binary takes, preferring the public one.

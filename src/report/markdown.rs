@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::claims::claims;
-use super::results::Results;
+use super::results::{CaseInfo, Results};
 use super::sections::{
     before_after, catalogue_entries, catalogue_gaps, changed_since_baseline, design_note,
     engine_figures, host_checks, probe_matrix, teardown_leaks, trial_diagnosis,
@@ -89,6 +89,22 @@ pub fn markdown(r: &Results) -> String {
              on this host. Cases whose recipe used another mode show what happens with `{net}`.\n"
         );
     }
+    let writers: Vec<&CaseInfo> = r
+        .cases
+        .iter()
+        .filter(|c| !c.host_writes.is_empty())
+        .collect();
+    if !writers.is_empty() {
+        let _ = writeln!(
+            md,
+            "**⚠ Cases that let the sandbox write the host** (see docs/security.md): {}\n",
+            writers
+                .iter()
+                .map(|c| format!("[{}](#{})", cell(&c.name), anchor(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if let Some(d) = &r.host_checks {
         md.push_str(&host_checks(d));
     }
@@ -166,7 +182,7 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
-    super::stability::section(&mut md, &r.stability);
+    super::sections::stability(&mut md, &r.stability);
     teardown_leaks(&mut md, r);
     probe_matrix(&mut md, r);
     catalogue_gaps(&mut md, r);
@@ -192,6 +208,9 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(md, "### {}\n", c.name);
         if !c.description.is_empty() {
             let _ = writeln!(md, "{}\n", cell(&c.description));
+        }
+        for w in &c.host_writes {
+            let _ = writeln!(md, "- **⚠ Writes the host**: {w}");
         }
         let _ = writeln!(md, "- **Source**: {}", cell(&c.source));
         let _ = writeln!(md, "- **Claim**: {}", cell(&c.claim));
@@ -297,6 +316,7 @@ mod tests {
                 claimed: None,
                 claimed_probes: Default::default(),
                 changes: Vec::new(),
+                host_writes: Vec::new(),
             }],
             outcomes: vec![
                 outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
@@ -327,6 +347,18 @@ mod tests {
     }
 
     #[test]
+    fn a_case_that_writes_the_host_is_flagged() {
+        let mut r = two_launchers();
+        r.cases[0].host_writes = vec!["`cgroup = \"host-bind-rw\"`: writes".into()];
+        let md = markdown(&r);
+        assert!(
+            md.contains("Cases that let the sandbox write the host"),
+            "{md}"
+        );
+        assert!(md.contains("- **⚠ Writes the host**:"), "{md}");
+    }
+
+    #[test]
     fn a_claim_is_not_judged_by_a_failure_before_the_recipe_ran() {
         let case = CaseInfo {
             name: "c".into(),
@@ -339,6 +371,7 @@ mod tests {
             claimed: Some(Claimed::Works),
             claimed_probes: Default::default(),
             changes: Vec::new(),
+            host_writes: Vec::new(),
         };
         let mut o = outcome("c", Launcher::Engine, "runsc-1", Verdict::LaunchFailed);
         o.diagnosis = Some("image-unavailable".into());

@@ -141,6 +141,10 @@ pub struct CaseInfo {
     /// What this case changes relative to the case it extends.
     #[serde(default)]
     pub changes: Vec<String>,
+    /// What of the host this case lets its sandbox write (`docs/security.md`): the report
+    /// flags it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_writes: Vec<String>,
 }
 
 impl CaseInfo {
@@ -163,6 +167,14 @@ impl CaseInfo {
             },
             extends: c.extend.clone(),
             network: c.runsc.network.as_str().into(),
+            host_writes: match c.cgroup {
+                crate::case::CgroupMode::HostBindRw => vec![
+                    "`cgroup = \"host-bind-rw\"`: the sandbox can write the host's cgroup tree \
+                     (cgroups it creates there are removed after the trial)"
+                        .into(),
+                ],
+                _ => Vec::new(),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
+use super::stability::Stability;
 use super::table::{View, cell, is_not_expressible, matrix_cell};
 use crate::classify::{Catalogue, UNKNOWN};
 use crate::doctor::{Diagnosis, Status};
@@ -412,6 +413,61 @@ pub(super) fn host_checks(d: &Diagnosis) -> String {
         md.push('\n');
     }
     md
+}
+
+/// The report's "Stability" section: every repeated trial's flake rate, and each variant of
+/// the flaky ones. Empty when no trial was repeated.
+pub(super) fn stability(md: &mut String, stability: &[Stability]) {
+    if stability.is_empty() {
+        return;
+    }
+    let runs = stability.iter().map(|s| s.runs).max().unwrap_or(0);
+    let flaky: Vec<&Stability> = stability.iter().filter(|s| s.is_flaky()).collect();
+    let executions: usize = stability.iter().map(|s| s.runs).sum();
+    let off: usize = flaky.iter().map(|s| s.runs - s.variants[0].count).sum();
+    let _ = writeln!(md, "\n## Stability\n");
+    let _ = writeln!(
+        md,
+        "Every trial ran {runs} times (`dindcheck run --repeat {runs}`); outcomes compared as \
+         the conformance gate compares them (never timings). **{} of {} trials flaky**; {off} \
+         of {executions} executions ({:.1} %) gave another outcome than their trial's most \
+         frequent one.\n",
+        flaky.len(),
+        stability.len(),
+        if executions == 0 {
+            0.0
+        } else {
+            100.0 * off as f64 / executions as f64
+        }
+    );
+    if flaky.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "| trial | runs | flake rate | variants (count: outcome) |\n|---|---|---|---|"
+    );
+    for s in &flaky {
+        let variants: Vec<String> = s
+            .variants
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}: {}",
+                    v.count,
+                    cell(&v.outcome.trim().replace('\n', "; "))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {:.0} % | {} |",
+            cell(&s.trial),
+            s.runs,
+            100.0 * s.flake_rate(),
+            variants.join("<br>")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,9 @@
 //! never timings), and a trial with more than one variant is **flaky**, with each variant and
 //! how often it occurred.
 
-use std::fmt::Write;
-
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
-
-use super::table::cell;
 
 /// One distinct outcome of a repeated trial.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,61 +90,6 @@ pub fn fold_repeats(outcomes: Vec<Outcome>) -> (Vec<Outcome>, Vec<Stability>) {
         }
     }
     (folded, stability)
-}
-
-/// The report's "Stability" section: every repeated trial's flake rate, and each variant of
-/// the flaky ones. Empty when no trial was repeated.
-pub fn section(md: &mut String, stability: &[Stability]) {
-    if stability.is_empty() {
-        return;
-    }
-    let runs = stability.iter().map(|s| s.runs).max().unwrap_or(0);
-    let flaky: Vec<&Stability> = stability.iter().filter(|s| s.is_flaky()).collect();
-    let executions: usize = stability.iter().map(|s| s.runs).sum();
-    let off: usize = flaky.iter().map(|s| s.runs - s.variants[0].count).sum();
-    let _ = writeln!(md, "\n## Stability\n");
-    let _ = writeln!(
-        md,
-        "Every trial ran {runs} times (`dindcheck run --repeat {runs}`); outcomes compared as \
-         the conformance gate compares them (never timings). **{} of {} trials flaky**; {off} \
-         of {executions} executions ({:.1} %) gave another outcome than their trial's most \
-         frequent one.\n",
-        flaky.len(),
-        stability.len(),
-        if executions == 0 {
-            0.0
-        } else {
-            100.0 * off as f64 / executions as f64
-        }
-    );
-    if flaky.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "| trial | runs | flake rate | variants (count: outcome) |\n|---|---|---|---|"
-    );
-    for s in &flaky {
-        let variants: Vec<String> = s
-            .variants
-            .iter()
-            .map(|v| {
-                format!(
-                    "{}: {}",
-                    v.count,
-                    cell(&v.outcome.trim().replace('\n', "; "))
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {:.0} % | {} |",
-            cell(&s.trial),
-            s.runs,
-            100.0 * s.flake_rate(),
-            variants.join("<br>")
-        );
-    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,63 @@ pub struct Imported {
     pub versions: ComponentVersions,
 }
 
+/// [`import_image`] with the newest runsc of the inventory under `home` (if any) to read
+/// the binaries' versions of an image without a dpkg database, in a sandbox.
+pub async fn import_into_inventory(
+    tarball: &Path,
+    name: &str,
+    home: &Path,
+) -> Result<Imported, ImportError> {
+    let runsc = Inventory::load(home)
+        .ok()
+        .and_then(|inv| inv.runtimes().pop())
+        .map(|r| r.path);
+    import_image(tarball, name, home, runsc.as_deref()).await
+}
+
+impl Imported {
+    /// What a user is told after an import of `tarball` under `home`: what was imported,
+    /// the versions found (and where), and how to use it.
+    pub fn describe(&self, tarball: &Path, home: &Path) -> Vec<String> {
+        let entries: usize = self.layers.iter().map(|l| l.entries).sum();
+        let source = |s: versions::VersionSource| match s {
+            versions::VersionSource::Dpkg => "dpkg",
+            versions::VersionSource::Binary => "--version",
+            versions::VersionSource::Unknown => "not found",
+        };
+        let v = &self.versions;
+        vec![
+            format!(
+                "{} {} ({}, {} layer(s), {entries} entries) as root filesystem `{}` at {}",
+                if self.replaced {
+                    "re-imported"
+                } else {
+                    "imported"
+                },
+                tarball.display(),
+                self.format.as_str(),
+                self.layers.len(),
+                self.rootfs.name,
+                self.rootfs.path.display(),
+            ),
+            format!(
+                "  docker {} ({}), containerd {} ({}), runc {} ({})",
+                v.docker.0,
+                source(v.docker.1),
+                v.containerd.0,
+                source(v.containerd.1),
+                v.runc.0,
+                source(v.runc.1)
+            ),
+            format!(
+                "  listed in {}; use it in a case with rootfs = \"{}\"",
+                home.join(crate::inventory::IMPORTED_FILE).display(),
+                self.rootfs.name
+            ),
+        ]
+    }
+}
+
 /// Checks a name for `rootfs = "NAME"`: lowercase letters, digits, `-`, `_`, `.`, not
 /// starting with a dot (hidden entries of `<home>/rootfs/` are the import's own).
 pub fn validate_name(name: &str) -> Result<(), ImportError> {

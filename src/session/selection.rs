@@ -109,3 +109,61 @@ impl Selection {
         Ok((inventory, added))
     }
 }
+
+/// `trials` `n` times over (`dindcheck run --repeat N`), the repetitions one after the other
+/// so that a trial's runs are spread over the run rather than back to back.
+pub fn repeated(trials: &[Trial], n: u32) -> Vec<Trial> {
+    (0..n.max(1)).flat_map(|_| trials.iter().cloned()).collect()
+}
+
+impl Selection {
+    /// The binaries of `--runsc` that are not already runtimes of the inventory under `home`
+    /// (what `doctor --runsc` checks beside the inventory's own), and what was made of each.
+    pub fn own_runsc_only(
+        runsc: &[PathBuf],
+        home: &std::path::Path,
+    ) -> Result<
+        (
+            Vec<crate::inventory::RunscBinary>,
+            Vec<crate::own_runsc::Added>,
+        ),
+        SessionError,
+    > {
+        let selection = Selection {
+            runsc: runsc.to_vec(),
+            ..Default::default()
+        };
+        let (inventory, added) = selection.inventory(home)?;
+        let extra = inventory
+            .runsc
+            .into_iter()
+            .filter(|b| {
+                added
+                    .iter()
+                    .any(|a| a.same_as.is_none() && a.name == b.runtime_name())
+            })
+            .collect();
+        Ok((extra, added))
+    }
+}
+
+/// Reads `results.json` files for `report --merge`, each with its path as its label.
+pub fn read_results(
+    paths: &[PathBuf],
+) -> Result<Vec<(String, crate::report::Results)>, SessionError> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let results =
+                serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
+                    path: path.clone(),
+                    source,
+                })?;
+            Ok((path.display().to_string(), results))
+        })
+        .collect()
+}
