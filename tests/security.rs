@@ -55,6 +55,17 @@ fn try_run(
     runtime: &Runtime,
     launcher: Launcher,
 ) -> Result<TrialResult, TrialError> {
+    try_run_keeping(case, inv, runtime, launcher, false)
+}
+
+/// [`try_run`], keeping the trial's scratch directory when `keep` (`--keep-scratch`).
+fn try_run_keeping(
+    case: &Case,
+    inv: &Inventory,
+    runtime: &Runtime,
+    launcher: Launcher,
+    keep: bool,
+) -> Result<TrialResult, TrialError> {
     let home = inventory::home();
     let options = RunOptions {
         network_override: Some(RunscNetwork::None),
@@ -74,7 +85,7 @@ fn try_run(
         let ctx = RunContext {
             home: home.clone(),
             inventory: inv.clone(),
-            keep_scratch: false,
+            keep_scratch: keep,
             engine: engine.clone(),
         };
         let result = run_trial(&trial, &ctx).await;
@@ -452,4 +463,63 @@ fn cgroups_a_case_creates_in_the_host_tree_do_not_outlive_it() {
         "{} outlived the trial",
         hierarchy.join(&made).display()
     );
+}
+
+/// A case cannot fill the host's disk through its io directory (bind-mounted from the host):
+/// everything a trial writes on the host is in its scratch tmpfs of 512 MiB.
+#[test]
+fn a_setup_cannot_fill_the_host_disk_through_its_io_directory() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    // Exit 5 is the setup saying it wrote the whole GiB.
+    let case = hostile_case(
+        "hostile-disk-fill",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 120\n\
+         setup = \"dd if=/dev/zero of=/run/dindcheck/fill bs=1M count=1024 2>/dev/null && exit 5\"\n",
+    );
+    let result = run(&case, &inv, &runtime, Launcher::Oci);
+    let o = &result.outcome;
+    assert_eq!(o.verdict, Verdict::Exited, "{o:?}");
+    let decisive = o.decisive.as_deref().unwrap_or_default();
+    assert!(
+        !decisive.contains("(exit 5)"),
+        "1 GiB reached the host: {o:?}"
+    );
+    assert!(decisive.contains("setup failed"), "{o:?}");
+}
+
+/// `--keep-scratch` keeps a copy of the trial's directory where the next run's reaping of
+/// dead runs' scratch never looks (it used to delete it as "left by a dead run").
+#[test]
+fn kept_scratch_is_not_reaped_by_the_next_run() {
+    let Some((inv, runtime)) = host_or_skip() else {
+        return;
+    };
+    let case = hostile_case(
+        "kept-scratch",
+        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\nsetup = \"exit 3\"\n",
+    );
+    let kept_root = inventory::home().join("kept");
+    let before: Vec<PathBuf> = std::fs::read_dir(&kept_root)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let result = try_run_keeping(&case, &inv, &runtime, Launcher::Oci, true).unwrap();
+    assert!(result.leaks.is_empty(), "{:?}", result.leaks);
+    let kept: Vec<PathBuf> = std::fs::read_dir(&kept_root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].join("output.log").is_file(), "{kept:?}");
+    assert!(kept[0].join("bundle/config.json").is_file(), "{kept:?}");
+    // The next run's reaping leaves it alone.
+    dindcheck::launch::scratch::reap_stale(&inventory::home());
+    assert!(
+        kept[0].join("output.log").is_file(),
+        "the kept directory was reaped"
+    );
+    std::fs::remove_dir_all(&kept[0]).unwrap();
 }
