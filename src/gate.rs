@@ -146,3 +146,48 @@ pub fn is_known_variant(known: &[KnownFlaky], trial: &str, observed: &str) -> Op
         })
         .map(|k| k.note.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_variant_passes_only_for_its_trial_and_only_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flaky.toml");
+        assert_eq!(
+            known_flaky(&file).unwrap(),
+            Vec::new(),
+            "no file, no entries"
+        );
+        std::fs::write(
+            &file,
+            "[[flaky]]\ntrial = \"c::oci::r\"\nvariants = [\"verdict: exited\\n\"]\nnote = \"seen once\"\n",
+        )
+        .unwrap();
+        let known = known_flaky(&file).unwrap();
+        assert_eq!(
+            is_known_variant(&known, "c::oci::r", "verdict: exited\n").as_deref(),
+            Some("seen once")
+        );
+        assert_eq!(
+            is_known_variant(&known, "c::engine::r", "verdict: exited\n"),
+            None
+        );
+        assert_eq!(
+            is_known_variant(&known, "c::oci::r", "verdict: timeout\n"),
+            None
+        );
+        std::fs::write(&file, "[[flaky]]\ntrial = \"x\"\n").unwrap();
+        assert!(
+            known_flaky(&file).is_err(),
+            "an entry without variants and note is refused"
+        );
+    }
+
+    #[test]
+    fn the_repository_list_of_flaky_trials_parses() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(FLAKY_FILE);
+        known_flaky(&file).unwrap();
+    }
+}
