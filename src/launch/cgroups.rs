@@ -65,11 +65,12 @@ impl HostCgroups {
         walk_cgroups(Path::new(CGROUP_ROOT), 0, &mut now);
         let mut new: Vec<PathBuf> = now
             .difference(&self.0)
+            // Another trial's runsc cgroup may be new and still empty: never ours to take.
+            // Anything else new is the case's, whatever it is called (a nested dockerd's
+            // `docker/…` included).
             .filter(|p| {
-                !p.components().any(|c| {
-                    let c = c.as_os_str().to_string_lossy();
-                    c.starts_with("dindcheck-") || c == "docker"
-                })
+                !p.components()
+                    .any(|c| trial_cgroup(&c.as_os_str().to_string_lossy()).is_some())
             })
             .cloned()
             .collect();
@@ -97,6 +98,16 @@ fn walk_cgroups(dir: &Path, depth: usize, out: &mut std::collections::BTreeSet<P
     }
 }
 
+/// The harness pid and scratch id of a runsc cgroup of a trial (`dindcheck-<pid>-<n>`, or
+/// `dindcheck-doctor-<pid>-<n>` for doctor's sandboxes), `None` for any other name.
+fn trial_cgroup(name: &str) -> Option<(i32, &str)> {
+    let rest = name.strip_prefix("dindcheck-")?;
+    let id = rest.strip_prefix("doctor-").unwrap_or(rest);
+    let (pid, n) = id.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    Some((pid.parse().ok()?, id))
+}
+
 /// Removes the cgroups of trials whose harness process is gone (`dindcheck-<pid>-<n>`, a
 /// dead `<pid>`), which a killed run, or a version of dindcheck before this cleanup, left.
 pub(super) fn reap_stale_cgroups() {
@@ -110,15 +121,9 @@ pub(super) fn reap_stale_cgroups() {
         };
         for e in dir.filter_map(Result::ok) {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("dindcheck-") else {
-                continue;
-            };
-            let id = rest.strip_prefix("doctor-").unwrap_or(rest);
-            let pid = id.split_once('-').and_then(|(p, n)| {
-                n.parse::<u32>().ok()?;
-                p.parse::<i32>().ok()
-            });
-            if pid.is_some_and(|p| !alive(p)) {
+            if let Some((pid, id)) = trial_cgroup(&name)
+                && !alive(pid)
+            {
                 ids.insert(id.to_string());
             }
         }
