@@ -53,6 +53,14 @@ pub struct ImportImageArgs {
     pub home: PathBuf,
 }
 
+impl RunArgs {
+    /// `--jobs`, or the default that fits this machine.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+            .map_or_else(dindcheck::runner::default_jobs, |n| n as usize)
+    }
+}
+
 #[derive(clap::Args)]
 pub struct ReportArgs {
     /// results.json files to merge.
@@ -102,9 +110,11 @@ pub struct Common {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
-    /// How many sandboxes at once.
-    #[arg(long, short = 'j', default_value_t = 2)]
-    pub jobs: usize,
+    /// How many sandboxes at once. Default: one per CPU core, fewer when the available
+    /// memory cannot hold that many sandboxes at their limit (2 GiB each); see
+    /// reports/BENCH.md for the measured scaling.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
     /// Run every trial this many times. A trial whose outcomes differ (as the conformance
     /// gate compares them: never timings) is reported as flaky, with each variant and how
     /// often it occurred, in the report's Stability section.
@@ -116,6 +126,11 @@ pub struct RunArgs {
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     pub keep_scratch: bool,
+    /// Readiness only: no workload probes once dockerd is ready (a verdict per trial, as
+    /// fast as it can be had; the report's baseline comparison then lists the probes as
+    /// changed).
+    #[arg(long)]
+    pub no_probes: bool,
     /// The conformance baselines to compare outcomes with, for the report's "changed since
     /// baseline" section (skipped when the directory does not exist).
     #[arg(long, env = "DINDCHECK_BASELINES", default_value = gate::BASELINE_DIR)]

@@ -80,7 +80,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let (trials, not_expressible) = session::split_expressible(&planned.trials);
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let mut session = Session::new(home.clone(), planned.inventory.clone());
-    session.keep_scratch = args.keep_scratch;
+    (session.keep_scratch, session.no_probes) = (args.keep_scratch, args.no_probes);
     session.existing_engine = args.engine.clone();
     let host_checks = if args.no_doctor {
         None
@@ -136,7 +136,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let pb = cli::progress_bar(runnable.len());
     let mut ran = Ran::default();
     let interrupted = rt.block_on(async {
-        let work = session.run(&runnable, args.jobs, &mut ran, |t, r| {
+        let work = session.run(&runnable, args.jobs(), &mut ran, |t, r| {
             cli::progress(&pb, t, r)
         });
         tokio::select! {

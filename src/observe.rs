@@ -107,9 +107,17 @@ pub enum Readiness<T> {
     Refused(String),
 }
 
-/// Polls dockerd's socket until it answers `info`, the container ends (`exited` resolves) or
-/// the deadline passes, whichever comes first. Shared by both launchers, so that "ready"
-/// means the same thing whatever started the sandbox.
+/// Waits until dockerd serves its API, the container ends (`exited` resolves) or the
+/// deadline passes, whichever comes first. Shared by both launchers, so that "ready" means
+/// the same thing whatever started the sandbox.
+///
+/// Nothing is polled at a fixed interval (docs/host-facts.md, "Readiness, event-driven"):
+/// the wait sleeps on inotify until dockerd's socket appears in the io directory, then holds
+/// one request (`GET /_ping`) on it. dockerd creates its listening socket early and accepts
+/// on it only once it serves ("API listen on" in its log), so the request is answered the
+/// moment it does: that answer is the ready instant. Only when an attempt fails (the
+/// socket was refused, or dockerd answered `info` with an error) does the wait back off,
+/// from 5 ms doubling to 100 ms.
 pub async fn wait_ready<T>(
     socket: &DaemonSocket,
     started: std::time::Instant,
@@ -117,32 +125,80 @@ pub async fn wait_ready<T>(
     exited: impl std::future::Future<Output = T>,
 ) -> Readiness<T> {
     tokio::pin!(exited);
+    let watch = socket.watch().ok();
+    let mut backoff = MIN_BACKOFF;
     loop {
-        // Err(Some(reason)): the socket is refused; Err(None): no answer yet.
+        // Err(Some(reason)): the socket is refused; Err(None): not serving yet.
         let attempt = async {
-            tokio::time::sleep(POLL).await;
-            match socket.pin() {
-                Ok(Some(pinned)) => daemon_info(&pinned.path()).await.map_err(|_| None),
-                Ok(None) => Err(None),
-                Err(refused) => Err(Some(refused)),
+            let pinned = match socket.pin() {
+                Ok(Some(pinned)) => pinned,
+                Ok(None) => {
+                    match &watch {
+                        Some(w) if w.changed().await.is_ok() => {}
+                        _ => tokio::time::sleep(backoff).await,
+                    }
+                    return Err(None);
+                }
+                Err(refused) => return Err(Some(refused)),
+            };
+            let path = pinned.path();
+            let held = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if served(&path, held).await.is_err() {
+                tokio::time::sleep(backoff).await;
+                return Err(None);
+            }
+            let ms = started.elapsed().as_millis() as u64;
+            match daemon_info(&path).await {
+                Ok(info) => Ok((ms, info)),
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    Err(None)
+                }
             }
         };
         tokio::select! {
             t = &mut exited => return Readiness::Exited(t),
             _ = tokio::time::sleep_until(deadline) => return Readiness::Timeout,
             r = attempt => match r {
-                Ok(info) => {
-                    return Readiness::Ready { ms: started.elapsed().as_millis() as u64, info };
-                }
+                Ok((ms, info)) => return Readiness::Ready { ms, info },
                 Err(Some(reason)) => return Readiness::Refused(reason),
-                Err(None) => {}
+                Err(None) => backoff = (backoff * 2).min(MAX_BACKOFF),
             }
         }
     }
 }
 
-/// Pause between readiness attempts.
-const POLL: Duration = Duration::from_millis(200);
+/// The first and the longest pause after a failed readiness attempt.
+const MIN_BACKOFF: Duration = Duration::from_millis(5);
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Sends `GET /_ping` to the socket at `path` and waits up to `hold` for any HTTP answer:
+/// dockerd answers once its API serves, whatever the API version in the request (a
+/// too-new client gets an error response, which is an answer all the same).
+async fn served(path: &Path, hold: Duration) -> Result<(), ConnectError> {
+    let path = path.to_str().ok_or(ConnectError::NotUtf8)?;
+    let docker =
+        Docker::connect_with_unix(path, hold.as_secs().max(1), bollard::API_DEFAULT_VERSION)?;
+    match docker.ping().await {
+        Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When dockerd began to serve its API, by its own log ("API listen on", which moby logs
+/// as each listener starts serving), in milliseconds after `launched_at`. dockerd stamps its
+/// lines with `time="<RFC 3339, nanoseconds>"`; gVisor gives the sandbox the host's clock.
+/// The first such line counts (dockerd logs one per listener).
+pub fn served_after(output: &str, launched_at: std::time::SystemTime) -> Option<u64> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"time="([^"]+)".*msg="API listen on "#).expect("valid regex")
+    });
+    let stamp = output.lines().find_map(|l| RE.captures(l))?;
+    let at = chrono::DateTime::parse_from_rfc3339(&stamp[1]).ok()?;
+    let launched: chrono::DateTime<chrono::Utc> = launched_at.into();
+    let ms = (at.with_timezone(&chrono::Utc) - launched).num_milliseconds();
+    u64::try_from(ms).ok()
+}
 
 /// moby answers a too-new client with "client version 1.53 is too new. Maximum supported API
 /// version is 1.41".
@@ -363,6 +419,21 @@ mod tests {
             normalise(line),
             r#"Get "https://<host>/v2/": dial tcp: lookup <host> on <resolver>: no such host"#
         );
+    }
+
+    #[test]
+    fn dockerd_says_when_it_began_to_serve() {
+        let launched = std::time::UNIX_EPOCH + Duration::from_secs(1_764_655_200);
+        let output = "time=\"2025-12-02T06:00:00.100000000Z\" level=info msg=\"Daemon has completed initialization\"\n\
+                      time=\"2025-12-02T06:00:00.734567890Z\" level=info msg=\"API listen on /run/dindcheck/docker.sock\"\n";
+        assert_eq!(served_after(output, launched), Some(734));
+        assert_eq!(
+            served_after("level=info msg=\"API listen on x\"", launched),
+            None
+        );
+        // A line stamped before the launch is not this launch's.
+        let later = launched + Duration::from_secs(5);
+        assert_eq!(served_after(output, later), None);
     }
 
     #[test]

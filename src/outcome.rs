@@ -80,6 +80,48 @@ pub struct Outcome {
     /// (always empty unless the cleanup failed; not part of the baseline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaks: Vec<String>,
+    /// Where the trial's time went (not part of the baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// Where one trial's wall time went, and how late the harness saw dockerd's readiness.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Milliseconds from the trial's start (scratch directory made) to the end of its
+    /// teardown.
+    pub wall_ms: u64,
+    /// From the trial's start to the launch: host checks, the scratch directory and its
+    /// root filesystem view, what the launcher writes.
+    #[serde(default)]
+    pub prepare_ms: u64,
+    /// When the wait for readiness ended (ready, exited or timed out), in milliseconds
+    /// after the launch; none when the sandbox never ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
+    /// dockerd's own log timestamp of the moment it started serving its API ("API listen
+    /// on"), in milliseconds after the launch; none when it never logged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_ms: Option<u64>,
+    /// `ready_ms − served_ms`: how long after dockerd began to serve the harness knew it (the
+    /// detection overhead). Host and sandbox share one clock; a value a few ms below zero is
+    /// the rounding of the log's timestamp against the launch instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_ms: Option<i64>,
+    /// The workload probes, wall time (they run concurrently after the image import).
+    pub probes_ms: u64,
+    /// Reading the output, ending the sandbox and removing the scratch directory.
+    pub teardown_ms: u64,
+}
+
+impl Timing {
+    /// What the trial spent around the thing it measures: wall − ready − probes (launch
+    /// preparation, runsc create/start, teardown).
+    pub fn overhead_ms(&self, ready_ms: Option<u64>) -> u64 {
+        self.wall_ms
+            .saturating_sub(ready_ms.unwrap_or(0))
+            .saturating_sub(self.probes_ms)
+    }
 }
 
 impl Outcome {

@@ -152,31 +152,37 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
     if selected.contains(&Probe::ImageLoad) {
         results.push(load);
     }
-    for probe in selected.into_iter().filter(|p| *p != Probe::ImageLoad) {
-        if !image_ok {
-            results.push(ProbeResult::skipped(
-                probe,
-                "the image could not be imported (see image-load)",
-            ));
-            continue;
+    // Once the image is there the other probes do not depend on one another (each has its
+    // own container name, `build` its own tag): they run at once against the same dockerd,
+    // and their results keep `Probe::ALL`'s order.
+    let rest = selected.into_iter().filter(|p| *p != Probe::ImageLoad);
+    let runs = rest.map(|probe| {
+        let docker = &docker;
+        async move {
+            if !image_ok {
+                return ProbeResult::skipped(
+                    probe,
+                    "the image could not be imported (see image-load)",
+                );
+            }
+            match probe {
+                Probe::ImageLoad => unreachable!("run first, above"),
+                Probe::RunNone => {
+                    with_retry(probe, docker, || run_marker(docker, probe, "none")).await
+                }
+                Probe::RunHost => {
+                    with_retry(probe, docker, || run_marker(docker, probe, "host")).await
+                }
+                Probe::RunDefault => {
+                    with_retry(probe, docker, || run_marker(docker, probe, "default")).await
+                }
+                Probe::Build => with_retry(probe, docker, || build(docker)).await,
+                Probe::Exec => with_retry(probe, docker, || exec(docker)).await,
+                Probe::Limits => with_retry(probe, docker, || limits(docker)).await,
+            }
         }
-        let result = match probe {
-            Probe::ImageLoad => unreachable!("handled above"),
-            Probe::RunNone => {
-                with_retry(probe, &docker, || run_marker(&docker, probe, "none")).await
-            }
-            Probe::RunHost => {
-                with_retry(probe, &docker, || run_marker(&docker, probe, "host")).await
-            }
-            Probe::RunDefault => {
-                with_retry(probe, &docker, || run_marker(&docker, probe, "default")).await
-            }
-            Probe::Build => with_retry(probe, &docker, || build(&docker)).await,
-            Probe::Exec => with_retry(probe, &docker, || exec(&docker)).await,
-            Probe::Limits => with_retry(probe, &docker, || limits(&docker)).await,
-        };
-        results.push(result);
-    }
+    });
+    results.extend(futures_util::future::join_all(runs).await);
     results
 }
 

@@ -34,6 +34,8 @@ pub struct RunContext {
     pub inventory: Inventory,
     /// Keep each trial's scratch directory (processes are ended all the same).
     pub keep_scratch: bool,
+    /// Readiness only: no workload probes after a trial is ready.
+    pub no_probes: bool,
     /// The outer engine that trials of the engine launcher run through, when there are any.
     pub engine: Option<Arc<OuterEngine>>,
 }
@@ -141,18 +143,29 @@ impl Drive for Flow<'_> {
 
     async fn drive<L: Launch>(self, mut launcher: L) -> Self::Output {
         let Flow { trial, ctx } = self;
+        let trial_started = std::time::Instant::now();
         let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;
         if ctx.keep_scratch {
             dir.keep();
         }
         launcher.write(trial, &dir)?;
         let timeout = Duration::from_secs(trial.case.timeout_secs());
+        // The launch instant on the wall clock, to place dockerd's own log timestamps.
+        let mut launched_at = None;
+        let mut prepare_ms = 0;
+        let mut ended_ms = None;
         let waited = match launcher.start(trial, &dir, timeout).await {
             Start::Running {
                 started,
                 deadline,
                 exited,
-            } => Ok(observe::wait_ready(dir.socket(), started, deadline, exited).await),
+            } => {
+                prepare_ms = started.saturating_duration_since(trial_started).as_millis() as u64;
+                let waited = observe::wait_ready(dir.socket(), started, deadline, exited).await;
+                ended_ms = Some(started.elapsed().as_millis() as u64);
+                launched_at = std::time::SystemTime::now().checked_sub(started.elapsed());
+                Ok(waited)
+            }
             other => Err(other),
         };
         let waited = match waited {
@@ -167,13 +180,16 @@ impl Drive for Flow<'_> {
         };
         // Workloads run while the sandbox is still up, before anything is read or torn down,
         // so that dockerd's errors during the probes land in the output read below.
+        let probes_started = std::time::Instant::now();
         let probes = match &waited {
-            Ok(Readiness::Ready { .. }) => {
+            Ok(Readiness::Ready { .. }) if !ctx.no_probes => {
                 let image = ctx.inventory.images.busybox.as_deref();
                 crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
             }
             _ => Vec::new(),
         };
+        let probes_ms = probes_started.elapsed().as_millis() as u64;
+        let teardown_started = std::time::Instant::now();
         let output = launcher.output(&dir).await;
         let log_errors = runsc_log_errors(&dir.logs());
 
@@ -211,6 +227,19 @@ impl Drive for Flow<'_> {
         }
         outcome.leaks = leaks.clone();
         outcome.classify(Catalogue::builtin());
+        let served_ms = launched_at.and_then(|at| observe::served_after(&output, at));
+        outcome.timing = Some(crate::outcome::Timing {
+            wall_ms: trial_started.elapsed().as_millis() as u64,
+            prepare_ms,
+            waited_ms: ended_ms,
+            served_ms,
+            detection_ms: outcome
+                .ready_ms
+                .zip(served_ms)
+                .map(|(ready, served)| ready as i64 - served as i64),
+            probes_ms,
+            teardown_ms: teardown_started.elapsed().as_millis() as u64,
+        });
         Ok(TrialResult {
             outcome,
             leftovers,
@@ -240,6 +269,7 @@ fn initial_outcome(trial: &Trial, output: &str, probes: Vec<crate::probe::ProbeR
         diagnosis: None,
         catalogue_ids: Vec::new(),
         leaks: Vec::new(),
+        timing: None,
     }
 }
 
@@ -302,6 +332,24 @@ fn refused(outcome: &mut Outcome, refusal: Refusal, log_errors: Vec<String>) {
             outcome.log_tail = observe::tail(&refusal.message, TAIL_LINES);
         }
     }
+}
+
+/// How many trials to run at once when the user does not say: one per CPU core (a sandbox
+/// starting dockerd keeps a core busy; more at once only queue for the cores, see
+/// reports/BENCH.md), and no more than the available memory holds at each sandbox's limit.
+pub fn default_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_sandbox = crate::launch::bundle::SANDBOX_MEMORY_BYTES as u64;
+    let fits = available_memory().map_or(cores, |bytes| (bytes / per_sandbox) as usize);
+    cores.min(fits).max(1)
+}
+
+/// `MemAvailable` of /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Runs `trials` with at most `jobs` at once, calling `on_done` as each finishes. Results come

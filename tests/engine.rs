@@ -48,6 +48,7 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
             home: home.clone(),
             inventory: inv.clone(),
             keep_scratch: false,
+            no_probes: false,
             engine: Some(engine.clone()),
         };
         let result = run_trial(&trial, &ctx).await.unwrap();
@@ -135,6 +136,7 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
             home: home.clone(),
             inventory: inv.clone(),
             keep_scratch: false,
+            no_probes: false,
             engine: Some(engine.clone()),
         };
         let result = run_trial(&trial, &ctx).await;
@@ -220,6 +222,7 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
             home: home.clone(),
             inventory: inv.clone(),
             keep_scratch: false,
+            no_probes: false,
             engine: Some(engine.clone()),
         };
         let ran = run_trial(&local, &ctx).await;

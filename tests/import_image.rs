@@ -128,6 +128,7 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             home: home.clone(),
             inventory: inv.clone(),
             keep_scratch: false,
+            no_probes: false,
             engine: Some(engine.clone()),
         };
         let mut compared = Vec::new();

@@ -139,6 +139,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
         home: inventory::home(),
         inventory: inv,
         keep_scratch: false,
+        no_probes: false,
         engine: None,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -36,6 +36,7 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
             .map(|d| vec![d.to_string()])
             .unwrap_or_default(),
         leaks: Vec::new(),
+        timing: None,
         daemon: (verdict == Verdict::Ready).then(|| DaemonInfo {
             server_version: Some("20.10.24+dfsg1".into()),
             api_version: Some("1.41".into()),

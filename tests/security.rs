@@ -86,6 +86,7 @@ fn try_run_keeping(
             home: home.clone(),
             inventory: inv.clone(),
             keep_scratch: keep,
+            no_probes: false,
             engine: engine.clone(),
         };
         let result = run_trial(&trial, &ctx).await;

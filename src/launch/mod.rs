@@ -7,7 +7,8 @@
 //! flags ([`flags`]), the base OCI spec ([`spec`]) and the files a sandbox reads from its io
 //! directory ([`bundle`]), the runsc binary ([`runsc`]), the trial's scratch directory with
 //! its cleanup ([`scratch`]), the cgroups a trial leaves ([`cgroups`]), and dockerd's socket
-//! pinned in the io directory ([`socket`]).
+//! pinned in the io directory ([`socket`]), and waiting for a directory to change
+//! ([`watch`]).
 
 pub mod bundle;
 pub mod cgroups;
@@ -21,6 +22,7 @@ pub mod sandbox;
 pub mod scratch;
 pub mod socket;
 pub mod spec;
+pub mod watch;
 
 pub use dispatch::expressible;
 pub use launcher::{Launcher, NotExpressible};

@@ -98,7 +98,8 @@ impl Launch for Oci {
         };
         let mut wait_stdout = wait.stdout.take();
         let logs = dir.logs();
-        let exited = async move {
+        let boot_exit = super::runsc::boot_log_exit(logs.clone());
+        let waited = async move {
             let mut s = String::new();
             if let Some(out) = wait_stdout.as_mut() {
                 let _ = out.read_to_string(&mut s).await;
@@ -116,6 +117,13 @@ impl Launch for Oci {
                 Ended::KilledFromOutside
             } else {
                 Ended::Status(recorded.or(waited))
+            }
+        };
+        // The boot log records the application's exit before `runsc wait` returns it.
+        let exited = async move {
+            tokio::select! {
+                status = boot_exit => Ended::Status(Some(status)),
+                ended = waited => ended,
             }
         };
         Start::Running {

@@ -122,17 +122,74 @@ pub fn parse_wait_status(stdout: &str) -> Option<i32> {
 /// The exit status of the sandbox's application, as its boot log records it
 /// (`boot.go:…] application exiting with exit status N`).
 pub fn exit_status_from_logs(logs: &Path) -> Option<i32> {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
-    });
     let dir = std::fs::read_dir(logs).ok()?;
     dir.filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".boot.txt"))
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find_map(|text| {
-            let c = RE.captures_iter(&text).last()?;
-            c[1].parse().ok()
-        })
+        .find_map(|text| text.lines().filter_map(exit_status_in).next_back())
+}
+
+/// The status in gVisor's boot log line that records the application's exit.
+fn exit_status_in(line: &str) -> Option<i32> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"application exiting with exit status (\d+)").unwrap()
+    });
+    RE.captures(line)?[1].parse().ok()
+}
+
+/// Resolves with the application's exit status as soon as the sandbox's boot log (in
+/// `logs`, runsc's `--debug-log` directory) records it; never, if it does not, or if the
+/// directory cannot be watched.
+///
+/// `runsc wait` returns the same status, but only a second or more after the sandbox wrote
+/// it (docs/host-facts.md, "Teardown"): an exited trial's verdict is known from this event
+/// instead. The log is read as it grows (inotify on the directory), from where the last
+/// read stopped.
+pub async fn boot_log_exit(logs: std::path::PathBuf) -> i32 {
+    use rustix::fs::inotify::WatchFlags;
+    let Ok(watch) =
+        crate::launch::watch::DirWatch::new(&logs, WatchFlags::CREATE | WatchFlags::MODIFY)
+    else {
+        return std::future::pending().await;
+    };
+    let mut read = BootLogReader::default();
+    loop {
+        if let Some(status) = read.exit_status(&logs) {
+            return status;
+        }
+        if watch.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Reads a sandbox's boot log incrementally, whole lines only.
+#[derive(Default)]
+struct BootLogReader {
+    file: Option<std::fs::File>,
+    partial: Vec<u8>,
+}
+
+impl BootLogReader {
+    fn exit_status(&mut self, logs: &Path) -> Option<i32> {
+        use std::io::Read;
+        if self.file.is_none() {
+            let boot = std::fs::read_dir(logs)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.to_string_lossy().ends_with(".boot.txt"))?;
+            self.file = std::fs::File::open(boot).ok();
+        }
+        let file = self.file.as_mut()?;
+        let mut chunk = Vec::new();
+        file.read_to_end(&mut chunk).ok()?;
+        self.partial.extend_from_slice(&chunk);
+        let complete = self.partial.iter().rposition(|b| *b == b'\n')? + 1;
+        let lines: Vec<u8> = self.partial.drain(..complete).collect();
+        String::from_utf8_lossy(&lines)
+            .lines()
+            .find_map(exit_status_in)
+    }
 }
 
 impl std::fmt::Display for RunscFailure {
@@ -142,5 +199,62 @@ impl std::fmt::Display for RunscFailure {
             write!(f, " (exit {s})")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boot_logs_exit_line_is_found_as_the_log_grows() {
+        let logs = tempfile::tempdir().unwrap();
+        let boot = logs
+            .path()
+            .join("runsc.log.20261202-061555.446046.boot.txt");
+        let mut reader = BootLogReader::default();
+        assert_eq!(reader.exit_status(logs.path()), None);
+        std::fs::write(&boot, "I1202 boot.go:534] application exiting with exit st").unwrap();
+        assert_eq!(
+            reader.exit_status(logs.path()),
+            None,
+            "half a line is not read"
+        );
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&boot)
+            .unwrap();
+        f.write_all(b"atus 1\nI1202 main.go:222] Exiting with status: 256\n")
+            .unwrap();
+        assert_eq!(reader.exit_status(logs.path()), Some(1));
+        assert_eq!(exit_status_from_logs(logs.path()), Some(1));
+    }
+
+    #[tokio::test]
+    async fn the_exit_is_an_event_not_a_poll() {
+        let logs = tempfile::tempdir().unwrap();
+        let boot = logs.path().join("runsc.log.x.boot.txt");
+        let writer = {
+            let boot = boot.clone();
+            async move {
+                tokio::task::yield_now().await;
+                std::fs::write(&boot, "D1202 starting\n").unwrap();
+                tokio::task::yield_now().await;
+                std::fs::write(
+                    &boot,
+                    "D1202 starting\nI1202 application exiting with exit status 7\n",
+                )
+                .unwrap();
+            }
+        };
+        let (status, ()) = tokio::join!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                boot_log_exit(logs.path().to_path_buf())
+            ),
+            writer
+        );
+        assert_eq!(status.ok(), Some(7));
     }
 }

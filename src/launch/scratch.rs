@@ -200,12 +200,19 @@ impl TrialDir {
     }
 
     fn end(&mut self) -> Leftovers {
+        let t = std::time::Instant::now();
         let found = end_processes(&self.root, &self.runsc);
+        let ended = t.elapsed();
         remove_cgroups(&self.id());
         if self.keep {
             let _ = copy_tree(&self.root, &kept_dir(&self.root));
         }
         remove(&self.root);
+        tracing::debug!(
+            "{}: processes ended in {ended:?}, scratch removed in {:?}",
+            self.id(),
+            t.elapsed() - ended
+        );
         found
     }
 }
@@ -277,19 +284,32 @@ pub fn cleanup(root: &Path, runsc: &Path) -> Leftovers {
     found
 }
 
-/// Kills and deletes every runsc container whose state lives under `root`, then kills any
-/// process still naming that directory on its command line (a sandbox or gofer whose
-/// container record was lost).
+/// Ends every process of the runsc containers whose state lives under `root`, returning
+/// what survived the first kill.
+///
+/// The sandbox, its gofer and `runsc wait` all name the scratch directory on their command
+/// lines (runsc passes its global flags, `--root` among them, to the processes it starts):
+/// they are SIGKILLed and their ends awaited as events (see `kill_processes_mentioning`).
+/// With them gone, nothing of the container is left outside the scratch directory but its
+/// cgroups, which the caller removes; `runsc delete --force` would only spend a second or
+/// more finding that out (docs/host-facts.md, "Teardown"). It is still asked to end its
+/// containers when something survived the kill (a process that started meanwhile), and
+/// what is left after that is reported.
 fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
-    let state = root.join("state");
+    let needle = root.to_string_lossy();
     let mut found = Leftovers::default();
+    kill_processes_mentioning(&needle, |_| {});
+    if processes_mentioning(&needle).is_empty() {
+        return found;
+    }
+    let state = root.join("state");
     if state.is_dir() {
         for id in runsc_containers(runsc, &state) {
             end_runsc_container(runsc, &state, &id);
             found.containers.push(id);
         }
     }
-    kill_processes_mentioning(&root.to_string_lossy(), |pid| found.processes.push(pid));
+    kill_processes_mentioning(&needle, |pid| found.processes.push(pid));
     found
 }
 
@@ -325,24 +345,62 @@ pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
     }
 }
 
-/// SIGKILLs every process whose command line names `needle` until none is left (for at most
-/// about 5 s: a sandbox can fork while it dies), calling `found` once for each new pid.
+/// SIGKILLs every process whose command line names `needle` and waits for each to end,
+/// until none is left (for at most about 5 s: a sandbox can fork while it dies), calling
+/// `found` once for each new pid. Each process is held by a pidfd from the moment it is
+/// found, so the signal cannot reach a recycled pid, and its end is an event (a pidfd
+/// polls readable once its process has exited), not a fixed sleep.
 pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut seen = Vec::new();
-    for _ in 0..50 {
+    loop {
         let pids = processes_mentioning(needle);
-        if pids.is_empty() {
+        if pids.is_empty() || std::time::Instant::now() > deadline {
             break;
         }
+        let mut held = Vec::new();
         for pid in pids {
             if !seen.contains(&pid) {
                 seen.push(pid);
                 found(pid);
             }
-            // SAFETY: kill(2) with a pid just read from /proc; at worst the process is gone.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            let Some(fd) =
+                Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            else {
+                continue; // gone between the scan and now
+            };
+            let _ = pidfd_send_signal(&fd, Signal::KILL);
+            held.push(fd);
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        wait_exited(&held, deadline);
+    }
+}
+
+/// Waits until every process behind `pidfds` has exited, or `deadline`.
+fn wait_exited(pidfds: &[std::os::fd::OwnedFd], deadline: std::time::Instant) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut pending: Vec<&std::os::fd::OwnedFd> = pidfds.iter().collect();
+    while !pending.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let mut polls: Vec<PollFd> = pending
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::IN))
+            .collect();
+        let timeout = Timespec::try_from(left).ok();
+        match poll(&mut polls, timeout.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+        let exited: Vec<bool> = polls.iter().map(|p| !p.revents().is_empty()).collect();
+        let mut i = 0;
+        pending.retain(|_| {
+            i += 1;
+            !exited[i - 1]
+        });
     }
 }
 

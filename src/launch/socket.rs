@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::launch::watch::DirWatch;
+
 /// dockerd's socket in a trial's io directory, reached without following anything the
 /// sandbox made there.
 ///
@@ -38,6 +40,21 @@ impl PinnedSocket {
 }
 
 impl DaemonSocket {
+    /// Watches the io directory for entries that appear in it (inotify), so that readiness
+    /// waits for dockerd's socket instead of polling for it. Errors when the kernel has no
+    /// inotify to give (the caller then falls back to backing off).
+    pub fn watch(&self) -> std::io::Result<DirWatch> {
+        use rustix::fs::inotify::WatchFlags;
+        use std::os::fd::AsRawFd;
+        // The directory handle is O_PATH: watch it through its /proc magic link, which
+        // names the directory the harness opened, not whatever its path holds now.
+        let dir = format!("/proc/self/fd/{}", self.dir.as_raw_fd());
+        DirWatch::new(
+            Path::new(&dir),
+            WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::ATTRIB,
+        )
+    }
+
     /// Opens `dir` (which must be a real directory, not a link) to find `name` in it later.
     pub fn open(dir: &Path, name: &str) -> std::io::Result<DaemonSocket> {
         use rustix::fs::{Mode, OFlags};

@@ -287,6 +287,7 @@ mod tests {
             diagnosis: None,
             catalogue_ids: Vec::new(),
             leaks: Vec::new(),
+            timing: None,
         }
     }
 

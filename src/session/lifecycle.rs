@@ -98,6 +98,8 @@ pub struct Session {
     pub inventory: Inventory,
     /// Keep each trial's scratch directory (processes are ended all the same).
     pub keep_scratch: bool,
+    /// Readiness only: no workload probes after a trial is ready.
+    pub no_probes: bool,
     /// An existing engine (`unix:///path`) to use instead of starting one.
     pub existing_engine: Option<String>,
     engine: Option<Arc<OuterEngine>>,
@@ -109,6 +111,7 @@ impl Session {
             home,
             inventory,
             keep_scratch: false,
+            no_probes: false,
             existing_engine: None,
             engine: None,
         }
@@ -172,6 +175,7 @@ impl Session {
             home: self.home.clone(),
             inventory: self.inventory.clone(),
             keep_scratch: self.keep_scratch,
+            no_probes: self.no_probes,
             engine: self.engine.clone(),
         }
     }
