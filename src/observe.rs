@@ -90,7 +90,14 @@ async fn connect_with_version(
         }
         Ok(Err(e)) => return Err(e.into()),
     };
-    let docker = docker.negotiate_version().await?;
+    // Speak the older of the two versions: the server's is in the answer just read, so no
+    // second request is needed to negotiate it.
+    let server = version.api_version.as_deref().and_then(parse_api_version);
+    if let Some(server) = server
+        && server < *bollard::API_DEFAULT_VERSION
+    {
+        docker = connect(&server)?;
+    }
     Ok((docker, version))
 }
 
@@ -198,6 +205,15 @@ pub fn served_after(output: &str, launched_at: std::time::SystemTime) -> Option<
     let launched: chrono::DateTime<chrono::Utc> = launched_at.into();
     let ms = (at.with_timezone(&chrono::Utc) - launched).num_milliseconds();
     u64::try_from(ms).ok()
+}
+
+/// `1.41` as an API version.
+fn parse_api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// moby answers a too-new client with "client version 1.53 is too new. Maximum supported API

@@ -194,11 +194,17 @@ impl Drive for Flow<'_> {
         let log_errors = runsc_log_errors(&dir.logs());
 
         let mut leftovers = launcher.remove(trial).await;
-        let root = dir.root().to_path_buf();
-        let scratch = dir.close();
+        // Ending processes, unmounting and removing files block: off the async workers, so
+        // that another trial's readiness is not seen late while this one tears down.
+        let (scratch, mut leaks) = tokio::task::spawn_blocking(move || {
+            let root = dir.root().to_path_buf();
+            let scratch = dir.close();
+            (scratch, leak_check(&root))
+        })
+        .await
+        .expect("the scratch teardown does not panic");
         leftovers.containers.extend(scratch.containers);
         leftovers.processes.extend(scratch.processes);
-        let mut leaks = leak_check(&root);
         if ctx.keep_scratch {
             leaks.retain(|l| !l.starts_with("directory"));
         }

@@ -146,6 +146,12 @@ impl TrialDir {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir_all(d)?;
         }
+        // For `--keep-scratch`: which shared root filesystem the view was of, so that the
+        // kept bundle can be run again by hand (and by scripts/bench's naive loop).
+        std::fs::write(
+            self.root.join("rootfs-lower"),
+            rootfs.as_os_str().as_encoded_bytes(),
+        )?;
         // overlayfs separates its options with `,` and layers with `:`.
         let lower = rootfs
             .to_str()

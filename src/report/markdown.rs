@@ -38,6 +38,7 @@ pub fn markdown(r: &Results) -> String {
     if let Some(e) = &r.engine {
         engine_figures(&mut md, e);
     }
+    super::sections::timing_figures(&mut md, &r.outcomes);
     // What the sandboxes themselves reported once a dockerd inside answered: gVisor's
     // kernel version and the cgroup version dockerd saw ("–" where no trial became ready).
     let _ = writeln!(

@@ -470,6 +470,50 @@ pub(super) fn stability(md: &mut String, stability: &[Stability]) {
     }
 }
 
+/// How precisely readiness was timed and what the trials cost around what they measure:
+/// the median and worst detection overhead (ready instant − dockerd's own "API listen on"),
+/// and the median per-trial overhead (wall − ready or exit − probes). One line, or none when
+/// no trial recorded its timing.
+pub(super) fn timing_figures(md: &mut String, outcomes: &[Outcome]) {
+    let timed: Vec<(&Outcome, &crate::outcome::Timing)> = outcomes
+        .iter()
+        .filter_map(|o| o.timing.as_ref().map(|t| (o, t)))
+        .collect();
+    if timed.is_empty() {
+        return;
+    }
+    let mut detection: Vec<i64> = timed.iter().filter_map(|(_, t)| t.detection_ms).collect();
+    let mut overhead: Vec<i64> = timed
+        .iter()
+        .map(|(o, t)| {
+            let measured = o.ready_ms.or(t.waited_ms);
+            t.overhead_ms(measured) as i64
+        })
+        .collect();
+    let mut line = String::from("Timing: ");
+    if let Some(m) = median(&mut detection) {
+        let _ = write!(
+            line,
+            "readiness seen a median {m} ms (worst {} ms) after dockerd's own log says it began to serve ({} ready trials); ",
+            detection.iter().max().copied().unwrap_or(m),
+            detection.len()
+        );
+    }
+    if let Some(m) = median(&mut overhead) {
+        let _ = write!(
+            line,
+            "median per-trial overhead (wall − ready or exit − probes) {m} ms over {} trials.",
+            overhead.len()
+        );
+    }
+    let _ = writeln!(md, "{line}\n");
+}
+
+fn median(values: &mut [i64]) -> Option<i64> {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
