@@ -34,9 +34,14 @@ fn inventory() -> Option<Inventory> {
 
 /// Processes and directories of the run whose harness had `pid`.
 fn remains_of(pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
+    remains_in(&inventory::home(), pid)
+}
+
+/// [`remains_of`], for a run whose home (`--home`) is `home`.
+fn remains_in(home: &Path, pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
     let needle = format!("/runs/{pid}-");
     let procs = scratch::processes_mentioning(&needle);
-    let dirs = std::fs::read_dir(inventory::home().join("runs"))
+    let dirs = std::fs::read_dir(home.join("runs"))
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
@@ -196,25 +201,39 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         return;
     }
     let out = tempdir("sigkill");
-    let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
+    // A home of its own (the inventory's paths are absolute): every run reaps what dead runs
+    // left in its home when it starts, and another test's run starting meanwhile must not
+    // reap this one's leftovers before the test looks at them.
+    let home = tempdir("sigkill-home");
+    std::fs::copy(
+        inventory::home().join("inventory.toml"),
+        home.join("inventory.toml"),
+    )
+    .unwrap();
+    let home_arg = home.to_string_lossy().to_string();
+    let mut child = spawn_run(
+        &common::root().join("tests/fixtures/hang"),
+        &out,
+        &["--home", &home_arg, "--launcher", "oci"],
+    );
     let pid = child.id();
     wait_for_sandbox(pid);
     child.kill().unwrap();
     child.wait().unwrap();
-    let (procs, dirs) = remains_of(pid);
+    let (procs, dirs) = remains_in(&home, pid);
     assert!(
         !procs.is_empty() && !dirs.is_empty(),
         "SIGKILL should have left the sandbox"
     );
 
-    let reaped = scratch::reap_stale(&inventory::home());
+    let reaped = scratch::reap_stale(&home);
     assert!(
         reaped
             .iter()
             .any(|s| s.trial == "hang-in-setup::oci::runsc-20240729"),
         "the dead run's trial was not found: {reaped:?}"
     );
-    let (procs, dirs) = remains_of(pid);
+    let (procs, dirs) = remains_in(&home, pid);
     assert!(
         procs.is_empty(),
         "processes left after the reaping: {procs:?}"
@@ -224,6 +243,7 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         "directories left after the reaping: {dirs:?}"
     );
     std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
 }
 
 /// Two runs at once on one machine never share a runsc root, socket, scratch directory or
