@@ -10,7 +10,7 @@ use clap::Parser;
 use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
-use dindcheck::report::{self, Results};
+use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
@@ -170,7 +170,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    write(&results, &out)?;
+    out.write_results(&results)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -183,16 +183,10 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     Ok(failed_if(bad || !results.not_run.is_empty()))
 }
 
-/// `results.json` and `REPORT.md`, written as a pair.
-fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
-    Ok(out.write_pair(&json, &report::markdown(results))?)
-}
-
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
     let merged = report::merge(session::read_results(&args.merge)?)?;
-    write(&merged, &out)?;
+    out.write_results(&merged)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
         args.merge.len(),

@@ -1,6 +1,8 @@
 //! The report: rendered from fixed fixture outcomes (an insta snapshot), valid CommonMark
-//! whose tables keep their shape whatever the logs contain, and `report --merge` of two
-//! partitioned runs giving the same matrix as one full run (real runsc).
+//! whose tables keep their shape whatever the logs contain, short (the committed run's data
+//! renders under 100 KB, whatever the log volume), stable across reruns (only timing lines
+//! change), and `report --merge` of two partitioned runs giving the same matrix as one full
+//! run (real runsc).
 
 mod common;
 
@@ -171,9 +173,13 @@ fn check_tables(md: &str) {
 
 #[test]
 fn the_report_of_fixed_outcomes() {
-    let md = report::markdown(&fixture());
-    check_tables(&md);
-    insta::assert_snapshot!("report-fixture", md);
+    let rendered = report::render(&fixture());
+    check_tables(&rendered.markdown);
+    insta::assert_snapshot!("report-fixture", rendered.markdown);
+    // The case page carries the details: the full lines, the timings and the logs.
+    let (name, page) = &rendered.case_pages[0];
+    assert_eq!(name, "base");
+    insta::assert_snapshot!("report-fixture-case-base", page);
 }
 
 #[test]
@@ -271,4 +277,104 @@ fn partitioned_real_runs_merge_to_the_full_run() {
     std::fs::remove_dir_all(&tmp).unwrap();
     assert_eq!(full.len(), 8, "2 cases × 2 runsc × 2 launchers");
     assert_eq!(full, merged);
+}
+
+/// The committed report's data (`reports/results.json`, a real run of the default corpus).
+fn committed_results() -> Results {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/results.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// GitHub stops rendering a file at 512 KB; the report is read in a minute only if short.
+#[test]
+fn the_report_of_the_default_corpus_stays_under_100_kb() {
+    let r = committed_results();
+    let rendered = report::render(&r);
+    assert!(
+        rendered.markdown.len() < 100 * 1024,
+        "REPORT.md is {} bytes",
+        rendered.markdown.len()
+    );
+    check_tables(&rendered.markdown);
+    let summary = rendered.markdown.find("## Summary").unwrap();
+    assert!(summary < rendered.markdown.find("## Matrix").unwrap());
+    assert!(rendered.markdown.contains("](heatmap.svg)"));
+    // One page per case, each linked from the matrix.
+    assert_eq!(rendered.case_pages.len(), r.cases.len());
+    for (case, _) in &rendered.case_pages {
+        assert!(
+            rendered.markdown.contains(&format!("](cases/{case}.md)")),
+            "{case}"
+        );
+    }
+    // One cell per case × runtime × launcher in the heat map, each with its tooltip.
+    let cells = r.cases.len() * r.runtimes.len() * r.launchers.len();
+    assert_eq!(rendered.heatmap.matches("</title></rect>").count(), cells);
+}
+
+/// The log tails and error lines live on the case pages: ten times the log volume leaves
+/// `REPORT.md` as it was.
+#[test]
+fn the_report_does_not_grow_with_log_volume() {
+    let r = committed_results();
+    let mut loud = r.clone();
+    for o in &mut loud.outcomes {
+        o.log_tail = std::iter::repeat_n(o.log_tail.clone(), 10)
+            .flatten()
+            .collect();
+        o.error_lines = std::iter::repeat_n(o.error_lines.clone(), 10)
+            .flatten()
+            .collect();
+    }
+    assert_eq!(report::markdown(&loud), report::markdown(&r));
+}
+
+/// A rerun with the same outcomes: only the lines that carry a timing figure change, in the
+/// report and the case pages, and the heat map not at all.
+#[test]
+fn a_rerun_with_the_same_outcomes_changes_only_timing_lines() {
+    let first = committed_results();
+    let mut rerun = first.clone();
+    rerun.generated = "2099-01-01 00:00 UTC".into();
+    for o in &mut rerun.outcomes {
+        o.ready_ms = o.ready_ms.map(|ms| ms * 3 + 7);
+        for p in &mut o.probes {
+            p.ms = p.ms * 3 + 7;
+        }
+    }
+    if let Some(e) = &mut rerun.engine {
+        e.start_ms += 1234;
+        e.stop_ms = e.stop_ms.map(|ms| ms + 99);
+    }
+    if let Some(d) = &mut rerun.host_checks {
+        d.elapsed_ms += 4321;
+    }
+    let (a, b) = (report::render(&first), report::render(&rerun));
+    assert_eq!(a.heatmap, b.heatmap);
+    let timing = regex::Regex::new(r"\d+\.\d s|Generated 2099").unwrap();
+    let mut changed = 0;
+    let pages = a
+        .case_pages
+        .iter()
+        .zip(&b.case_pages)
+        .map(|(x, y)| (&x.1, &y.1));
+    for (x, y) in std::iter::once((&a.markdown, &b.markdown)).chain(pages) {
+        assert_eq!(x.lines().count(), y.lines().count());
+        for (lx, ly) in x.lines().zip(y.lines()).filter(|(lx, ly)| lx != ly) {
+            changed += 1;
+            assert!(
+                timing.is_match(ly),
+                "a line without timing changed:\n{lx}\n{ly}"
+            );
+        }
+    }
+    let in_report = a
+        .markdown
+        .lines()
+        .zip(b.markdown.lines())
+        .filter(|(x, y)| x != y)
+        .count();
+    // The header's generation time, the doctor line and the engine line at most.
+    assert!(in_report <= 3, "{in_report} lines of REPORT.md changed");
+    assert!(changed > in_report, "the case pages carry the timings");
 }
