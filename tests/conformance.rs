@@ -22,7 +22,11 @@
 //!
 //! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial (a
 //! missing runsc or rootfs without `DINDCHECK_REQUIRE`); the reasons are printed to stderr
-//! when the harness starts (not with `--list`).
+//! when the harness starts (not with `--list`), and such a trial run anyway (`--ignored`)
+//! fails with its reason.
+//!
+//! `DINDCHECK_RUNSC_NETWORK` defaults to `none` for `cargo nextest run` too: the `[env]` of
+//! `.cargo/config.toml` sets it as `scripts/test` does, unless it is set already.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -40,7 +44,7 @@ fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (env, env_errors) = Environment::read();
-    let mut trials = Vec::new();
+    let mut trials = vec![placeholders_fail()];
     let mut ignored_reasons = Vec::new();
     for e in env_errors {
         let name = match e.variable {
@@ -97,7 +101,7 @@ fn main() {
                 ignored_reasons.push(format!("every trial: {reason}"));
                 for c in &runnable {
                     let name = format!("{c}::no-runtime");
-                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    trials.push(placeholder(name, reason.clone()));
                 }
             }
             None
@@ -167,7 +171,7 @@ fn conformance_trial(
         }
         Some(reason) => {
             ignored_reasons.push(format!("{name}: {reason}"));
-            Trial::test(name, || Ok(())).with_ignored_flag(true)
+            placeholder(name, reason)
         }
         None if dindcheck::launch::expressible(&t).is_err() => Trial::test(name, move || {
             let observed = match dindcheck::launch::expressible(&t) {
@@ -182,6 +186,40 @@ fn conformance_trial(
             Trial::test(name, move || check_trial(&t, session, &baseline))
         }
     }
+}
+
+/// An ignored trial that the host cannot run (no inventory, runsc or root filesystem). Run
+/// anyway (`--ignored`, `--run-ignored`), it fails with the reason: a trial that did not run
+/// must never pass.
+fn placeholder(name: String, reason: String) -> Trial {
+    Trial::test(name, move || not_run(&reason)).with_ignored_flag(true)
+}
+
+/// What a placeholder trial does when run: fail with the reason it could not run.
+fn not_run(reason: &str) -> Result<(), Failed> {
+    let hint = if reason.contains("setup-host") {
+        ""
+    } else {
+        "; run scripts/setup-host"
+    };
+    Err(format!("not run on this host: {reason}{hint}").into())
+}
+
+/// The harness's own check that a placeholder cannot pass (issue 14: an ignored trial run
+/// with `--run-ignored` passed without running anything).
+fn placeholders_fail() -> Trial {
+    Trial::test(
+        "harness::a-placeholder-run-anyway-fails",
+        || match not_run("runsc-x is missing") {
+            Err(e)
+                if e.message()
+                    .is_some_and(|m| m.contains("runsc-x is missing")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("a placeholder trial gave {other:?}").into()),
+        },
+    )
 }
 
 /// Runs `t` and compares its outcome with the baseline `name`. A trial of the engine
