@@ -44,7 +44,7 @@ fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (env, env_errors) = Environment::read();
-    let mut trials = vec![placeholders_fail()];
+    let mut trials = vec![placeholders_fail(), accept_is_insta_native()];
     let mut ignored_reasons = Vec::new();
     for e in env_errors {
         let name = match e.variable {
@@ -129,6 +129,7 @@ fn main() {
             signal::cleanup_on_signal(env.home.clone(), "conformance", None);
         }
         let inv = planned.inventory;
+        trials.push(orphans_trial(&planned.trials, &inv));
         for t in planned.trials {
             trials.push(conformance_trial(t, &inv, &env, &mut ignored_reasons));
         }
@@ -186,6 +187,58 @@ fn conformance_trial(
             Trial::test(name, move || check_trial(&t, session, &baseline))
         }
     }
+}
+
+/// `baselines::orphans`: fails when a baseline under the baselines directory is one that no
+/// trial reads any more ([`gate::orphaned_baselines`]), so that CI rejects it. Ignored, with
+/// the reason, when a root filesystem is missing (some trials' baselines cannot be named).
+fn orphans_trial(planned: &[CaseTrial], inv: &Inventory) -> Trial {
+    let name = "baselines::orphans".to_string();
+    let names: Option<Vec<String>> = planned
+        .iter()
+        .map(|t| gate::trial_baseline_name(t, inv))
+        .collect();
+    let Some(used) = names else {
+        return placeholder(
+            name,
+            "a root filesystem is missing, so some trials' baselines cannot be named".into(),
+        );
+    };
+    Trial::test(name, move || {
+        let dir = BASELINES.get().expect("set in main");
+        let orphans = gate::orphaned_baselines(dir, &used)
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let list: String = orphans
+            .iter()
+            .map(|o| format!("    {}\n", gate::baseline_path(dir, o).display()))
+            .collect();
+        Err(format!(
+            "{} baseline(s) that no trial reads (their case was renamed or removed, or their \
+             runtime, launcher and network ran with another dockerd or image); remove them \
+             (`git rm`) or restore what read them:\n{list}",
+            orphans.len()
+        )
+        .into())
+    })
+}
+
+/// The harness's own check that a failure names insta's commands for the baseline at fault
+/// (and, for baselines outside the repository, which cargo insta does not see, the rerun).
+fn accept_is_insta_native() -> Trial {
+    Trial::test("harness::accepting-is-insta-native", || {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let inside = insta_commands(&root.join("tests/baselines/x__y.snap"), "RERUN");
+        let outside = insta_commands(Path::new("/elsewhere/x__y.snap"), "RERUN");
+        let want = "cargo insta accept --snapshot tests/baselines/x__y.snap";
+        if inside.contains(want) && inside.contains("RERUN") && outside.trim() == "RERUN" {
+            Ok(())
+        } else {
+            Err(format!("accept commands:\n{inside}\n{outside}").into())
+        }
+    })
 }
 
 /// An ignored trial that the host cannot run (no inventory, runsc or root filesystem). Run
@@ -320,11 +373,12 @@ fn compare_with_baseline(
     let mut env = vec!["INSTA_UPDATE=always".to_string()];
     env.extend(ACCEPT_ENV.get().into_iter().flatten().cloned());
     env.push(format!("DINDCHECK_RUNSC_NETWORK={}", t.network.as_str()));
-    let accept = format!(
+    let rerun = format!(
         "{} cargo nextest run --test conformance -E 'test(={})'",
         env.join(" "),
         t.name()
     );
+    let accept = insta_commands(&file, &rerun);
     let headline = match &recorded {
         Some(_) => "outcome differs from the baseline".to_string(),
         None => format!(
@@ -338,7 +392,7 @@ fn compare_with_baseline(
          trial:    {}\ncase:     {}\nbaseline: {}\n\
          EXPECTED:\n{}OBSERVED:\n{}\
          error lines:\n{}last lines of output:\n{}\
-         to accept the observed outcome as the baseline (then review and commit {}):\n    {accept}",
+         to accept the observed outcome as the baseline (then review and commit {}):\n{accept}",
         t.name(),
         t.case.name,
         file.display(),
@@ -357,6 +411,40 @@ fn compare_with_baseline(
         file.display(),
     )
     .into())
+}
+
+/// The commands that accept the observed outcome of a baseline `file`, insta's own: when
+/// insta wrote the pending `.snap.new` beside it, `cargo insta review` / `accept` of that one
+/// snapshot; when it did not (`INSTA_UPDATE=no`, or on CI, where insta writes none), the
+/// rerun that writes it first. `rerun` accepts at once, rerunning the sandbox (the only way
+/// for baselines outside this repository, which cargo insta does not see).
+fn insta_commands(file: &Path, rerun: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pending = file.with_extension("snap.new");
+    // cargo insta works on the snapshots of a Cargo workspace: a team's own baselines
+    // elsewhere (DINDCHECK_BASELINES) are accepted by the rerun.
+    let Ok(relative) = file.strip_prefix(root) else {
+        return format!("    {rerun}");
+    };
+    let insta = |verb: &str| format!("cargo insta {verb} --snapshot {}", relative.display());
+    let install = "(cargo-insta: `cargo install --locked cargo-insta`; scripts/test installs it)";
+    if pending.exists() {
+        format!(
+            "    {}\n    {}\n  the observed outcome is pending in {} {install}; or rerun the \
+             trial and accept at once:\n    {rerun}",
+            insta("review"),
+            insta("accept"),
+            pending.display()
+        )
+    } else {
+        format!(
+            "    INSTA_UPDATE=new {}; {}\n  (insta wrote no pending snapshot: \
+             INSTA_UPDATE=no or a CI environment) {install}; or rerun the trial and accept at \
+             once:\n    {rerun}",
+            rerun.trim_start_matches("INSTA_UPDATE=always "),
+            insta("accept")
+        )
+    }
 }
 
 /// The baselines directory: `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.
