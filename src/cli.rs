@@ -27,6 +27,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run every case × runtime under real runsc and write the report.
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
@@ -129,6 +130,33 @@ pub struct RunArgs {
     /// removed from it.
     #[arg(long, env = "DINDCHECK_ENGINE", value_name = "unix:///PATH")]
     pub engine: Option<String>,
+    /// Exit with status 3 when one of these holds (comma-separated, repeatable), for CI
+    /// without nextest: `changed` (an outcome differs from its baseline), `new` (no baseline
+    /// yet), `refuted` (a claim is refuted), `unknown` (a failure no catalogue entry
+    /// explains), `not-ready` (a trial's dockerd did not become ready), `flaky` (a repeated
+    /// trial varied).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...")]
+    pub fail_on: Vec<report::FailOn>,
+}
+
+/// `dindcheck run`'s exit statuses, for `--help`.
+pub const RUN_EXIT_CODES: &str = "Exit status: 0 the run finished (whatever the verdicts); \
+1 some case files were invalid or some trials could not run (a host fault, listed under \
+\"Not run\"); 2 nothing could run (usage or host problem); 3 a --fail-on condition held (and \
+nothing gave 1); 130 interrupted.";
+
+/// Prints each `--fail-on` condition that held, with its trials; true if any did.
+pub fn print_failed_conditions(results: &report::Results, conditions: &[report::FailOn]) -> bool {
+    let failed = report::failed_conditions(results, conditions);
+    for (condition, trials) in &failed {
+        eprintln!(
+            "dindcheck: --fail-on {}: {} trial(s): {}",
+            condition.as_str(),
+            trials.len(),
+            trials.join(", ")
+        );
+    }
+    !failed.is_empty()
 }
 
 #[derive(clap::Args)]

@@ -14,8 +14,8 @@ use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
-/// invalid or some trials could not run, 2 nothing could run (usage or host problem),
-/// 130 interrupted.
+/// invalid or some trials could not run, 2 nothing could run (usage or host problem), 3 a
+/// `run --fail-on` condition held, 130 interrupted (`cli::RUN_EXIT_CODES`).
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -179,6 +179,10 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     if interrupted {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");
         return Ok(ExitCode::from(130));
+    }
+    let gate_failed = cli::print_failed_conditions(&results, &args.fail_on);
+    if gate_failed && !bad && results.not_run.is_empty() {
+        return Ok(ExitCode::from(report::EXIT_FAIL_ON));
     }
     Ok(failed_if(bad || !results.not_run.is_empty()))
 }

@@ -378,3 +378,45 @@ fn a_rerun_with_the_same_outcomes_changes_only_timing_lines() {
     assert!(in_report <= 3, "{in_report} lines of REPORT.md changed");
     assert!(changed > in_report, "the case pages carry the timings");
 }
+
+/// `run --fail-on`: a condition that holds fails the exit status (3) and names its trials;
+/// one that does not (the outcome matches its baseline) says nothing. One real trial.
+#[test]
+fn fail_on_gates_the_exit_status_of_a_real_run() {
+    let Some((_, runtime)) = common::newest_runsc_or_skip() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .current_dir(root)
+        .args(["run", "--no-doctor", "--runsc-network", "none"])
+        .args([
+            "--case",
+            "note-attempt-3-cgroup-script",
+            "--launcher",
+            "oci",
+        ])
+        .args(["--runtime", &runtime.name, "--fail-on", "changed,not-ready"])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let trial = format!("note-attempt-3-cgroup-script::oci::{}", runtime.name);
+    assert!(
+        stderr.contains(&format!("--fail-on not-ready: 1 trial(s): {trial}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--fail-on changed"), "{stderr}");
+
+    // An unknown condition is a usage error (2) that lists the known ones.
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args(["run", "--fail-on", "chnaged"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("changed, new, refuted"), "{stderr}");
+}

@@ -6,11 +6,13 @@
 //! - [`markdown`](mod@markdown): the document, its header, matrix and per-case details.
 //! - `summary`: the opening (verdict counts, the gate's answer, recipes, root causes).
 //! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
+//! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
 
 mod case_page;
 pub mod claims;
+pub mod fail_on;
 mod heatmap;
 pub mod markdown;
 pub mod merge;
@@ -21,6 +23,7 @@ pub mod stability;
 mod summary;
 mod table;
 
+pub use fail_on::{EXIT_FAIL_ON, FailOn, failed_conditions};
 pub use markdown::{CASES_DIR, HEATMAP_FILE, Rendered, markdown, render};
 pub use merge::{MergeError, merge};
 pub use record::RunRecord;
