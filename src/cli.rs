@@ -163,6 +163,36 @@ pub fn print_failed_conditions(results: &report::Results, conditions: &[report::
 pub struct ListArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the trials as JSON (`schemas/list.schema.json`) instead of one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dindcheck list`'s output: one trial per line (with why it is not run, if it is not), or
+/// the same as JSON.
+pub fn print_list(trials: &[Trial], json: bool) {
+    let listed: Vec<plan::ListedTrial> = trials
+        .iter()
+        .map(|t| plan::ListedTrial {
+            trial: t.name(),
+            case: t.case.name.clone(),
+            runtime: t.runtime.name.clone(),
+            launcher: t.launcher,
+            network: t.network,
+            not_expressible: dindcheck::launch::expressible(t).err().map(|e| e.0),
+        })
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&listed).expect("trials serialise");
+        println!("{text}");
+        return;
+    }
+    for t in listed {
+        match t.not_expressible {
+            None => println!("{}", t.trial),
+            Some(why) => println!("{} (not run: {why})", t.trial),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -170,7 +200,8 @@ pub struct DoctorArgs {
     /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
     #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
     pub home: PathBuf,
-    /// Print the diagnosis as JSON instead of a table.
+    /// Print the diagnosis as JSON instead of a table (`schemas/doctor.schema.json`: a
+    /// schema version, a top-level `verdict`, then every check).
     #[arg(long)]
     pub json: bool,
     /// Show each check's evidence: the commands run and the lines they printed.

@@ -119,7 +119,9 @@ pub fn read_baseline(dir: &Path, name: &str) -> Option<String> {
 }
 
 /// How an outcome compares with its baseline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum BaselineComparison {
     Same,

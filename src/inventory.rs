@@ -37,7 +37,7 @@ pub enum InventoryError {
     MissingRunsc { path: PathBuf },
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     pub home: PathBuf,
@@ -51,7 +51,7 @@ pub struct Inventory {
     pub images: Images,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunscBinary {
     /// gVisor's release date, e.g. `20240729`.
@@ -75,7 +75,7 @@ impl RunscBinary {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rootfs {
     pub name: String,
@@ -91,7 +91,7 @@ pub struct Rootfs {
 }
 
 /// Where an imported root filesystem came from.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedFrom {
     pub tarball: PathBuf,
@@ -104,7 +104,7 @@ pub struct ImportedFrom {
 }
 
 /// `<home>/imported.toml`: the imported root filesystems.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedRootfs {
     #[serde(default)]
@@ -159,7 +159,7 @@ impl ImportedRootfs {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     /// A tarball of a tiny busybox root filesystem, for nested workloads.
@@ -168,7 +168,7 @@ pub struct Images {
 }
 
 /// One runsc binary on one platform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Runtime {
     /// `runsc-<release>`, or `runsc-<release>@<platform>` when a platform is forced.
     pub name: String,

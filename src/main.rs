@@ -61,12 +61,7 @@ fn failed_if(bad: bool) -> ExitCode {
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
     let (planned, bad) = plan(&args.common)?;
-    for t in &planned.trials {
-        match dindcheck::launch::expressible(t) {
-            Ok(()) => println!("{}", t.name()),
-            Err(e) => println!("{} (not run: {})", t.name(), e.0),
-        }
-    }
+    cli::print_list(&planned.trials, args.json);
     Ok(failed_if(bad))
 }
 
@@ -224,7 +219,8 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
         return Ok(ExitCode::from(130));
     };
     if args.json {
-        let json = serde_json::to_string_pretty(&d).expect("a diagnosis serialises");
+        let json = serde_json::to_string_pretty(&doctor::DoctorReport::new(d.clone()))
+            .expect("a diagnosis serialises");
         println!("{json}");
     } else {
         print!("{}", doctor::render::table(&d, args.verbose));

@@ -13,7 +13,9 @@ use crate::outcome::Verdict;
 pub const EXIT_FAIL_ON: u8 = 3;
 
 /// One `--fail-on` condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailOn {
     /// A trial's outcome differs from its recorded baseline.

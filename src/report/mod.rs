@@ -7,6 +7,8 @@
 //! - `summary`: the opening (verdict counts, the gate's answer, recipes, root causes).
 //! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
 //! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
+//! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
+//!   `list --json`, generated from the types.
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
 
@@ -18,6 +20,7 @@ pub mod markdown;
 pub mod merge;
 mod record;
 pub mod results;
+pub mod schemas;
 mod sections;
 pub mod stability;
 mod summary;
