@@ -128,6 +128,8 @@ fn fixture() -> Results {
         engine: None,
         host_checks: None,
         stability: Vec::new(),
+        merged_from: Vec::new(),
+        disagreements: Vec::new(),
         claims: vec![],
     }
 }
@@ -195,7 +197,7 @@ fn merging_shards_of_one_host_gives_the_full_matrix() {
     let matrix = |r: &Results| {
         let md = report::markdown(r);
         let start = md.find("## Matrix").unwrap();
-        let end = md.find("## Claims").unwrap();
+        let end = md.find("## Host").unwrap();
         md[start..end].to_string()
     };
     let mut sorted_full = full.clone();
@@ -419,4 +421,103 @@ fn fail_on_gates_the_exit_status_of_a_real_run() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("changed, new, refuted"), "{stderr}");
+}
+
+/// `report --merge` of the same results twice is the report of them once.
+#[test]
+fn merging_the_same_results_twice_changes_nothing() {
+    let once = report::merge(vec![("a".into(), fixture())]).unwrap();
+    let twice = report::merge(vec![("a".into(), fixture()), ("a".into(), fixture())]).unwrap();
+    assert_eq!(report::render(&once), report::render(&twice));
+    assert_eq!(twice.merged_from.len(), 1);
+    assert!(twice.disagreements.is_empty());
+}
+
+/// Two inputs with another outcome for the same trial: the merge says so, in the data and
+/// the report, and keeps the first input's outcome.
+#[test]
+fn inputs_that_disagree_about_a_trial_are_named() {
+    let a = fixture();
+    let mut b = fixture();
+    b.generated = "2026-01-02T00:00:00Z".into();
+    b.outcomes[1].verdict = Verdict::Exited;
+    b.outcomes[1].decisive = Some("dockerd exited".into());
+    let merged = report::merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
+    assert_eq!(merged.disagreements.len(), 1, "{:?}", merged.disagreements);
+    let d = &merged.disagreements[0];
+    assert_eq!(d.trial, "base::oci::runsc-new");
+    assert!(
+        d.reason.contains("a.json: verdict: ready") && d.reason.contains("b.json: verdict: exited"),
+        "{}",
+        d.reason
+    );
+    let kept = merged.outcomes.iter().find(|o| o.trial == d.trial).unwrap();
+    assert_eq!(kept.verdict, Verdict::Ready);
+    let md = report::markdown(&merged);
+    assert!(md.contains("## Inputs that disagree"), "{md}");
+    check_tables(&md);
+}
+
+/// Every input's header figures (host, time, version, kernel, engine, host checks) reach the
+/// merged report.
+#[test]
+fn a_merge_keeps_every_header_figure_of_its_inputs() {
+    let mut a = fixture();
+    a.host_kernel = "6.18.1".into();
+    a.outcomes.retain(|o| o.runtime == "runsc-old");
+    a.engine = Some(report::EngineFigures {
+        dockerd: "28.5.2".into(),
+        existing: None,
+        start_ms: 1500,
+        stop_ms: Some(300),
+        imports: Vec::new(),
+        reaped: Vec::new(),
+        leaked_at_stop: Vec::new(),
+        reload_ms: Vec::new(),
+    });
+    let mut b = fixture();
+    b.host_kernel = "6.18.2".into();
+    b.generated = "2026-01-02T00:00:00Z".into();
+    b.dindcheck_version = "0.0.1".into();
+    b.outcomes.retain(|o| o.runtime == "runsc-new");
+    let merged = report::merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
+    let md = report::markdown(&merged);
+    for figure in [
+        "a.json",
+        "b.json",
+        "6.18.1",
+        "6.18.2",
+        "2026-01-02T00:00:00Z",
+        "0.0.1",
+        "dockerd 28.5.2",
+    ] {
+        assert!(md.contains(figure), "{figure} missing:\n{md}");
+    }
+    check_tables(&md);
+}
+
+/// A results file of another schema version is refused for its version, before its other
+/// keys are read (which would otherwise fail as "unknown field" or worse).
+#[test]
+fn merge_checks_the_schema_version_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(
+        &future,
+        r#"{"schema": 99, "outcomes": "a shape this version cannot read"}"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args(["report", "--merge"])
+        .arg(&future)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has schema version 99; this dindcheck reads version 1"),
+        "{stderr}"
+    );
 }

@@ -77,6 +77,43 @@ fn columns(r: &Results) -> Vec<(&str, &'static str)> {
         .collect()
 }
 
+/// For merged results: each input's header figures, one row each.
+fn merged_from(md: &mut String, r: &Results) {
+    if r.merged_from.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Merged from {} results (`dindcheck report --merge`):\n\n\
+         | file | host | generated | dindcheck | kernel | trials | outer engine | host checks |\n\
+         |---|---|---|---|---|---|---|---|",
+        r.merged_from.len()
+    );
+    for i in &r.merged_from {
+        let engine = i.engine.as_ref().map_or("–".to_string(), |e| {
+            format!(
+                "dockerd {}, started in {:.1} s",
+                e.dockerd,
+                e.start_ms as f64 / 1000.0
+            )
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {}{} | {} | {} |",
+            cell(&i.file),
+            cell(&i.host),
+            cell(&i.generated),
+            cell(&i.dindcheck_version),
+            cell(&i.host_kernel),
+            i.trials,
+            if i.complete { "" } else { " (incomplete)" },
+            cell(&engine),
+            cell(i.host_checks.as_deref().unwrap_or("–"))
+        );
+    }
+    md.push('\n');
+}
+
 /// Renders `REPORT.md` alone.
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
@@ -147,6 +184,7 @@ pub fn markdown(r: &Results) -> String {
     if let Some(e) = &r.engine {
         engine_figures(&mut md, e);
     }
+    merged_from(&mut md, r);
     // What the sandboxes themselves reported once a dockerd inside answered: gVisor's
     // kernel version and the cgroup version dockerd saw ("–" where no trial became ready).
     let _ = writeln!(
@@ -240,6 +278,16 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
+    if !r.disagreements.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Inputs that disagree\n\nThe merged results gave these trials different \
+             outcomes; the matrix shows the first input's.\n"
+        );
+        for n in &r.disagreements {
+            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
+        }
+    }
     if !r.not_run.is_empty() {
         let _ = writeln!(md, "\n## Not run\n");
         for n in &r.not_run {
@@ -326,6 +374,8 @@ mod tests {
             engine: None,
             host_checks: None,
             stability: Vec::new(),
+            merged_from: Vec::new(),
+            disagreements: Vec::new(),
             claims: Vec::new(),
         }
     }

@@ -86,6 +86,8 @@ impl Results {
             host_checks: None,
             claims: Vec::new(),
             stability: Vec::new(),
+            merged_from: Vec::new(),
+            disagreements: Vec::new(),
         };
         results.claims = judge_all(&results);
         results

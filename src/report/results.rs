@@ -65,6 +65,32 @@ pub struct Results {
     /// run of one repetition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stability: Vec<super::stability::Stability>,
+    /// For results merged by `report --merge`: each input's header figures (empty for a run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedInput>,
+    /// For merged results: trials whose outcome two inputs disagree about (the first input's
+    /// is the one shown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<NotRun>,
+}
+
+/// One input of `report --merge`, as its header described it.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MergedInput {
+    /// The `results.json` it came from, as given on the command line.
+    pub file: String,
+    pub host: String,
+    pub generated: String,
+    pub dindcheck_version: String,
+    pub host_kernel: String,
+    pub trials: usize,
+    pub complete: bool,
+    /// Its outer engine's figures, when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineFigures>,
+    /// Its host checks' counts (`N ✔, N ⚠, N ✖`), when they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_checks: Option<String>,
 }
 
 /// Whether one trial bears out its case's claim.

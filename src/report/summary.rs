@@ -39,6 +39,12 @@ fn verdict_counts(md: &mut String, r: &Results) {
     if !r.not_expressible.is_empty() {
         parts.push(format!("{} not expressible", r.not_expressible.len()));
     }
+    if !r.disagreements.is_empty() {
+        parts.push(format!(
+            "{} disagreed on by the merged inputs (see [Inputs that disagree](#inputs-that-disagree))",
+            r.disagreements.len()
+        ));
+    }
     let _ = writeln!(
         md,
         "- **{} trials** ({} cases × {} runtimes × {} launchers): {}.",

@@ -158,12 +158,17 @@ pub fn read_results(
                 path: path.clone(),
                 source,
             })?;
-            let results =
-                serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
-                    path: path.clone(),
-                    source,
-                })?;
-            Ok((path.display().to_string(), results))
+            let not_results = |source| SessionError::NotResults {
+                path: path.clone(),
+                source,
+            };
+            // The schema version first: results of another version may not parse as these
+            // types, and "unknown field" would hide the real reason.
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(not_results)?;
+            let label = path.display().to_string();
+            crate::report::merge::check_schema(&label, &value)?;
+            let results = serde_json::from_value(value).map_err(not_results)?;
+            Ok((label, results))
         })
         .collect()
 }
