@@ -24,6 +24,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line, with every `DINDCHECK_*` variable that is set but empty treated as
+    /// unset (README: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
+    /// empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the default, not an error).
+    pub fn parse_with_env() -> Cli {
+        let empty = |a: &clap::Arg| {
+            a.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty())
+        };
+        let command = <Cli as clap::CommandFactory>::command()
+            .mut_subcommands(|sc| sc.mut_args(|a| if empty(&a) { a.env(None) } else { a }));
+        let matches = command.get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run every case × runtime under real runsc and write the report.
@@ -104,8 +121,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
     /// How many sandboxes at once.
-    #[arg(long, short = 'j', default_value_t = 2)]
-    pub jobs: usize,
+    #[arg(long, short = 'j', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Run every trial this many times. A trial whose outcomes differ (as the conformance
     /// gate compares them: never timings) is reported as flaky, with each variant and how
     /// often it occurred, in the report's Stability section.
@@ -166,6 +183,40 @@ pub struct ListArgs {
     /// Print the trials as JSON (`schemas/list.schema.json`) instead of one per line.
     #[arg(long)]
     pub json: bool,
+    /// Only check the case files (and `--case` names) and list the cases: no inventory
+    /// needed, so it runs on any machine (a CI lint of a corpus).
+    #[arg(long, conflicts_with = "json")]
+    pub cases_only: bool,
+}
+
+/// `list --cases-only`: every invalid case file printed with its error, then the cases that
+/// would run. True when some file was invalid or some `--case` name is unknown.
+pub fn check_cases(common: &Common) -> Result<bool, dindcheck::session::SessionError> {
+    let selection = common.selection();
+    let corpus = selection.load_cases()?;
+    for e in &corpus.errors {
+        eprintln!("{:?}", miette::Report::new(e.clone()));
+    }
+    let unknown = dindcheck::case::load::unknown_names(&corpus, &common.only);
+    let names: Vec<&str> = corpus.runnable().map(|c| c.name.as_str()).collect();
+    for n in &unknown {
+        let invalid = corpus
+            .errors
+            .iter()
+            .any(|e| e.file.file_stem().is_some_and(|s| s == *n));
+        if !invalid {
+            eprintln!(
+                "error: no such case: `{n}`{}",
+                inventory::did_you_mean(n, &names)
+            );
+        }
+    }
+    for c in corpus.runnable() {
+        if common.only.is_empty() || common.only.contains(&c.name) {
+            println!("{}", c.name);
+        }
+    }
+    Ok(!corpus.errors.is_empty() || !unknown.is_empty())
 }
 
 /// `dindcheck list`'s output: one trial per line (with why it is not run, if it is not), or

@@ -5,8 +5,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
@@ -27,7 +25,7 @@ fn main() -> ExitCode {
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let result = match Cli::parse().command {
+    let result = match Cli::parse_with_env().command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
@@ -60,9 +58,14 @@ fn failed_if(bad: bool) -> ExitCode {
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
+    if args.cases_only {
+        return Ok(failed_if(cli::check_cases(&args.common)?));
+    }
     let (planned, bad) = plan(&args.common)?;
+    let lint = session::unknown_rootfs(&planned.corpus, &planned.inventory, &args.common.only);
+    lint.iter().for_each(|l| eprintln!("error: {l}"));
     cli::print_list(&planned.trials, args.json);
-    Ok(failed_if(bad))
+    Ok(failed_if(bad || !lint.is_empty()))
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
@@ -131,7 +134,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let pb = cli::progress_bar(runnable.len());
     let mut ran = Ran::default();
     let interrupted = rt.block_on(async {
-        let work = session.run(&runnable, args.jobs, &mut ran, |t, r| {
+        let work = session.run(&runnable, usize::from(args.jobs), &mut ran, |t, r| {
             cli::progress(&pb, t, r)
         });
         tokio::select! {

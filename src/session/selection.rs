@@ -51,9 +51,25 @@ impl Selection {
     /// The trials of `corpus` on the runtimes of the inventory under `home`.
     pub fn plan(&self, corpus: Corpus, home: &std::path::Path) -> Result<Planned, SessionError> {
         let unknown = case::load::unknown_names(&corpus, &self.only);
+        // A name whose case file exists but is invalid is that, not "no such case".
+        let (invalid, unknown): (Vec<&str>, Vec<&str>) = unknown.into_iter().partition(|n| {
+            corpus
+                .errors
+                .iter()
+                .any(|e| e.file.file_stem().is_some_and(|s| s == *n))
+        });
+        if !invalid.is_empty() {
+            return Err(SessionError::InvalidCases(
+                invalid.iter().map(|n| format!("`{n}`")).collect(),
+            ));
+        }
         if !unknown.is_empty() {
+            let names: Vec<&str> = corpus.runnable().map(|c| c.name.as_str()).collect();
             return Err(SessionError::UnknownCases(
-                unknown.iter().map(|s| s.to_string()).collect(),
+                unknown
+                    .iter()
+                    .map(|n| format!("`{n}`{}", crate::inventory::did_you_mean(n, &names)))
+                    .collect(),
             ));
         }
         let (inventory, own_runsc) = self.inventory(home)?;
@@ -145,6 +161,27 @@ impl Selection {
             .collect();
         Ok((extra, added))
     }
+}
+
+/// The cases of `corpus` whose root filesystem this host's inventory does not have: one
+/// line each, with the nearest known name (`dindcheck list` reports them as errors; a run
+/// lists such trials as not run).
+pub fn unknown_rootfs(corpus: &Corpus, inventory: &Inventory, only: &[String]) -> Vec<String> {
+    let known: Vec<&str> = inventory.rootfs.iter().map(|r| r.name.as_str()).collect();
+    corpus
+        .runnable()
+        .filter(|c| c.image.is_none() && (only.is_empty() || only.contains(&c.name)))
+        .filter(|c| !known.contains(&c.rootfs.as_str()))
+        .map(|c| {
+            format!(
+                "case `{}`: unknown rootfs `{}`{}; this host has: {}",
+                c.name,
+                c.rootfs,
+                crate::inventory::did_you_mean(&c.rootfs, &known),
+                known.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Reads `results.json` files for `report --merge`, each with its path as its label.
