@@ -73,7 +73,8 @@ pub struct ImportImageArgs {
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// results.json files to merge.
+    /// results.json files to merge; a directory stands for every `*.json` in it (what the
+    /// conformance harness writes with `DINDCHECK_RESULTS_DIR`).
     #[arg(long, required = true, num_args = 1..)]
     pub merge: Vec<PathBuf>,
     /// Where to write REPORT.md and results.json.

@@ -187,11 +187,12 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
-    let merged = report::merge(session::read_results(&args.merge)?)?;
+    let inputs = session::read_results(&args.merge)?;
+    let files = inputs.len();
+    let merged = report::merge(inputs)?;
     out.write_results(&merged)?;
     eprintln!(
-        "dindcheck: merged {} results files ({} trials) into {}",
-        args.merge.len(),
+        "dindcheck: merged {files} results files ({} trials) into {}",
         merged.outcomes.len(),
         args.out.join("REPORT.md").display()
     );

@@ -10,8 +10,10 @@
 //! A thin front end over the library's [`Session`], as the CLI is. Its environment
 //! (`DINDCHECK_HOME`, `DINDCHECK_RUNSC_NETWORK`, `DINDCHECK_RUNTIMES`, `DINDCHECK_LAUNCHER`,
 //! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`, and for a platform team's own gate
-//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`) is
-//! [`Environment`]'s; a bad value is a failing trial of its own (`environment::…`).
+//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`, and for a
+//! partitioned run `DINDCHECK_RESULTS_DIR`, where each trial writes its one-trial
+//! `results.json` for `dindcheck report --merge`) is [`Environment`]'s; a bad value is a
+//! failing trial of its own (`environment::…`).
 //!
 //! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
 //! its observed outcome and the command, environment included, that records it.
@@ -34,7 +36,8 @@ use std::sync::OnceLock;
 use dindcheck::gate;
 use dindcheck::inventory::{Inventory, InventoryError};
 use dindcheck::outcome::Outcome;
-use dindcheck::plan::Trial as CaseTrial;
+use dindcheck::plan::{NotRun, Trial as CaseTrial};
+use dindcheck::report::{Results, RunRecord};
 use dindcheck::runner::TrialResult;
 use dindcheck::session::{self, Environment, Selection, Session, SessionError, signal};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -42,7 +45,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 fn main() {
     quiet_snapshot_panics();
     let args = Arguments::from_args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repository();
     let (env, env_errors) = Environment::read();
     let mut trials = vec![placeholders_fail(), accept_is_insta_native()];
     let mut ignored_reasons = Vec::new();
@@ -129,6 +132,13 @@ fn main() {
             signal::cleanup_on_signal(env.home.clone(), "conformance", None);
         }
         let inv = planned.inventory;
+        RECORDER
+            .set(env.results_dir.clone().map(|dir| Recorder {
+                dir,
+                corpus: planned.corpus,
+                network: env.network.map(|n| n.as_str().to_string()),
+            }))
+            .expect("set once");
         trials.push(orphans_trial(&planned.trials, &inv));
         for t in planned.trials {
             trials.push(conformance_trial(t, &inv, &env, &mut ignored_reasons));
@@ -174,17 +184,24 @@ fn conformance_trial(
             ignored_reasons.push(format!("{name}: {reason}"));
             placeholder(name, reason)
         }
-        None if dindcheck::launch::expressible(&t).is_err() => Trial::test(name, move || {
-            let observed = match dindcheck::launch::expressible(&t) {
-                Err(why) => format!("{why}\n"),
-                Ok(()) => "expressible with this launcher\n".to_string(),
-            };
-            compare_with_baseline(&t, &baseline, &observed, None)
-        }),
+        None if dindcheck::launch::expressible(&t).is_err() => {
+            let inv = inv.clone();
+            Trial::test(name, move || {
+                let observed = match dindcheck::launch::expressible(&t) {
+                    Err(why) => {
+                        record(&t, &inv, None, Some(why.0.clone()))?;
+                        format!("{why}\n")
+                    }
+                    Ok(()) => "expressible with this launcher\n".to_string(),
+                };
+                compare_with_baseline(&t, &baseline, &observed, None)
+            })
+        }
         None => {
             let mut session = Session::new(env.home.clone(), inv.clone());
             session.existing_engine = env.engine.clone();
-            Trial::test(name, move || check_trial(&t, session, &baseline))
+            let inv = inv.clone();
+            Trial::test(name, move || check_trial(&t, session, &inv, &baseline))
         }
     }
 }
@@ -229,7 +246,7 @@ fn orphans_trial(planned: &[CaseTrial], inv: &Inventory) -> Trial {
 /// (and, for baselines outside the repository, which cargo insta does not see, the rerun).
 fn accept_is_insta_native() -> Trial {
     Trial::test("harness::accepting-is-insta-native", || {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = &repository();
         let inside = insta_commands(&root.join("tests/baselines/x__y.snap"), "RERUN");
         let outside = insta_commands(Path::new("/elsewhere/x__y.snap"), "RERUN");
         let want = "cargo insta accept --snapshot tests/baselines/x__y.snap";
@@ -278,7 +295,12 @@ fn placeholders_fail() -> Trial {
 /// Runs `t` and compares its outcome with the baseline `name`. A trial of the engine
 /// launcher starts its own outer engine with the one runtime it needs (nextest runs each
 /// trial in a process of its own) and stops it, whatever the trial's result.
-fn check_trial(t: &CaseTrial, mut session: Session, name: &str) -> Result<(), Failed> {
+fn check_trial(
+    t: &CaseTrial,
+    mut session: Session,
+    inv: &Inventory,
+    name: &str,
+) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -309,6 +331,7 @@ fn check_trial(t: &CaseTrial, mut session: Session, name: &str) -> Result<(), Fa
     if !leaks.is_empty() {
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }
+    record(t, inv, Some(&outcome), None)?;
     compare_with_baseline(t, name, &outcome.baseline(), Some(&outcome))
 }
 
@@ -338,7 +361,7 @@ fn compare_with_baseline(
     observed: &str,
     outcome: Option<&Outcome>,
 ) -> Result<(), Failed> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repository();
     let dir = BASELINES.get().expect("set in main").clone();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
@@ -419,7 +442,7 @@ fn compare_with_baseline(
 /// rerun that writes it first. `rerun` accepts at once, rerunning the sandbox (the only way
 /// for baselines outside this repository, which cargo insta does not see).
 fn insta_commands(file: &Path, rerun: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repository();
     let pending = file.with_extension("snap.new");
     // cargo insta works on the snapshots of a Cargo workspace: a team's own baselines
     // elsewhere (DINDCHECK_BASELINES) are accepted by the rerun.
@@ -445,6 +468,68 @@ fn insta_commands(file: &Path, rerun: &str) -> String {
             insta("accept")
         )
     }
+}
+
+/// The repository: where nextest runs the harness (`CARGO_MANIFEST_DIR` at run time, which
+/// `cargo nextest run --archive-file … --workspace-remap DIR` points at the checkout on the
+/// machine that runs it), else where it was built.
+fn repository() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.join("cases").is_dir())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Where each trial writes its results (`DINDCHECK_RESULTS_DIR`), with what they need.
+#[derive(Debug)]
+struct Recorder {
+    dir: PathBuf,
+    corpus: dindcheck::case::Corpus,
+    network: Option<String>,
+}
+
+static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
+
+/// With `DINDCHECK_RESULTS_DIR`, writes the `results.json` of this one trial there (its
+/// outcome against its baseline, or why its launcher cannot express it), named after the
+/// trial, so that `dindcheck report --merge DIR…` renders a partitioned run as one report.
+fn record(
+    t: &CaseTrial,
+    inv: &Inventory,
+    outcome: Option<&Outcome>,
+    not_expressible: Option<String>,
+) -> Result<(), Failed> {
+    let Some(Some(recorder)) = RECORDER.get() else {
+        return Ok(());
+    };
+    let baselines = BASELINES.get().expect("set in main");
+    let mut results = Results::from_run(RunRecord {
+        trials: std::slice::from_ref(t),
+        corpus: &recorder.corpus,
+        inventory: inv,
+        outcomes: outcome.cloned().into_iter().collect(),
+        not_run: Vec::new(),
+        network_override: recorder.network.clone(),
+        complete: true,
+        baseline_dir: Some(baselines),
+    });
+    if let Some(reason) = not_expressible {
+        results.not_expressible.push(NotRun {
+            trial: t.name(),
+            reason,
+        });
+    }
+    let file = t.name().replace("::", "__").replace('@', "-") + ".json";
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&recorder.dir)?;
+        let tmp = recorder.dir.join(format!(".{file}.tmp"));
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(&results).expect("results serialise"),
+        )?;
+        std::fs::rename(&tmp, recorder.dir.join(&file))
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", recorder.dir.join(&file).display()).into())
 }
 
 /// The baselines directory: `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.

@@ -185,10 +185,31 @@ pub fn unknown_rootfs(corpus: &Corpus, inventory: &Inventory, only: &[String]) -
 }
 
 /// Reads `results.json` files for `report --merge`, each with its path as its label.
+///
+/// A directory stands for every `*.json` file in it, in name order (what the conformance
+/// harness writes with `DINDCHECK_RESULTS_DIR`, one file per trial).
 pub fn read_results(
     paths: &[PathBuf],
 ) -> Result<Vec<(String, crate::report::Results)>, SessionError> {
-    paths
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| SessionError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
