@@ -51,7 +51,7 @@ pub enum CatalogueError {
 }
 
 /// The layer whose behaviour produces a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layer {
     /// runsc and the gVisor kernel it runs (the sandbox).
@@ -80,7 +80,9 @@ impl Layer {
 }
 
 /// Whether a signature can explain a failure by itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// The line says why something failed.
@@ -91,7 +93,7 @@ pub enum Kind {
 }
 
 /// Real log lines that a signature must match, and must not match.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Examples {
     #[serde(rename = "match", default)]

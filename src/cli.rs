@@ -24,9 +24,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line, with every `DINDCHECK_*` variable that is set but empty treated as
+    /// unset (README: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
+    /// empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the default, not an error).
+    pub fn parse_with_env() -> Cli {
+        let empty = |a: &clap::Arg| {
+            a.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty())
+        };
+        let command = <Cli as clap::CommandFactory>::command()
+            .mut_subcommands(|sc| sc.mut_args(|a| if empty(&a) { a.env(None) } else { a }));
+        let matches = command.get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run every case × runtime under real runsc and write the report.
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
@@ -63,7 +81,8 @@ impl RunArgs {
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// results.json files to merge.
+    /// results.json files to merge; a directory stands for every `*.json` in it (what the
+    /// conformance harness writes with `DINDCHECK_RESULTS_DIR`).
     #[arg(long, required = true, num_args = 1..)]
     pub merge: Vec<PathBuf>,
     /// Where to write REPORT.md and results.json.
@@ -144,12 +163,103 @@ pub struct RunArgs {
     /// removed from it.
     #[arg(long, env = "DINDCHECK_ENGINE", value_name = "unix:///PATH")]
     pub engine: Option<String>,
+    /// Exit with status 3 when one of these holds (comma-separated, repeatable), for CI
+    /// without nextest: `changed` (an outcome differs from its baseline), `new` (no baseline
+    /// yet), `refuted` (a claim is refuted), `unknown` (a failure no catalogue entry
+    /// explains), `not-ready` (a trial's dockerd did not become ready), `flaky` (a repeated
+    /// trial varied).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...")]
+    pub fail_on: Vec<report::FailOn>,
+}
+
+/// `dindcheck run`'s exit statuses, for `--help`.
+pub const RUN_EXIT_CODES: &str = "Exit status: 0 the run finished (whatever the verdicts); \
+1 some case files were invalid or some trials could not run (a host fault, listed under \
+\"Not run\"); 2 nothing could run (usage or host problem); 3 a --fail-on condition held (and \
+nothing gave 1); 130 interrupted.";
+
+/// Prints each `--fail-on` condition that held, with its trials; true if any did.
+pub fn print_failed_conditions(results: &report::Results, conditions: &[report::FailOn]) -> bool {
+    let failed = report::failed_conditions(results, conditions);
+    for (condition, trials) in &failed {
+        eprintln!(
+            "dindcheck: --fail-on {}: {} trial(s): {}",
+            condition.as_str(),
+            trials.len(),
+            trials.join(", ")
+        );
+    }
+    !failed.is_empty()
 }
 
 #[derive(clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the trials as JSON (`schemas/list.schema.json`) instead of one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Only check the case files (and `--case` names) and list the cases: no inventory
+    /// needed, so it runs on any machine (a CI lint of a corpus).
+    #[arg(long, conflicts_with = "json")]
+    pub cases_only: bool,
+}
+
+/// `list --cases-only`: every invalid case file printed with its error, then the cases that
+/// would run. True when some file was invalid or some `--case` name is unknown.
+pub fn check_cases(common: &Common) -> Result<bool, dindcheck::session::SessionError> {
+    let selection = common.selection();
+    let corpus = selection.load_cases()?;
+    for e in &corpus.errors {
+        eprintln!("{:?}", miette::Report::new(e.clone()));
+    }
+    let unknown = dindcheck::case::load::unknown_names(&corpus, &common.only);
+    let names: Vec<&str> = corpus.runnable().map(|c| c.name.as_str()).collect();
+    for n in &unknown {
+        let invalid = corpus
+            .errors
+            .iter()
+            .any(|e| e.file.file_stem().is_some_and(|s| s == *n));
+        if !invalid {
+            eprintln!(
+                "error: no such case: `{n}`{}",
+                inventory::did_you_mean(n, &names)
+            );
+        }
+    }
+    for c in corpus.runnable() {
+        if common.only.is_empty() || common.only.contains(&c.name) {
+            println!("{}", c.name);
+        }
+    }
+    Ok(!corpus.errors.is_empty() || !unknown.is_empty())
+}
+
+/// `dindcheck list`'s output: one trial per line (with why it is not run, if it is not), or
+/// the same as JSON.
+pub fn print_list(trials: &[Trial], json: bool) {
+    let listed: Vec<plan::ListedTrial> = trials
+        .iter()
+        .map(|t| plan::ListedTrial {
+            trial: t.name(),
+            case: t.case.name.clone(),
+            runtime: t.runtime.name.clone(),
+            launcher: t.launcher,
+            network: t.network,
+            not_expressible: dindcheck::launch::expressible(t).err().map(|e| e.0),
+        })
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&listed).expect("trials serialise");
+        println!("{text}");
+        return;
+    }
+    for t in listed {
+        match t.not_expressible {
+            None => println!("{}", t.trial),
+            Some(why) => println!("{} (not run: {why})", t.trial),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -157,7 +267,8 @@ pub struct DoctorArgs {
     /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
     #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
     pub home: PathBuf,
-    /// Print the diagnosis as JSON instead of a table.
+    /// Print the diagnosis as JSON instead of a table (`schemas/doctor.schema.json`: a
+    /// schema version, a top-level `verdict`, then every check).
     #[arg(long)]
     pub json: bool,
     /// Show each check's evidence: the commands run and the lines they printed.

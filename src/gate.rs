@@ -68,6 +68,48 @@ pub fn baseline_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.snap"))
 }
 
+/// The baselines in `dir` that no trial reads any more, sorted: `used` are the baseline
+/// names of every planned trial. A baseline that is not used is an orphan when its case is
+/// not in the corpus (renamed or removed), or when trials of its runtime, launcher and
+/// network ran and none read it (a dockerd or image that changed). Baselines of a runtime,
+/// launcher or network this run did not select are outside its view: not judged. Pending
+/// `.snap.new` files are not baselines.
+pub fn orphaned_baselines(dir: &Path, used: &[String]) -> std::io::Result<Vec<String>> {
+    // `<case>__<runtime>__<launcher>__net-<network>__<dockerd or image>` (see baseline_name).
+    fn parts(name: &str) -> Option<(&str, String)> {
+        let f: Vec<&str> = name.split("__").collect();
+        (f.len() == 5).then(|| (f[0], f[1..4].join("__")))
+    }
+    let used_parts: Vec<(&str, String)> = used.iter().filter_map(|u| parts(u)).collect();
+    let mut orphans = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(stem) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|_| path.extension().is_some_and(|e| e == "snap"))
+        else {
+            continue;
+        };
+        if used.iter().any(|u| u == stem) {
+            continue;
+        }
+        let orphan = match parts(stem) {
+            // Not a name this harness writes: nothing reads it.
+            None => true,
+            Some((case, view)) => {
+                !used_parts.iter().any(|(c, _)| *c == case)
+                    || used_parts.iter().any(|(_, v)| *v == view)
+            }
+        };
+        if orphan {
+            orphans.push(stem.to_string());
+        }
+    }
+    orphans.sort();
+    Ok(orphans)
+}
+
 /// The recorded baseline text (without insta's header), if one exists.
 pub fn read_baseline(dir: &Path, name: &str) -> Option<String> {
     let text = std::fs::read_to_string(baseline_path(dir, name)).ok()?;
@@ -77,7 +119,9 @@ pub fn read_baseline(dir: &Path, name: &str) -> Option<String> {
 }
 
 /// How an outcome compares with its baseline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum BaselineComparison {
     Same,
@@ -150,6 +194,41 @@ pub fn is_known_variant(known: &[KnownFlaky], trial: &str, observed: &str) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_baseline_no_trial_uses_is_an_orphan() {
+        let dir = tempfile::tempdir().unwrap();
+        let used = [
+            "a__runsc-1__oci__net-none__dockerd-28.5",
+            "b__runsc-1__oci__net-none__dockerd-28.5",
+        ];
+        for f in used {
+            std::fs::write(dir.path().join(format!("{f}.snap")), "").unwrap();
+        }
+        for f in [
+            // Its case is gone.
+            "gone__runsc-1__oci__net-none__dockerd-28.5.snap",
+            // Its runtime ran, with another dockerd.
+            "a__runsc-1__oci__net-none__dockerd-20.10.snap",
+            // Not this run's runtime or network: not judged.
+            "a__runsc-2__oci__net-none__dockerd-28.5.snap",
+            "b__runsc-1__oci__net-sandbox__dockerd-28.5.snap",
+            // A pending snapshot and another file are not baselines.
+            "a__runsc-1__oci__net-none__dockerd-28.5.snap.new",
+            "notes.md",
+        ] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let used: Vec<String> = used.map(String::from).to_vec();
+        let orphans = orphaned_baselines(dir.path(), &used).unwrap();
+        assert_eq!(
+            orphans,
+            [
+                "a__runsc-1__oci__net-none__dockerd-20.10",
+                "gone__runsc-1__oci__net-none__dockerd-28.5"
+            ]
+        );
+    }
 
     #[test]
     fn a_known_variant_passes_only_for_its_trial_and_only_as_written() {

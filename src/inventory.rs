@@ -23,21 +23,42 @@ pub fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
 }
 
+/// runsc's platforms, as `--runtime runsc-RELEASE@PLATFORM` names them.
+pub const PLATFORMS: [&str; 3] = ["ptrace", "systrap", "kvm"];
+
+/// ` (did you mean `x`?)` for the candidate nearest to `word`, or nothing.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    crate::case::capability::closest(word, candidates)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("no inventory at {path}: run `scripts/setup-host` (as root) first")]
     Missing { path: PathBuf },
     #[error("cannot read the inventory at {path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("unknown runtime `{name}`; this host has: {known}")]
-    UnknownRuntime { name: String, known: String },
+    #[error("unknown runtime `{name}`{hint}; this host has: {known}")]
+    UnknownRuntime {
+        name: String,
+        known: String,
+        /// `; did you mean `…`?` when a known name is near.
+        hint: String,
+    },
+    #[error("unknown platform `{platform}` in `{name}`{hint}; runsc's platforms are: {}", PLATFORMS.join(", "))]
+    UnknownPlatform {
+        name: String,
+        platform: String,
+        hint: String,
+    },
     #[error(
         "runsc binary {path} is listed in the inventory but missing: rerun `scripts/setup-host`"
     )]
     MissingRunsc { path: PathBuf },
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     pub home: PathBuf,
@@ -51,7 +72,7 @@ pub struct Inventory {
     pub images: Images,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunscBinary {
     /// gVisor's release date, e.g. `20240729`.
@@ -75,7 +96,7 @@ impl RunscBinary {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rootfs {
     pub name: String,
@@ -91,7 +112,7 @@ pub struct Rootfs {
 }
 
 /// Where an imported root filesystem came from.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedFrom {
     pub tarball: PathBuf,
@@ -104,7 +125,7 @@ pub struct ImportedFrom {
 }
 
 /// `<home>/imported.toml`: the imported root filesystems.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedRootfs {
     #[serde(default)]
@@ -159,7 +180,7 @@ impl ImportedRootfs {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     /// A tarball of a tiny busybox root filesystem, for nested workloads.
@@ -168,7 +189,7 @@ pub struct Images {
 }
 
 /// One runsc binary on one platform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Runtime {
     /// `runsc-<release>`, or `runsc-<release>@<platform>` when a platform is forced.
     pub name: String,
@@ -267,8 +288,21 @@ impl Inventory {
                             .map(|r| r.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
+                        hint: did_you_mean(
+                            base,
+                            &all.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+                        ),
                     })?;
                 let mut rt = rt.clone();
+                if let Some(p) = &platform
+                    && !PLATFORMS.contains(&p.as_str())
+                {
+                    return Err(InventoryError::UnknownPlatform {
+                        name: name.clone(),
+                        platform: p.clone(),
+                        hint: did_you_mean(p, &PLATFORMS),
+                    });
+                }
                 if let Some(p) = platform {
                     rt.name = format!("{}@{p}", rt.name);
                     rt.platform = Some(p);

@@ -5,17 +5,15 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
-use dindcheck::report::{self, Results};
+use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
-/// invalid or some trials could not run, 2 nothing could run (usage or host problem),
-/// 130 interrupted.
+/// invalid or some trials could not run, 2 nothing could run (usage or host problem), 3 a
+/// `run --fail-on` condition held, 130 interrupted (`cli::RUN_EXIT_CODES`).
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -27,7 +25,7 @@ fn main() -> ExitCode {
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let result = match Cli::parse().command {
+    let result = match Cli::parse_with_env().command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
@@ -60,14 +58,14 @@ fn failed_if(bad: bool) -> ExitCode {
 }
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
-    let (planned, bad) = plan(&args.common)?;
-    for t in &planned.trials {
-        match dindcheck::launch::expressible(t) {
-            Ok(()) => println!("{}", t.name()),
-            Err(e) => println!("{} (not run: {})", t.name(), e.0),
-        }
+    if args.cases_only {
+        return Ok(failed_if(cli::check_cases(&args.common)?));
     }
-    Ok(failed_if(bad))
+    let (planned, bad) = plan(&args.common)?;
+    let lint = session::unknown_rootfs(&planned.corpus, &planned.inventory, &args.common.only);
+    lint.iter().for_each(|l| eprintln!("error: {l}"));
+    cli::print_list(&planned.trials, args.json);
+    Ok(failed_if(bad || !lint.is_empty()))
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
@@ -170,7 +168,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    write(&results, &out)?;
+    out.write_results(&results)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -180,22 +178,21 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");
         return Ok(ExitCode::from(130));
     }
+    let gate_failed = cli::print_failed_conditions(&results, &args.fail_on);
+    if gate_failed && !bad && results.not_run.is_empty() {
+        return Ok(ExitCode::from(report::EXIT_FAIL_ON));
+    }
     Ok(failed_if(bad || !results.not_run.is_empty()))
-}
-
-/// `results.json` and `REPORT.md`, written as a pair.
-fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
-    Ok(out.write_pair(&json, &report::markdown(results))?)
 }
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
-    let merged = report::merge(session::read_results(&args.merge)?)?;
-    write(&merged, &out)?;
+    let inputs = session::read_results(&args.merge)?;
+    let files = inputs.len();
+    let merged = report::merge(inputs)?;
+    out.write_results(&merged)?;
     eprintln!(
-        "dindcheck: merged {} results files ({} trials) into {}",
-        args.merge.len(),
+        "dindcheck: merged {files} results files ({} trials) into {}",
         merged.outcomes.len(),
         args.out.join("REPORT.md").display()
     );
@@ -226,7 +223,8 @@ fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
         return Ok(ExitCode::from(130));
     };
     if args.json {
-        let json = serde_json::to_string_pretty(&d).expect("a diagnosis serialises");
+        let json = serde_json::to_string_pretty(&doctor::DoctorReport::new(d.clone()))
+            .expect("a diagnosis serialises");
         println!("{json}");
     } else {
         print!("{}", doctor::render::table(&d, args.verbose));

@@ -18,7 +18,7 @@ pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";
 pub const SETUP_STARTED_MARKER: &str = "dindcheck: setup";
 
 /// What dockerd said about itself once it answered `info`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DaemonInfo {
     pub server_version: Option<String>,
     pub api_version: Option<String>,

@@ -10,7 +10,7 @@ pub use crate::observe::DaemonInfo;
 use crate::probe::{ProbeResult, ProbeVerdict};
 
 /// How far dockerd got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// dockerd answered `info` on its socket.
@@ -41,7 +41,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// Everything one trial observed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// `<case>::<launcher>::<runtime>`.
     pub trial: String,
@@ -86,7 +86,7 @@ pub struct Outcome {
 }
 
 /// Where one trial's wall time went, and how late the harness saw dockerd's readiness.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Timing {
     /// Milliseconds from the trial's start (scratch directory made) to the end of its
     /// teardown.

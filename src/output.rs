@@ -1,13 +1,15 @@
-//! Where a run writes `results.json` and `REPORT.md`: checked before the first trial, held
-//! for the whole run, and written as a pair.
+//! Where a run writes `results.json`, `REPORT.md`, the case pages (`cases/<case>.md`) and
+//! the heat map (`heatmap.svg`): checked before the first trial, held for the whole run, and
+//! written as one set.
 //!
 //! A run can take many minutes; finding only at the end that its output directory is
 //! read-only or full loses every result. So [`OutputDir::prepare`] creates the directory,
 //! proves it writable, checks its free space and takes a lock on it before any trial runs:
 //! a second run given the same `--out` is refused with the pid that holds it, instead of the
-//! two overwriting each other's files. [`OutputDir::write_pair`] writes both files to
-//! temporary names, and renames them into place only once both are complete, so that a
-//! failure leaves the previous pair (and no temporary file) behind.
+//! two overwriting each other's files. [`OutputDir::write_files`] writes every file to a
+//! temporary name, and renames them into place only once all are complete, so that a failure
+//! leaves the previous set (and no temporary file) behind; then it removes the case pages of
+//! cases the new report no longer has, still under the lock.
 
 use std::fs::File;
 use std::io::Write;
@@ -112,39 +114,92 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes `results.json` and `REPORT.md`: both to temporary files first (flushed to
-    /// disk), then renamed into place. On failure the temporary files are removed and the
-    /// previous pair stays as it was.
+    /// Writes a run's results: `results.json`, `REPORT.md`, its case pages and heat map,
+    /// removing the case pages of cases it no longer has.
+    pub fn write_results(&self, results: &crate::report::Results) -> Result<(), OutputError> {
+        let json = serde_json::to_string_pretty(results).expect("results serialise");
+        let rendered = crate::report::render(results);
+        let mut files = vec![
+            (PathBuf::from("results.json"), json),
+            (PathBuf::from("REPORT.md"), rendered.markdown),
+            (PathBuf::from(crate::report::HEATMAP_FILE), rendered.heatmap),
+        ];
+        for (case, page) in rendered.case_pages {
+            files.push((
+                Path::new(crate::report::CASES_DIR).join(format!("{case}.md")),
+                page,
+            ));
+        }
+        self.write_files(&files, Some(Path::new(crate::report::CASES_DIR)))
+    }
+
+    /// Writes `results.json` and `REPORT.md` alone.
     pub fn write_pair(&self, json: &str, markdown: &str) -> Result<(), OutputError> {
-        let files = [("results.json", json), ("REPORT.md", markdown)];
-        let tmp = |name: &str| {
+        self.write_files(
+            &[
+                (PathBuf::from("results.json"), json.to_string()),
+                (PathBuf::from("REPORT.md"), markdown.to_string()),
+            ],
+            None,
+        )
+    }
+
+    /// Writes `files` (paths relative to the directory): every one to a temporary file
+    /// first (flushed to disk), then all renamed into place. On failure the temporary files
+    /// are removed and the previous files stay as they were. Then the `.md` files directly
+    /// in `prune` that are not among `files` are removed: pages of cases that are gone.
+    pub fn write_files(
+        &self,
+        files: &[(PathBuf, String)],
+        prune: Option<&Path>,
+    ) -> Result<(), OutputError> {
+        let tmp = |name: &Path| {
+            let file = name.file_name().unwrap_or_default().to_string_lossy();
             self.path
-                .join(format!(".{name}.tmp.{}", std::process::id()))
+                .join(name)
+                .with_file_name(format!(".{file}.tmp.{}", std::process::id()))
         };
-        let mut written = Vec::new();
-        for (name, contents) in files {
+        let remove_temporaries = |upto: usize| {
+            for (n, _) in &files[..upto] {
+                let _ = std::fs::remove_file(tmp(n));
+            }
+        };
+        for (i, (name, contents)) in files.iter().enumerate() {
             let t = tmp(name);
-            let result = File::create(&t)
+            let result = t
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| File::create(&t))
                 .and_then(|mut f| f.write_all(contents.as_bytes()).and_then(|()| f.sync_all()));
-            written.push(t.clone());
             if let Err(source) = result {
-                for w in &written {
-                    let _ = std::fs::remove_file(w);
-                }
+                remove_temporaries(i + 1);
                 return Err(OutputError::Write { path: t, source });
             }
         }
         for (name, _) in files {
             let target = self.path.join(name);
             std::fs::rename(tmp(name), &target).map_err(|source| {
-                for (n, _) in files {
-                    let _ = std::fs::remove_file(tmp(n));
-                }
+                remove_temporaries(files.len());
                 OutputError::Write {
                     path: target.clone(),
                     source,
                 }
             })?;
+        }
+        if let Some(dir) = prune {
+            let keep: Vec<PathBuf> = files.iter().map(|(n, _)| self.path.join(n)).collect();
+            let Ok(entries) = std::fs::read_dir(self.path.join(dir)) else {
+                return Ok(());
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "md") && !keep.contains(&p) {
+                    std::fs::remove_file(&p).map_err(|source| OutputError::Write {
+                        path: p.clone(),
+                        source,
+                    })?;
+                }
+            }
         }
         Ok(())
     }
@@ -180,6 +235,24 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [LOCK_FILE, "REPORT.md", "results.json"]);
+    }
+
+    #[test]
+    fn pages_of_cases_that_are_gone_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::prepare(dir.path()).unwrap();
+        let page = |name: &str| (Path::new("cases").join(name), "# page".to_string());
+        out.write_files(&[page("a.md"), page("b.md")], Some(Path::new("cases")))
+            .unwrap();
+        std::fs::write(dir.path().join("cases/notes.txt"), "mine").unwrap();
+        out.write_files(&[page("b.md")], Some(Path::new("cases")))
+            .unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("cases"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["b.md", "notes.txt"]);
     }
 
     #[test]

@@ -20,10 +20,25 @@ pub struct RunOptions {
 
 /// A planned trial that was not run, and why: a problem of the host or of the harness, or
 /// a case its launcher cannot express. Not an outcome of the case.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotRun {
     pub trial: String,
     pub reason: String,
+}
+
+/// A planned trial as `dindcheck list --json` prints it.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ListedTrial {
+    /// `<case>::<launcher>::<runtime>`.
+    pub trial: String,
+    pub case: String,
+    pub runtime: String,
+    pub launcher: Launcher,
+    /// The runsc network mode the trial would use.
+    pub network: RunscNetwork,
+    /// Why the launcher cannot express the case (the trial is then not run), if it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_expressible: Option<String>,
 }
 
 /// One case on one runtime under one launcher.

@@ -40,7 +40,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long removing a probe's container may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeVerdict {
     Ok,
@@ -59,7 +59,7 @@ impl ProbeVerdict {
 }
 
 /// What one probe observed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeResult {
     pub probe: Probe,
     pub verdict: ProbeVerdict,

@@ -10,8 +10,10 @@
 //! A thin front end over the library's [`Session`], as the CLI is. Its environment
 //! (`DINDCHECK_HOME`, `DINDCHECK_RUNSC_NETWORK`, `DINDCHECK_RUNTIMES`, `DINDCHECK_LAUNCHER`,
 //! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`, and for a platform team's own gate
-//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`) is
-//! [`Environment`]'s; a bad value is a failing trial of its own (`environment::…`).
+//! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`, and for a
+//! partitioned run `DINDCHECK_RESULTS_DIR`, where each trial writes its one-trial
+//! `results.json` for `dindcheck report --merge`) is [`Environment`]'s; a bad value is a
+//! failing trial of its own (`environment::…`).
 //!
 //! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
 //! its observed outcome and the command, environment included, that records it.
@@ -22,7 +24,11 @@
 //!
 //! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial (a
 //! missing runsc or rootfs without `DINDCHECK_REQUIRE`); the reasons are printed to stderr
-//! when the harness starts (not with `--list`).
+//! when the harness starts (not with `--list`), and such a trial run anyway (`--ignored`)
+//! fails with its reason.
+//!
+//! `DINDCHECK_RUNSC_NETWORK` defaults to `none` for `cargo nextest run` too: the `[env]` of
+//! `.cargo/config.toml` sets it as `scripts/test` does, unless it is set already.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -30,7 +36,8 @@ use std::sync::OnceLock;
 use dindcheck::gate;
 use dindcheck::inventory::{Inventory, InventoryError};
 use dindcheck::outcome::Outcome;
-use dindcheck::plan::Trial as CaseTrial;
+use dindcheck::plan::{NotRun, Trial as CaseTrial};
+use dindcheck::report::{Results, RunRecord};
 use dindcheck::runner::TrialResult;
 use dindcheck::session::{self, Environment, Selection, Session, SessionError, signal};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -38,9 +45,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 fn main() {
     quiet_snapshot_panics();
     let args = Arguments::from_args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repository();
     let (env, env_errors) = Environment::read();
-    let mut trials = Vec::new();
+    let mut trials = vec![placeholders_fail(), accept_is_insta_native()];
     let mut ignored_reasons = Vec::new();
     for e in env_errors {
         let name = match e.variable {
@@ -97,7 +104,7 @@ fn main() {
                 ignored_reasons.push(format!("every trial: {reason}"));
                 for c in &runnable {
                     let name = format!("{c}::no-runtime");
-                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    trials.push(placeholder(name, reason.clone()));
                 }
             }
             None
@@ -125,6 +132,14 @@ fn main() {
             signal::cleanup_on_signal(env.home.clone(), "conformance", None);
         }
         let inv = planned.inventory;
+        RECORDER
+            .set(env.results_dir.clone().map(|dir| Recorder {
+                dir,
+                corpus: planned.corpus,
+                network: env.network.map(|n| n.as_str().to_string()),
+            }))
+            .expect("set once");
+        trials.push(orphans_trial(&planned.trials, &inv));
         for t in planned.trials {
             trials.push(conformance_trial(t, &inv, &env, &mut ignored_reasons));
         }
@@ -167,27 +182,125 @@ fn conformance_trial(
         }
         Some(reason) => {
             ignored_reasons.push(format!("{name}: {reason}"));
-            Trial::test(name, || Ok(())).with_ignored_flag(true)
+            placeholder(name, reason)
         }
-        None if dindcheck::launch::expressible(&t).is_err() => Trial::test(name, move || {
-            let observed = match dindcheck::launch::expressible(&t) {
-                Err(why) => format!("{why}\n"),
-                Ok(()) => "expressible with this launcher\n".to_string(),
-            };
-            compare_with_baseline(&t, &baseline, &observed, None)
-        }),
+        None if dindcheck::launch::expressible(&t).is_err() => {
+            let inv = inv.clone();
+            Trial::test(name, move || {
+                let observed = match dindcheck::launch::expressible(&t) {
+                    Err(why) => {
+                        record(&t, &inv, None, Some(why.0.clone()))?;
+                        format!("{why}\n")
+                    }
+                    Ok(()) => "expressible with this launcher\n".to_string(),
+                };
+                compare_with_baseline(&t, &baseline, &observed, None)
+            })
+        }
         None => {
             let mut session = Session::new(env.home.clone(), inv.clone());
             session.existing_engine = env.engine.clone();
-            Trial::test(name, move || check_trial(&t, session, &baseline))
+            let inv = inv.clone();
+            Trial::test(name, move || check_trial(&t, session, &inv, &baseline))
         }
     }
+}
+
+/// `baselines::orphans`: fails when a baseline under the baselines directory is one that no
+/// trial reads any more ([`gate::orphaned_baselines`]), so that CI rejects it. Ignored, with
+/// the reason, when a root filesystem is missing (some trials' baselines cannot be named).
+fn orphans_trial(planned: &[CaseTrial], inv: &Inventory) -> Trial {
+    let name = "baselines::orphans".to_string();
+    let names: Option<Vec<String>> = planned
+        .iter()
+        .map(|t| gate::trial_baseline_name(t, inv))
+        .collect();
+    let Some(used) = names else {
+        return placeholder(
+            name,
+            "a root filesystem is missing, so some trials' baselines cannot be named".into(),
+        );
+    };
+    Trial::test(name, move || {
+        let dir = BASELINES.get().expect("set in main");
+        let orphans = gate::orphaned_baselines(dir, &used)
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let list: String = orphans
+            .iter()
+            .map(|o| format!("    {}\n", gate::baseline_path(dir, o).display()))
+            .collect();
+        Err(format!(
+            "{} baseline(s) that no trial reads (their case was renamed or removed, or their \
+             runtime, launcher and network ran with another dockerd or image); remove them \
+             (`git rm`) or restore what read them:\n{list}",
+            orphans.len()
+        )
+        .into())
+    })
+}
+
+/// The harness's own check that a failure names insta's commands for the baseline at fault
+/// (and, for baselines outside the repository, which cargo insta does not see, the rerun).
+fn accept_is_insta_native() -> Trial {
+    Trial::test("harness::accepting-is-insta-native", || {
+        let root = &repository();
+        let inside = insta_commands(&root.join("tests/baselines/x__y.snap"), "RERUN");
+        let outside = insta_commands(Path::new("/elsewhere/x__y.snap"), "RERUN");
+        let want = "cargo insta accept --snapshot tests/baselines/x__y.snap";
+        if inside.contains(want) && inside.contains("RERUN") && outside.trim() == "RERUN" {
+            Ok(())
+        } else {
+            Err(format!("accept commands:\n{inside}\n{outside}").into())
+        }
+    })
+}
+
+/// An ignored trial that the host cannot run (no inventory, runsc or root filesystem). Run
+/// anyway (`--ignored`, `--run-ignored`), it fails with the reason: a trial that did not run
+/// must never pass.
+fn placeholder(name: String, reason: String) -> Trial {
+    Trial::test(name, move || not_run(&reason)).with_ignored_flag(true)
+}
+
+/// What a placeholder trial does when run: fail with the reason it could not run.
+fn not_run(reason: &str) -> Result<(), Failed> {
+    let hint = if reason.contains("setup-host") {
+        ""
+    } else {
+        "; run scripts/setup-host"
+    };
+    Err(format!("not run on this host: {reason}{hint}").into())
+}
+
+/// The harness's own check that a placeholder cannot pass (issue 14: an ignored trial run
+/// with `--run-ignored` passed without running anything).
+fn placeholders_fail() -> Trial {
+    Trial::test(
+        "harness::a-placeholder-run-anyway-fails",
+        || match not_run("runsc-x is missing") {
+            Err(e)
+                if e.message()
+                    .is_some_and(|m| m.contains("runsc-x is missing")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("a placeholder trial gave {other:?}").into()),
+        },
+    )
 }
 
 /// Runs `t` and compares its outcome with the baseline `name`. A trial of the engine
 /// launcher starts its own outer engine with the one runtime it needs (nextest runs each
 /// trial in a process of its own) and stops it, whatever the trial's result.
-fn check_trial(t: &CaseTrial, mut session: Session, name: &str) -> Result<(), Failed> {
+fn check_trial(
+    t: &CaseTrial,
+    mut session: Session,
+    inv: &Inventory,
+    name: &str,
+) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -218,6 +331,7 @@ fn check_trial(t: &CaseTrial, mut session: Session, name: &str) -> Result<(), Fa
     if !leaks.is_empty() {
         return Err(format!("the teardown left: {}", leaks.join("; ")).into());
     }
+    record(t, inv, Some(&outcome), None)?;
     compare_with_baseline(t, name, &outcome.baseline(), Some(&outcome))
 }
 
@@ -247,7 +361,7 @@ fn compare_with_baseline(
     observed: &str,
     outcome: Option<&Outcome>,
 ) -> Result<(), Failed> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repository();
     let dir = BASELINES.get().expect("set in main").clone();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
@@ -282,11 +396,12 @@ fn compare_with_baseline(
     let mut env = vec!["INSTA_UPDATE=always".to_string()];
     env.extend(ACCEPT_ENV.get().into_iter().flatten().cloned());
     env.push(format!("DINDCHECK_RUNSC_NETWORK={}", t.network.as_str()));
-    let accept = format!(
+    let rerun = format!(
         "{} cargo nextest run --test conformance -E 'test(={})'",
         env.join(" "),
         t.name()
     );
+    let accept = insta_commands(&file, &rerun);
     let headline = match &recorded {
         Some(_) => "outcome differs from the baseline".to_string(),
         None => format!(
@@ -300,7 +415,7 @@ fn compare_with_baseline(
          trial:    {}\ncase:     {}\nbaseline: {}\n\
          EXPECTED:\n{}OBSERVED:\n{}\
          error lines:\n{}last lines of output:\n{}\
-         to accept the observed outcome as the baseline (then review and commit {}):\n    {accept}",
+         to accept the observed outcome as the baseline (then review and commit {}):\n{accept}",
         t.name(),
         t.case.name,
         file.display(),
@@ -319,6 +434,102 @@ fn compare_with_baseline(
         file.display(),
     )
     .into())
+}
+
+/// The commands that accept the observed outcome of a baseline `file`, insta's own: when
+/// insta wrote the pending `.snap.new` beside it, `cargo insta review` / `accept` of that one
+/// snapshot; when it did not (`INSTA_UPDATE=no`, or on CI, where insta writes none), the
+/// rerun that writes it first. `rerun` accepts at once, rerunning the sandbox (the only way
+/// for baselines outside this repository, which cargo insta does not see).
+fn insta_commands(file: &Path, rerun: &str) -> String {
+    let root = &repository();
+    let pending = file.with_extension("snap.new");
+    // cargo insta works on the snapshots of a Cargo workspace: a team's own baselines
+    // elsewhere (DINDCHECK_BASELINES) are accepted by the rerun.
+    let Ok(relative) = file.strip_prefix(root) else {
+        return format!("    {rerun}");
+    };
+    let insta = |verb: &str| format!("cargo insta {verb} --snapshot {}", relative.display());
+    let install = "(cargo-insta: `cargo install --locked cargo-insta`; scripts/test installs it)";
+    if pending.exists() {
+        format!(
+            "    {}\n    {}\n  the observed outcome is pending in {} {install}; or rerun the \
+             trial and accept at once:\n    {rerun}",
+            insta("review"),
+            insta("accept"),
+            pending.display()
+        )
+    } else {
+        format!(
+            "    INSTA_UPDATE=new {}; {}\n  (insta wrote no pending snapshot: \
+             INSTA_UPDATE=no or a CI environment) {install}; or rerun the trial and accept at \
+             once:\n    {rerun}",
+            rerun.trim_start_matches("INSTA_UPDATE=always "),
+            insta("accept")
+        )
+    }
+}
+
+/// The repository: where nextest runs the harness (`CARGO_MANIFEST_DIR` at run time, which
+/// `cargo nextest run --archive-file … --workspace-remap DIR` points at the checkout on the
+/// machine that runs it), else where it was built.
+fn repository() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.join("cases").is_dir())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Where each trial writes its results (`DINDCHECK_RESULTS_DIR`), with what they need.
+#[derive(Debug)]
+struct Recorder {
+    dir: PathBuf,
+    corpus: dindcheck::case::Corpus,
+    network: Option<String>,
+}
+
+static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
+
+/// With `DINDCHECK_RESULTS_DIR`, writes the `results.json` of this one trial there (its
+/// outcome against its baseline, or why its launcher cannot express it), named after the
+/// trial, so that `dindcheck report --merge DIR…` renders a partitioned run as one report.
+fn record(
+    t: &CaseTrial,
+    inv: &Inventory,
+    outcome: Option<&Outcome>,
+    not_expressible: Option<String>,
+) -> Result<(), Failed> {
+    let Some(Some(recorder)) = RECORDER.get() else {
+        return Ok(());
+    };
+    let baselines = BASELINES.get().expect("set in main");
+    let mut results = Results::from_run(RunRecord {
+        trials: std::slice::from_ref(t),
+        corpus: &recorder.corpus,
+        inventory: inv,
+        outcomes: outcome.cloned().into_iter().collect(),
+        not_run: Vec::new(),
+        network_override: recorder.network.clone(),
+        complete: true,
+        baseline_dir: Some(baselines),
+    });
+    if let Some(reason) = not_expressible {
+        results.not_expressible.push(NotRun {
+            trial: t.name(),
+            reason,
+        });
+    }
+    let file = t.name().replace("::", "__").replace('@', "-") + ".json";
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&recorder.dir)?;
+        let tmp = recorder.dir.join(format!(".{file}.tmp"));
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(&results).expect("results serialise"),
+        )?;
+        std::fs::rename(&tmp, recorder.dir.join(&file))
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", recorder.dir.join(&file).display()).into())
 }
 
 /// The baselines directory: `DINDCHECK_BASELINES`, or this repository's `tests/baselines`.

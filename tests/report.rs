@@ -1,6 +1,8 @@
 //! The report: rendered from fixed fixture outcomes (an insta snapshot), valid CommonMark
-//! whose tables keep their shape whatever the logs contain, and `report --merge` of two
-//! partitioned runs giving the same matrix as one full run (real runsc).
+//! whose tables keep their shape whatever the logs contain, short (the committed run's data
+//! renders under 100 KB, whatever the log volume), stable across reruns (only timing lines
+//! change), and `report --merge` of two partitioned runs giving the same matrix as one full
+//! run (real runsc).
 
 mod common;
 
@@ -127,6 +129,8 @@ fn fixture() -> Results {
         engine: None,
         host_checks: None,
         stability: Vec::new(),
+        merged_from: Vec::new(),
+        disagreements: Vec::new(),
         claims: vec![],
     }
 }
@@ -172,9 +176,13 @@ fn check_tables(md: &str) {
 
 #[test]
 fn the_report_of_fixed_outcomes() {
-    let md = report::markdown(&fixture());
-    check_tables(&md);
-    insta::assert_snapshot!("report-fixture", md);
+    let rendered = report::render(&fixture());
+    check_tables(&rendered.markdown);
+    insta::assert_snapshot!("report-fixture", rendered.markdown);
+    // The case page carries the details: the full lines, the timings and the logs.
+    let (name, page) = &rendered.case_pages[0];
+    assert_eq!(name, "base");
+    insta::assert_snapshot!("report-fixture-case-base", page);
 }
 
 #[test]
@@ -190,7 +198,7 @@ fn merging_shards_of_one_host_gives_the_full_matrix() {
     let matrix = |r: &Results| {
         let md = report::markdown(r);
         let start = md.find("## Matrix").unwrap();
-        let end = md.find("## Claims").unwrap();
+        let end = md.find("## Host").unwrap();
         md[start..end].to_string()
     };
     let mut sorted_full = full.clone();
@@ -272,4 +280,245 @@ fn partitioned_real_runs_merge_to_the_full_run() {
     std::fs::remove_dir_all(&tmp).unwrap();
     assert_eq!(full.len(), 8, "2 cases × 2 runsc × 2 launchers");
     assert_eq!(full, merged);
+}
+
+/// The committed report's data (`reports/results.json`, a real run of the default corpus).
+fn committed_results() -> Results {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/results.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// GitHub stops rendering a file at 512 KB; the report is read in a minute only if short.
+#[test]
+fn the_report_of_the_default_corpus_stays_under_100_kb() {
+    let r = committed_results();
+    let rendered = report::render(&r);
+    assert!(
+        rendered.markdown.len() < 100 * 1024,
+        "REPORT.md is {} bytes",
+        rendered.markdown.len()
+    );
+    check_tables(&rendered.markdown);
+    let summary = rendered.markdown.find("## Summary").unwrap();
+    assert!(summary < rendered.markdown.find("## Matrix").unwrap());
+    assert!(rendered.markdown.contains("](heatmap.svg)"));
+    // One page per case, each linked from the matrix.
+    assert_eq!(rendered.case_pages.len(), r.cases.len());
+    for (case, _) in &rendered.case_pages {
+        assert!(
+            rendered.markdown.contains(&format!("](cases/{case}.md)")),
+            "{case}"
+        );
+    }
+    // One cell per case × runtime × launcher in the heat map, each with its tooltip.
+    let cells = r.cases.len() * r.runtimes.len() * r.launchers.len();
+    assert_eq!(rendered.heatmap.matches("</title></rect>").count(), cells);
+}
+
+/// The log tails and error lines live on the case pages: ten times the log volume leaves
+/// `REPORT.md` as it was.
+#[test]
+fn the_report_does_not_grow_with_log_volume() {
+    let r = committed_results();
+    let mut loud = r.clone();
+    for o in &mut loud.outcomes {
+        o.log_tail = std::iter::repeat_n(o.log_tail.clone(), 10)
+            .flatten()
+            .collect();
+        o.error_lines = std::iter::repeat_n(o.error_lines.clone(), 10)
+            .flatten()
+            .collect();
+    }
+    assert_eq!(report::markdown(&loud), report::markdown(&r));
+}
+
+/// A rerun with the same outcomes: only the lines that carry a timing figure change, in the
+/// report and the case pages, and the heat map not at all.
+#[test]
+fn a_rerun_with_the_same_outcomes_changes_only_timing_lines() {
+    let first = committed_results();
+    let mut rerun = first.clone();
+    rerun.generated = "2099-01-01 00:00 UTC".into();
+    for o in &mut rerun.outcomes {
+        o.ready_ms = o.ready_ms.map(|ms| ms * 3 + 7);
+        for p in &mut o.probes {
+            p.ms = p.ms * 3 + 7;
+        }
+    }
+    if let Some(e) = &mut rerun.engine {
+        e.start_ms += 1234;
+        e.stop_ms = e.stop_ms.map(|ms| ms + 99);
+    }
+    if let Some(d) = &mut rerun.host_checks {
+        d.elapsed_ms += 4321;
+    }
+    let (a, b) = (report::render(&first), report::render(&rerun));
+    assert_eq!(a.heatmap, b.heatmap);
+    let timing = regex::Regex::new(r"\d+\.\d s|Generated 2099").unwrap();
+    let mut changed = 0;
+    let pages = a
+        .case_pages
+        .iter()
+        .zip(&b.case_pages)
+        .map(|(x, y)| (&x.1, &y.1));
+    for (x, y) in std::iter::once((&a.markdown, &b.markdown)).chain(pages) {
+        assert_eq!(x.lines().count(), y.lines().count());
+        for (lx, ly) in x.lines().zip(y.lines()).filter(|(lx, ly)| lx != ly) {
+            changed += 1;
+            assert!(
+                timing.is_match(ly),
+                "a line without timing changed:\n{lx}\n{ly}"
+            );
+        }
+    }
+    let in_report = a
+        .markdown
+        .lines()
+        .zip(b.markdown.lines())
+        .filter(|(x, y)| x != y)
+        .count();
+    // The header's generation time, the doctor line and the engine line at most.
+    assert!(in_report <= 3, "{in_report} lines of REPORT.md changed");
+    assert!(changed > in_report, "the case pages carry the timings");
+}
+
+/// `run --fail-on`: a condition that holds fails the exit status (3) and names its trials;
+/// one that does not (the outcome matches its baseline) says nothing. One real trial.
+#[test]
+fn fail_on_gates_the_exit_status_of_a_real_run() {
+    let Some((_, runtime)) = common::newest_runsc_or_skip() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .current_dir(root)
+        .args(["run", "--no-doctor", "--runsc-network", "none"])
+        .args([
+            "--case",
+            "note-attempt-3-cgroup-script",
+            "--launcher",
+            "oci",
+        ])
+        .args(["--runtime", &runtime.name, "--fail-on", "changed,not-ready"])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let trial = format!("note-attempt-3-cgroup-script::oci::{}", runtime.name);
+    assert!(
+        stderr.contains(&format!("--fail-on not-ready: 1 trial(s): {trial}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--fail-on changed"), "{stderr}");
+
+    // An unknown condition is a usage error (2) that lists the known ones.
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args(["run", "--fail-on", "chnaged"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("changed, new, refuted"), "{stderr}");
+}
+
+/// `report --merge` of the same results twice is the report of them once.
+#[test]
+fn merging_the_same_results_twice_changes_nothing() {
+    let once = report::merge(vec![("a".into(), fixture())]).unwrap();
+    let twice = report::merge(vec![("a".into(), fixture()), ("a".into(), fixture())]).unwrap();
+    assert_eq!(report::render(&once), report::render(&twice));
+    assert_eq!(twice.merged_from.len(), 1);
+    assert!(twice.disagreements.is_empty());
+}
+
+/// Two inputs with another outcome for the same trial: the merge says so, in the data and
+/// the report, and keeps the first input's outcome.
+#[test]
+fn inputs_that_disagree_about_a_trial_are_named() {
+    let a = fixture();
+    let mut b = fixture();
+    b.generated = "2026-01-02T00:00:00Z".into();
+    b.outcomes[1].verdict = Verdict::Exited;
+    b.outcomes[1].decisive = Some("dockerd exited".into());
+    let merged = report::merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
+    assert_eq!(merged.disagreements.len(), 1, "{:?}", merged.disagreements);
+    let d = &merged.disagreements[0];
+    assert_eq!(d.trial, "base::oci::runsc-new");
+    assert!(
+        d.reason.contains("a.json: verdict: ready") && d.reason.contains("b.json: verdict: exited"),
+        "{}",
+        d.reason
+    );
+    let kept = merged.outcomes.iter().find(|o| o.trial == d.trial).unwrap();
+    assert_eq!(kept.verdict, Verdict::Ready);
+    let md = report::markdown(&merged);
+    assert!(md.contains("## Inputs that disagree"), "{md}");
+    check_tables(&md);
+}
+
+/// Every input's header figures (host, time, version, kernel, engine, host checks) reach the
+/// merged report.
+#[test]
+fn a_merge_keeps_every_header_figure_of_its_inputs() {
+    let mut a = fixture();
+    a.host_kernel = "6.18.1".into();
+    a.outcomes.retain(|o| o.runtime == "runsc-old");
+    a.engine = Some(report::EngineFigures {
+        dockerd: "28.5.2".into(),
+        existing: None,
+        start_ms: 1500,
+        stop_ms: Some(300),
+        imports: Vec::new(),
+        reaped: Vec::new(),
+        leaked_at_stop: Vec::new(),
+        reload_ms: Vec::new(),
+    });
+    let mut b = fixture();
+    b.host_kernel = "6.18.2".into();
+    b.generated = "2026-01-02T00:00:00Z".into();
+    b.dindcheck_version = "0.0.1".into();
+    b.outcomes.retain(|o| o.runtime == "runsc-new");
+    let merged = report::merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
+    let md = report::markdown(&merged);
+    for figure in [
+        "a.json",
+        "b.json",
+        "6.18.1",
+        "6.18.2",
+        "2026-01-02T00:00:00Z",
+        "0.0.1",
+        "dockerd 28.5.2",
+    ] {
+        assert!(md.contains(figure), "{figure} missing:\n{md}");
+    }
+    check_tables(&md);
+}
+
+/// A results file of another schema version is refused for its version, before its other
+/// keys are read (which would otherwise fail as "unknown field" or worse).
+#[test]
+fn merge_checks_the_schema_version_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(
+        &future,
+        r#"{"schema": 99, "outcomes": "a shape this version cannot read"}"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
+        .args(["report", "--merge"])
+        .arg(&future)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has schema version 99; this dindcheck reads version 1"),
+        "{stderr}"
+    );
 }

@@ -95,7 +95,7 @@ const ALL: &[&str] = &[
 ];
 
 /// A capability name as written in a case, validated against the kernel's list.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct CapabilityName(String);
 
@@ -135,7 +135,9 @@ impl<'de> Deserialize<'de> for CapabilityName {
 }
 
 /// The named base set a case starts from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum CapabilityBase {
     /// Docker's default set for a container (14 capabilities).
@@ -162,7 +164,7 @@ impl CapabilityBase {
 }
 
 /// `capabilities = { base = "docker-17", add = [...], drop = [...] }` in a case.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilitySet {
     #[serde(default)]

@@ -23,7 +23,7 @@ pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024;
 const NOT_INHERITED: &[&str] = &["name", "extend", "abstract"];
 
 /// The cases of a directory: those that loaded, and one error for each file that did not.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Corpus {
     /// Every valid case, abstract ones included, sorted by name.
     pub cases: Vec<Case>,

@@ -23,7 +23,7 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 90;
 pub const MAX_TIMEOUT_SECS: u64 = 1800;
 
 /// One recipe for running dockerd inside gVisor, and the claim made about it.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     /// The case's name; defaults to the file name without `.toml`. Not inherited.
@@ -87,7 +87,7 @@ pub struct Case {
 }
 
 /// The checkable part of a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Claimed {
     Works,
@@ -95,7 +95,7 @@ pub enum Claimed {
 }
 
 /// dockerd's command line and configuration file.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dockerd {
     /// Arguments after `dockerd`. The harness adds one `--host` of its own, for its socket.
@@ -103,11 +103,14 @@ pub struct Dockerd {
     pub args: Vec<String>,
     /// Written as `/etc/docker/daemon.json` inside the sandbox when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub daemon_json: Option<toml::Table>,
 }
 
 /// What is at `/sys/fs/cgroup` in the sandbox.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum CgroupMode {
     /// A read-write mount of type `cgroup` in the spec, as Docker's spec for a privileged
@@ -128,7 +131,7 @@ pub enum CgroupMode {
 }
 
 /// A mount the case adds to the sandbox.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     #[serde(rename = "type")]
@@ -141,7 +144,7 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MountKind {
     Tmpfs,
@@ -149,7 +152,7 @@ pub enum MountKind {
 }
 
 /// Changes to the generated OCI spec, for the attempts whose essence is a spec change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SpecEdit {
     /// Add the device rule `{"allow": false, "access": "rwm"}`, as the design note's sandbox
@@ -160,7 +163,7 @@ pub enum SpecEdit {
 }
 
 /// How runsc is invoked for this case.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Runsc {
     /// The network mode the recipe used. A run may substitute another (`--runsc-network`).
@@ -171,7 +174,9 @@ pub struct Runsc {
     pub flags: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunscNetwork {
     /// runsc's default: gVisor's own network stack (netstack).

@@ -4,7 +4,19 @@
 use serde::{Deserialize, Serialize};
 
 /// One workload to try against a ready nested dockerd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Probe {
     /// Import the busybox root filesystem as an image (`docker import`).

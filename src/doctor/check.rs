@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{NotRun, Trial};
 
 /// A check's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Works as cases need it.
@@ -31,7 +33,7 @@ impl Status {
 
 /// What a check is about: lets callers (such as `dindcheck run`) find the checks that
 /// matter to them without matching on names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
 pub enum Topic {
     Inventory,
@@ -48,7 +50,7 @@ pub enum Topic {
 }
 
 /// One question asked of the host, with what was run to answer it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// What the check is about: `host`, `runsc-20240729`, `rootfs bookworm`.
     pub subject: String,
@@ -105,8 +107,49 @@ impl Check {
     }
 }
 
+/// The version of `dindcheck doctor --json`'s format ([`DoctorReport`]).
+pub const DOCTOR_SCHEMA_VERSION: u32 = 1;
+
+/// Doctor's answer in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostVerdict {
+    /// Every check passed.
+    Ready,
+    /// Cases can run, with the limitations the checks that are not ✔ describe.
+    Limited,
+    /// Cases cannot run on this host.
+    CannotRun,
+}
+
+/// `dindcheck doctor --json`: the schema version, the verdict, then the diagnosis.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DoctorReport {
+    pub schema: u32,
+    pub verdict: HostVerdict,
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
+}
+
+impl DoctorReport {
+    pub fn new(diagnosis: Diagnosis) -> DoctorReport {
+        let verdict = if !diagnosis.can_run_cases() {
+            HostVerdict::CannotRun
+        } else if diagnosis.checks.iter().all(|c| c.status == Status::Ok) {
+            HostVerdict::Ready
+        } else {
+            HostVerdict::Limited
+        };
+        DoctorReport {
+            schema: DOCTOR_SCHEMA_VERSION,
+            verdict,
+            diagnosis,
+        }
+    }
+}
+
 /// Everything doctor found on this host.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnosis {
     /// The running kernel (`/proc/sys/kernel/osrelease`).
     pub kernel: String,
@@ -240,6 +283,30 @@ mod tests {
         ]);
         assert!(d.can_run_cases());
         assert_eq!(d.counts(), (3, 0, 3));
+    }
+
+    #[test]
+    fn the_json_report_carries_a_schema_version_and_one_verdict() {
+        let working = || {
+            vec![
+                check("runsc-b", Topic::SandboxStarts, Status::Ok),
+                check("runsc-b", Topic::HostUds, Status::Ok),
+                check("rootfs x", Topic::Rootfs, Status::Ok),
+            ]
+        };
+        let verdict = |checks| DoctorReport::new(diagnosis(checks)).verdict;
+        assert_eq!(verdict(working()), HostVerdict::Ready);
+        let mut limited = working();
+        limited.push(check("runsc-b", Topic::Network, Status::Fail));
+        assert_eq!(verdict(limited), HostVerdict::Limited);
+        assert_eq!(verdict(working()[..2].to_vec()), HostVerdict::CannotRun);
+        let json = serde_json::to_value(DoctorReport::new(diagnosis(working()))).unwrap();
+        assert_eq!(json["schema"], DOCTOR_SCHEMA_VERSION);
+        assert_eq!(json["verdict"], "ready");
+        assert!(
+            json["checks"].is_array(),
+            "the diagnosis is flattened: {json}"
+        );
     }
 
     #[test]

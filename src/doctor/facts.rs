@@ -8,7 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A gVisor release, named by its date (`20240729`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Release(pub u32);
 
 impl fmt::Display for Release {
@@ -42,7 +44,9 @@ pub fn parse_release(version_output: &str) -> Option<Release> {
 }
 
 /// A kernel's major and minor version: all that the checks compare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct KernelVersion {
     pub major: u32,
     pub minor: u32,
@@ -76,7 +80,7 @@ pub fn predicts_netns_misdetection(
 pub const ROOT_NETNS_MESSAGE: &str = "cannot run with network enabled in root network namespace";
 
 /// The flags a runsc binary knows, from `runsc flags`, with each flag's usage text.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunscFlags {
     pub usage: BTreeMap<String, String>,
 }

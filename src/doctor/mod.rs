@@ -24,6 +24,8 @@ pub mod probe;
 pub mod render;
 mod runsc_checks;
 
-pub use check::{Check, Diagnosis, Status, Topic};
+pub use check::{
+    Check, DOCTOR_SCHEMA_VERSION, Diagnosis, DoctorReport, HostVerdict, Status, Topic,
+};
 pub use checks::{PLATFORM_TIMEOUT, PROBE_TIMEOUT};
 pub use diagnose::{DoctorOptions, diagnose};

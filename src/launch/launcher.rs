@@ -5,7 +5,19 @@
 use serde::{Deserialize, Serialize};
 
 /// How a trial's sandbox is started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Launcher {
     /// A hand-made OCI bundle under `runsc create/start` ([`super::oci`]).

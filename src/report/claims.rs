@@ -85,11 +85,20 @@ pub(super) fn claim_cell(c: &CaseInfo, o: Option<&Outcome>) -> String {
     let Some(v) = o.and_then(|o| judge(c, o)) else {
         return "–".into();
     };
+    // A failed trial's evidence is its decisive line, which the case's page shows: the
+    // table names the verdict and its catalogue id instead.
+    let evidence = match o {
+        Some(o) if o.verdict != Verdict::Ready => match &o.diagnosis {
+            Some(id) => format!("{}: {id}", o.verdict),
+            None => o.verdict.to_string(),
+        },
+        _ => v.evidence.clone(),
+    };
     match v.status {
         ClaimStatus::NotTried => format!("– not tried ({})", v.evidence),
         ClaimStatus::NotCheckable => format!("– ({})", cell(&v.evidence)),
-        ClaimStatus::Holds => format!("✔ holds ({})", cell(&v.evidence)),
-        ClaimStatus::Refuted => format!("✖ refuted ({})", cell(&v.evidence)),
+        ClaimStatus::Holds => format!("✔ holds ({})", cell(&evidence)),
+        ClaimStatus::Refuted => format!("✖ refuted ({})", cell(&evidence)),
     }
 }
 

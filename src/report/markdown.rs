@@ -1,19 +1,165 @@
-//! The markdown report: the header, the matrix (one column per runtime and launcher, side by
-//! side), and each case's details. The other tables are [`super::sections`] and
-//! [`super::claims`].
+//! The markdown report: the summary first (verdict counts, the gate's answer, the recipe to
+//! use per runtime, the top root causes), the heat map, the matrix of short cells (one column
+//! per runtime and launcher, side by side), then the tables that carry data. Each case's
+//! details are its own page ([`super::case_page`]), so that `REPORT.md` stays short whatever
+//! the logs hold; timing figures stay out of the summary and the matrix, so that a rerun with
+//! the same outcomes changes only the lines that carry them.
 
 use std::fmt::Write as _;
 
+use super::case_page::case_page;
 use super::claims::claims;
+use super::heatmap::heatmap;
 use super::results::{CaseInfo, Results};
 use super::sections::{
     before_after, catalogue_entries, catalogue_gaps, changed_since_baseline, design_note,
-    engine_figures, host_checks, probe_matrix, teardown_leaks, trial_diagnosis,
+    engine_figures, host_checks, probe_matrix, teardown_leaks,
 };
-use super::table::{ByTrial, View, anchor, cell, fenced, launchers, matrix_cell, not_run_cell};
-use crate::outcome::Verdict;
+use super::summary::summary;
+use super::table::{ByTrial, View, cell, launchers, not_run_cell, short_cell};
 
-/// Renders the markdown report.
+/// The heat map's file name, beside `REPORT.md`.
+pub const HEATMAP_FILE: &str = "heatmap.svg";
+/// The folder of the case pages, beside `REPORT.md`.
+pub const CASES_DIR: &str = "cases";
+
+/// Everything a report is made of: `REPORT.md`, one page per case and the heat map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub markdown: String,
+    /// `(case name, its page)`, written as `cases/<case>.md`.
+    pub case_pages: Vec<(String, String)>,
+    pub heatmap: String,
+}
+
+/// Renders the report, its case pages and its heat map.
+pub fn render(r: &Results) -> Rendered {
+    let by_trial = by_trial(r);
+    let columns = columns(r);
+    let view = View {
+        by_trial: &by_trial,
+        columns: &columns,
+    };
+    Rendered {
+        markdown: markdown(r),
+        case_pages: r
+            .cases
+            .iter()
+            .map(|c| (c.name.clone(), case_page(r, c, &view)))
+            .collect(),
+        heatmap: heatmap(r, &view),
+    }
+}
+
+fn by_trial(r: &Results) -> ByTrial<'_> {
+    r.outcomes
+        .iter()
+        .map(|o| {
+            (
+                (o.case.as_str(), o.launcher.as_str(), o.runtime.as_str()),
+                o,
+            )
+        })
+        .collect()
+}
+
+/// Side by side: each runtime's launchers next to each other, so that a difference between
+/// them stands out.
+fn columns(r: &Results) -> Vec<(&str, &'static str)> {
+    let launchers = launchers(r);
+    r.runtimes
+        .iter()
+        .flat_map(|rt| {
+            launchers
+                .iter()
+                .map(move |l| (rt.name.as_str(), l.as_str()))
+        })
+        .collect()
+}
+
+/// More inputs than this are shown one row per host.
+const MERGED_ROWS: usize = 8;
+
+/// For merged results: each input's header figures, one row each.
+fn merged_from(md: &mut String, r: &Results) {
+    if r.merged_from.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Merged from {} results (`dindcheck report --merge`):\n\n\
+         | file | host | generated | dindcheck | kernel | trials | outer engine | host checks |\n\
+         |---|---|---|---|---|---|---|---|",
+        r.merged_from.len()
+    );
+    // A partitioned conformance run gives one input per trial: many inputs of one host
+    // are one row (every input's figures stay in results.json's merged_from).
+    if r.merged_from.len() > MERGED_ROWS {
+        let mut groups: Vec<(&str, &str, &str, Vec<&super::results::MergedInput>)> = Vec::new();
+        for i in &r.merged_from {
+            let key = (
+                i.host.as_str(),
+                i.dindcheck_version.as_str(),
+                i.host_kernel.as_str(),
+            );
+            match groups.iter_mut().find(|g| (g.0, g.1, g.2) == key) {
+                Some(g) => g.3.push(i),
+                None => groups.push((key.0, key.1, key.2, vec![i])),
+            }
+        }
+        for (host, version, kernel, inputs) in groups {
+            let first = inputs
+                .iter()
+                .map(|i| i.generated.as_str())
+                .min()
+                .unwrap_or("");
+            let last = inputs
+                .iter()
+                .map(|i| i.generated.as_str())
+                .max()
+                .unwrap_or("");
+            let engines = inputs.iter().filter(|i| i.engine.is_some()).count();
+            let _ = writeln!(
+                md,
+                "| {} files | {} | {} – {} | {} | {} | {} | {engines} started | – |",
+                inputs.len(),
+                cell(host),
+                cell(first),
+                cell(last),
+                cell(version),
+                cell(kernel),
+                inputs.iter().map(|i| i.trials).sum::<usize>(),
+            );
+        }
+        md.push('\n');
+        return;
+    }
+    for i in &r.merged_from {
+        let engine = i.engine.as_ref().map_or("–".to_string(), |e| {
+            format!(
+                "dockerd {}, started in {:.1} s",
+                e.dockerd,
+                e.start_ms as f64 / 1000.0
+            )
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {}{} | {} | {} |",
+            cell(&i.file),
+            cell(&i.host),
+            cell(&i.generated),
+            cell(&i.dindcheck_version),
+            cell(&i.host_kernel),
+            i.trials,
+            if i.complete { "" } else { " (incomplete)" },
+            cell(&engine),
+            cell(i.host_checks.as_deref().unwrap_or("–"))
+        );
+    }
+    md.push('\n');
+}
+
+/// Renders `REPORT.md` alone.
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# dindcheck report\n");
@@ -25,9 +171,54 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         md,
-        "Generated {} by dindcheck {} (launchers: {}). Host kernel `{}`.\n",
+        "Generated {} by dindcheck {} on `{}`.\n",
         r.generated,
         r.dindcheck_version,
+        cell(&r.host)
+    );
+    summary(&mut md, r);
+    let _ = writeln!(
+        md,
+        "\n![Heat map: the verdict of every case × runtime × launcher]({HEATMAP_FILE})\n"
+    );
+
+    let by_launcher = by_trial(r);
+    let columns = columns(r);
+    let view = View {
+        by_trial: &by_launcher,
+        columns: &columns,
+    };
+    let _ = writeln!(md, "## Matrix\n");
+    let _ = writeln!(
+        md,
+        "✔ ready (with how many workload probes passed) · ✖ exited or launch-failed · \
+         ⧗ timeout, with the catalogue entry that explains it. A case's page (its name) has \
+         the full lines, the timings and the logs.\n"
+    );
+    let _ = writeln!(md, "{}", view.header("case | rootfs"));
+    for c in &r.cases {
+        let _ = write!(
+            md,
+            "| [{}]({CASES_DIR}/{}.md) | {} |",
+            cell(&c.name),
+            c.name,
+            cell(&c.rootfs)
+        );
+        for (rt, l) in &columns {
+            let text = match by_launcher.get(&(c.name.as_str(), *l, *rt)) {
+                Some(o) => short_cell(o),
+                None => not_run_cell(r, &c.name, l, rt),
+            };
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+    changed_since_baseline(&mut md, r);
+
+    let _ = writeln!(md, "\n## Host\n");
+    let _ = writeln!(
+        md,
+        "Launchers: {}. Host kernel `{}`.\n",
         launchers(r)
             .iter()
             .map(|l| l.description())
@@ -39,6 +230,7 @@ pub fn markdown(r: &Results) -> String {
         engine_figures(&mut md, e);
     }
     super::sections::timing_figures(&mut md, &r.outcomes);
+    merged_from(&mut md, r);
     // What the sandboxes themselves reported once a dockerd inside answered: gVisor's
     // kernel version and the cgroup version dockerd saw ("–" where no trial became ready).
     let _ = writeln!(
@@ -101,7 +293,7 @@ pub fn markdown(r: &Results) -> String {
             "**⚠ Cases that let the sandbox write the host** (see docs/security.md): {}\n",
             writers
                 .iter()
-                .map(|c| format!("[{}](#{})", cell(&c.name), anchor(&c.name)))
+                .map(|c| format!("[{}]({CASES_DIR}/{}.md)", cell(&c.name), c.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -110,69 +302,12 @@ pub fn markdown(r: &Results) -> String {
         md.push_str(&host_checks(d));
     }
 
-    let launchers = launchers(r);
-    // The claims, the design note's table and before/after read one launcher's outcomes:
-    // the OCI launcher's when it ran (it expresses every case), else the first one's.
-    let by_launcher: ByTrial = r
-        .outcomes
-        .iter()
-        .map(|o| {
-            (
-                (o.case.as_str(), o.launcher.as_str(), o.runtime.as_str()),
-                o,
-            )
-        })
-        .collect();
-    // Side by side: each runtime's launchers next to each other, so that a difference
-    // between them stands out.
-    let columns: Vec<(&str, &str)> = r
-        .runtimes
-        .iter()
-        .flat_map(|rt| {
-            launchers
-                .iter()
-                .map(move |l| (rt.name.as_str(), l.as_str()))
-        })
-        .collect();
-
-    let _ = writeln!(md, "## Matrix\n");
-    let _ = writeln!(
-        md,
-        "✔ ready (time from launch to the first answered `docker info`) · ✖ exited or \
-         launch-failed, with the line that explains it · ⧗ timeout\n"
-    );
-    let mut header = String::from("| case | rootfs |");
-    let mut rule = String::from("|---|---|");
-    for (rt, l) in &columns {
-        let _ = write!(header, " {} {} |", cell(rt), cell(l));
-        rule.push_str("---|");
-    }
-    let _ = writeln!(md, "{header}\n{rule}");
-    for c in &r.cases {
-        let _ = write!(
-            md,
-            "| [{}](#{}) | {} |",
-            cell(&c.name),
-            anchor(&c.name),
-            cell(&c.rootfs)
-        );
-        for (rt, l) in &columns {
-            let text = match by_launcher.get(&(c.name.as_str(), *l, *rt)) {
-                Some(o) => matrix_cell(o),
-                None => not_run_cell(r, &c.name, l, rt),
-            };
-            let _ = write!(md, " {text} |");
-        }
-        md.push('\n');
-    }
-
-    if !r.not_expressible.is_empty() {
-        let _ = writeln!(md, "\n## Not expressible with this launcher\n");
-        for n in &r.not_expressible {
-            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
-        }
-    }
-
+    claims(&mut md, r, &view);
+    design_note(&mut md, r, &view);
+    before_after(&mut md, r, &view);
+    probe_matrix(&mut md, r);
+    super::sections::stability(&mut md, &r.stability);
+    teardown_leaks(&mut md, r);
     if !r.leaked.is_empty() {
         let _ = writeln!(
             md,
@@ -183,77 +318,30 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
-    super::sections::stability(&mut md, &r.stability);
-    teardown_leaks(&mut md, r);
-    probe_matrix(&mut md, r);
-    catalogue_gaps(&mut md, r);
-
+    if !r.not_expressible.is_empty() {
+        let _ = writeln!(md, "\n## Not expressible with this launcher\n");
+        for n in &r.not_expressible {
+            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
+        }
+    }
+    if !r.disagreements.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Inputs that disagree\n\nThe merged results gave these trials different \
+             outcomes; the matrix shows the first input's.\n"
+        );
+        for n in &r.disagreements {
+            let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
+        }
+    }
     if !r.not_run.is_empty() {
         let _ = writeln!(md, "\n## Not run\n");
         for n in &r.not_run {
             let _ = writeln!(md, "- `{}`: {}", cell(&n.trial), cell(&n.reason));
         }
     }
-
-    let view = View {
-        by_trial: &by_launcher,
-        columns: &columns,
-    };
-    claims(&mut md, r, &view);
-    design_note(&mut md, r, &view);
-    before_after(&mut md, r, &view);
-    changed_since_baseline(&mut md, r);
-
-    let _ = writeln!(md, "\n## Cases\n");
-    for c in &r.cases {
-        let _ = writeln!(md, "### {}\n", c.name);
-        if !c.description.is_empty() {
-            let _ = writeln!(md, "{}\n", cell(&c.description));
-        }
-        for w in &c.host_writes {
-            let _ = writeln!(md, "- **⚠ Writes the host**: {w}");
-        }
-        let _ = writeln!(md, "- **Source**: {}", cell(&c.source));
-        let _ = writeln!(md, "- **Claim**: {}", cell(&c.claim));
-        if let Some(p) = &c.extends {
-            let _ = writeln!(md, "- **Extends**: {}", cell(p));
-        }
-        let _ = writeln!(md, "- **runsc network in the recipe**: `{}`\n", c.network);
-        for (rt, l) in &columns {
-            let Some(o) = by_launcher.get(&(c.name.as_str(), *l, *rt)) else {
-                continue;
-            };
-            let _ = writeln!(md, "**{} {}**: {}\n", cell(rt), cell(l), matrix_cell(o));
-            if let Some(d) = &o.daemon {
-                let _ = writeln!(
-                    md,
-                    "dockerd {} (API {}), storage driver {}, cgroup {} v{}, kernel seen inside `{}`\n",
-                    cell(d.server_version.as_deref().unwrap_or("?")),
-                    cell(d.api_version.as_deref().unwrap_or("?")),
-                    cell(d.storage_driver.as_deref().unwrap_or("?")),
-                    cell(d.cgroup_driver.as_deref().unwrap_or("?")),
-                    cell(d.cgroup_version.as_deref().unwrap_or("?")),
-                    cell(d.kernel_version.as_deref().unwrap_or("?")),
-                );
-            }
-            trial_diagnosis(&mut md, o);
-            if o.verdict != Verdict::Ready || !o.error_lines.is_empty() {
-                let _ = writeln!(
-                    md,
-                    "<details><summary>error lines ({}) and the last lines of output</summary>\n\n```text",
-                    o.error_lines.len()
-                );
-                for l in &o.error_lines {
-                    let _ = writeln!(md, "{}", fenced(l));
-                }
-                let _ = writeln!(md, "--- last lines of output ---");
-                for l in &o.log_tail {
-                    let _ = writeln!(md, "{}", fenced(l));
-                }
-                let _ = writeln!(md, "```\n\n</details>\n");
-            }
-        }
-    }
+    catalogue_gaps(&mut md, r);
+    md.push('\n');
     catalogue_entries(&mut md, r);
     md
 }
@@ -264,7 +352,7 @@ mod tests {
     use crate::case::Claimed;
     use crate::case::RunscNetwork;
     use crate::launch::Launcher;
-    use crate::outcome::Outcome;
+    use crate::outcome::{Outcome, Verdict};
     use crate::report::claims::claim_cell;
     use crate::report::results::{CaseInfo, RuntimeInfo, SCHEMA_VERSION};
     use crate::report::table::cell;
@@ -333,6 +421,8 @@ mod tests {
             engine: None,
             host_checks: None,
             stability: Vec::new(),
+            merged_from: Vec::new(),
+            disagreements: Vec::new(),
             claims: Vec::new(),
         }
     }
@@ -345,19 +435,22 @@ mod tests {
             md.contains("| case | rootfs | runsc-1 oci | runsc-1 engine |"),
             "{md}"
         );
-        assert!(md.contains("| ✔ ready in 1.5 s | ✖ exited: why |"), "{md}");
+        // Short cells: no timing (a rerun changes no matrix line), no log line.
+        assert!(md.contains("| ✔ ready | ✖ exited |"), "{md}");
     }
 
     #[test]
     fn a_case_that_writes_the_host_is_flagged() {
         let mut r = two_launchers();
         r.cases[0].host_writes = vec!["`cgroup = \"host-bind-rw\"`: writes".into()];
-        let md = markdown(&r);
+        let rendered = render(&r);
+        let md = &rendered.markdown;
         assert!(
-            md.contains("Cases that let the sandbox write the host"),
+            md.contains("Cases that let the sandbox write the host") && md.contains("(cases/c.md)"),
             "{md}"
         );
-        assert!(md.contains("- **⚠ Writes the host**:"), "{md}");
+        let page = &rendered.case_pages[0].1;
+        assert!(page.contains("- **⚠ Writes the host**:"), "{page}");
     }
 
     #[test]

@@ -4,19 +4,30 @@
 //! - [`results`]: the data, claim verdicts included, built from a run.
 //! - [`merge`](mod@merge): shards of one run into one matrix, other hosts as extra columns.
 //! - [`markdown`](mod@markdown): the document, its header, matrix and per-case details.
+//! - `summary`: the opening (verdict counts, the gate's answer, recipes, root causes).
+//! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
+//! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
+//! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
+//!   `list --json`, generated from the types.
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
 
+mod case_page;
 pub mod claims;
+pub mod fail_on;
+mod heatmap;
 pub mod markdown;
 pub mod merge;
 mod record;
 pub mod results;
+pub mod schemas;
 mod sections;
 pub mod stability;
+mod summary;
 mod table;
 
-pub use markdown::markdown;
+pub use fail_on::{EXIT_FAIL_ON, FailOn, failed_conditions};
+pub use markdown::{CASES_DIR, HEATMAP_FILE, Rendered, markdown, render};
 pub use merge::{MergeError, merge};
 pub use record::RunRecord;
 pub use results::{

@@ -62,7 +62,8 @@ impl Results {
         };
         let mut results = Results {
             schema: SCHEMA_VERSION,
-            generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            // RFC 3339, to the second, in UTC.
+            generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             host: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
@@ -85,6 +86,8 @@ impl Results {
             host_checks: None,
             claims: Vec::new(),
             stability: Vec::new(),
+            merged_from: Vec::new(),
+            disagreements: Vec::new(),
         };
         results.claims = judge_all(&results);
         results

@@ -16,9 +16,11 @@ pub use crate::plan::NotRun;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything a run produced: what the markdown is rendered from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Results {
     pub schema: u32,
+    /// When the run finished: RFC 3339, UTC (`2026-12-02T06:17:28Z`; results written before
+    /// had `2026-12-02 06:17 UTC`).
     pub generated: String,
     /// The machine the run was on (its host name).
     #[serde(default)]
@@ -63,10 +65,36 @@ pub struct Results {
     /// run of one repetition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stability: Vec<super::stability::Stability>,
+    /// For results merged by `report --merge`: each input's header figures (empty for a run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedInput>,
+    /// For merged results: trials whose outcome two inputs disagree about (the first input's
+    /// is the one shown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<NotRun>,
+}
+
+/// One input of `report --merge`, as its header described it.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MergedInput {
+    /// The `results.json` it came from, as given on the command line.
+    pub file: String,
+    pub host: String,
+    pub generated: String,
+    pub dindcheck_version: String,
+    pub host_kernel: String,
+    pub trials: usize,
+    pub complete: bool,
+    /// Its outer engine's figures, when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineFigures>,
+    /// Its host checks' counts (`N ✔, N ⚠, N ✖`), when they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_checks: Option<String>,
 }
 
 /// Whether one trial bears out its case's claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClaimStatus {
     Holds,
@@ -79,7 +107,7 @@ pub enum ClaimStatus {
 }
 
 /// A claim judged against one trial's outcome, as `results.json` carries it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimVerdict {
     pub trial: String,
     pub status: ClaimStatus,
@@ -89,7 +117,7 @@ pub struct ClaimVerdict {
 }
 
 /// What the outer engine of a run took: measured, never asserted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EngineFigures {
     /// The outer dockerd's version.
     pub dockerd: String,
@@ -110,7 +138,7 @@ pub struct EngineFigures {
     pub reload_ms: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BaselineStatus {
     pub trial: String,
     pub baseline: String,
@@ -118,14 +146,14 @@ pub struct BaselineStatus {
     pub comparison: BaselineComparison,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuntimeInfo {
     pub name: String,
     pub version: String,
     pub platform: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseInfo {
     pub name: String,
     pub description: String,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
 use super::stability::Stability;
-use super::table::{View, cell, is_not_expressible, matrix_cell};
+use super::table::{View, catalogue_link, cell, is_not_expressible, short_cell};
 use crate::classify::{Catalogue, UNKNOWN};
 use crate::doctor::{Diagnosis, Status};
 use crate::gate::BaselineComparison;
@@ -34,7 +34,7 @@ pub(super) fn design_note(md: &mut String, r: &Results, view: &View) {
         for col in view.columns {
             let text = view
                 .get(&c.name, *col)
-                .map_or_else(|| "–".into(), matrix_cell);
+                .map_or_else(|| "–".into(), short_cell);
             let _ = write!(md, " {text} |");
         }
         md.push('\n');
@@ -89,18 +89,11 @@ pub(super) fn changed_since_baseline(md: &mut String, r: &Results) {
         .iter()
         .filter(|b| b.comparison != BaselineComparison::Same)
         .collect();
-    if r.baselines.is_empty() {
+    // "No change" is the summary's line; the section lists changes only.
+    if changed.is_empty() {
         return;
     }
     let _ = writeln!(md, "\n## Changed since baseline\n");
-    if changed.is_empty() {
-        let _ = writeln!(
-            md,
-            "Every outcome matches its recorded baseline ({} trials).",
-            r.baselines.len()
-        );
-        return;
-    }
     for b in changed {
         match &b.comparison {
             BaselineComparison::New => {
@@ -180,9 +173,9 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
     let _ = writeln!(md, "\n## Workload probes\n");
     let _ = writeln!(
         md,
-        "Run against each ready dockerd before the teardown: ✔ ok (duration) · ✖ failed \
-         [catalogue id] · – skipped (see the case's details) · ↻ passed on its second \
-         attempt (a failed probe is tried once more before it counts)\n"
+        "Run against each ready dockerd before the teardown: ✔ ok · ✖ failed, with the \
+         catalogue entry · – skipped · ↻ passed on its second attempt (a failed probe is tried \
+         once more before it counts). Durations and details are on each case's page.\n"
     );
     let mut header = String::from("| case | runtime |");
     let mut rule = String::from("|---|---|");
@@ -199,12 +192,11 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
                 None => "".to_string(),
                 Some(r) => match r.verdict {
                     // ↻: it passed on its second attempt (see the legend).
-                    ProbeVerdict::Ok if r.retried.is_some() => {
-                        format!("✔ {:.1} s ↻", r.ms as f64 / 1000.0)
-                    }
-                    ProbeVerdict::Ok => format!("✔ {:.1} s", r.ms as f64 / 1000.0),
+                    ProbeVerdict::Ok if r.retried.is_some() => "✔ ↻".to_string(),
+                    ProbeVerdict::Ok => "✔".to_string(),
                     ProbeVerdict::Failed => {
-                        format!("✖ [{}]", r.diagnosis.as_deref().unwrap_or(UNKNOWN))
+                        let id = r.diagnosis.as_deref().unwrap_or(UNKNOWN);
+                        catalogue_link(&format!("✖ {id}"), id)
                     }
                     ProbeVerdict::Skipped => "– skipped".to_string(),
                 },

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::Outcome;
 
 /// One distinct outcome of a repeated trial.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Variant {
     /// How many of the runs gave it.
     pub count: usize,
@@ -22,7 +22,7 @@ pub struct Variant {
 }
 
 /// How one trial's outcome varied over its runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stability {
     pub trial: String,
     pub runs: usize,

@@ -72,6 +72,37 @@ pub fn summary_line(o: &Outcome) -> String {
     }
 }
 
+/// The matrix's cell for an outcome: the verdict and the catalogue id that explains it,
+/// linked to the catalogue entry (the full line is on the case's page). No timing figure, so
+/// that a rerun with the same outcomes leaves the matrix unchanged.
+pub(super) fn short_cell(o: &Outcome) -> String {
+    match o.verdict {
+        Verdict::Ready if o.probes.is_empty() => "✔ ready".into(),
+        Verdict::Ready => {
+            let ok = o
+                .probes
+                .iter()
+                .filter(|p| p.verdict == crate::probe::ProbeVerdict::Ok)
+                .count();
+            format!("✔ ready, {ok}/{} probes", o.probes.len())
+        }
+        v => match o.diagnosis.as_deref() {
+            Some(id) => catalogue_link(&format!("{} {}", verdict_mark(v), cell(id)), id),
+            None => format!("{} {v}", verdict_mark(v)),
+        },
+    }
+}
+
+/// `text` linked to the report's entry for catalogue id `id` (its heading's anchor), or to
+/// the catalogue gaps for `unknown`.
+pub(super) fn catalogue_link(text: &str, id: &str) -> String {
+    if id == crate::classify::UNKNOWN {
+        format!("[{text}](#catalogue-gaps)")
+    } else {
+        format!("[{text}](#{})", anchor(id))
+    }
+}
+
 /// A long error line shortened for a table cell.
 pub(super) fn short(line: &str) -> String {
     const MAX: usize = 110;
@@ -127,9 +158,9 @@ pub(super) fn is_not_expressible(r: &Results, case: &str, launcher: &str, runtim
 pub(super) fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
     let name = format!("{case}::{launcher}::{runtime}");
     if is_not_expressible(r, case, launcher, runtime) {
-        "– not expressible (see below)".into()
+        "– not expressible".into()
     } else if r.not_run.iter().any(|n| n.trial == name) {
-        "not run (see below)".into()
+        "not run (see [Not run](#not-run))".into()
     } else {
         "–".into()
     }

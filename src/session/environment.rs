@@ -29,6 +29,10 @@ pub struct Environment {
     pub cases: Option<PathBuf>,
     /// `DINDCHECK_BASELINES`: a directory of baselines instead of `tests/baselines/`.
     pub baselines: Option<PathBuf>,
+    /// `DINDCHECK_RESULTS_DIR`: each trial also writes its results (a `results.json` of one
+    /// trial) there, for `dindcheck report --merge DIR…` (nextest runs each trial in a
+    /// process of its own: there is no end of the run to write one file at).
+    pub results_dir: Option<PathBuf>,
 }
 
 /// A variable whose value cannot be used: which one, and why.
@@ -82,6 +86,7 @@ impl Environment {
                 .unwrap_or_default(),
             cases: var("DINDCHECK_CASES").map(PathBuf::from),
             baselines: var("DINDCHECK_BASELINES").map(PathBuf::from),
+            results_dir: var("DINDCHECK_RESULTS_DIR").map(PathBuf::from),
         };
         (env, errors)
     }

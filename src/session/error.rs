@@ -16,6 +16,8 @@ pub enum SessionError {
     Cases(Box<CaseError>),
     #[error("no such case: {}", .0.join(", "))]
     UnknownCases(Vec<String>),
+    #[error("invalid case file for {}: see its error above", .0.join(", "))]
+    InvalidCases(Vec<String>),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
     #[error("the inventory lists no runsc: rerun scripts/setup-host, or give one with --runsc")]

@@ -16,4 +16,4 @@ pub mod signal;
 pub use environment::Environment;
 pub use error::SessionError;
 pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
-pub use selection::{Planned, Selection, read_results, repeated};
+pub use selection::{Planned, Selection, read_results, repeated, unknown_rootfs};

@@ -51,9 +51,25 @@ impl Selection {
     /// The trials of `corpus` on the runtimes of the inventory under `home`.
     pub fn plan(&self, corpus: Corpus, home: &std::path::Path) -> Result<Planned, SessionError> {
         let unknown = case::load::unknown_names(&corpus, &self.only);
+        // A name whose case file exists but is invalid is that, not "no such case".
+        let (invalid, unknown): (Vec<&str>, Vec<&str>) = unknown.into_iter().partition(|n| {
+            corpus
+                .errors
+                .iter()
+                .any(|e| e.file.file_stem().is_some_and(|s| s == *n))
+        });
+        if !invalid.is_empty() {
+            return Err(SessionError::InvalidCases(
+                invalid.iter().map(|n| format!("`{n}`")).collect(),
+            ));
+        }
         if !unknown.is_empty() {
+            let names: Vec<&str> = corpus.runnable().map(|c| c.name.as_str()).collect();
             return Err(SessionError::UnknownCases(
-                unknown.iter().map(|s| s.to_string()).collect(),
+                unknown
+                    .iter()
+                    .map(|n| format!("`{n}`{}", crate::inventory::did_you_mean(n, &names)))
+                    .collect(),
             ));
         }
         let (inventory, own_runsc) = self.inventory(home)?;
@@ -147,23 +163,70 @@ impl Selection {
     }
 }
 
+/// The cases of `corpus` whose root filesystem this host's inventory does not have: one
+/// line each, with the nearest known name (`dindcheck list` reports them as errors; a run
+/// lists such trials as not run).
+pub fn unknown_rootfs(corpus: &Corpus, inventory: &Inventory, only: &[String]) -> Vec<String> {
+    let known: Vec<&str> = inventory.rootfs.iter().map(|r| r.name.as_str()).collect();
+    corpus
+        .runnable()
+        .filter(|c| c.image.is_none() && (only.is_empty() || only.contains(&c.name)))
+        .filter(|c| !known.contains(&c.rootfs.as_str()))
+        .map(|c| {
+            format!(
+                "case `{}`: unknown rootfs `{}`{}; this host has: {}",
+                c.name,
+                c.rootfs,
+                crate::inventory::did_you_mean(&c.rootfs, &known),
+                known.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Reads `results.json` files for `report --merge`, each with its path as its label.
+///
+/// A directory stands for every `*.json` file in it, in name order (what the conformance
+/// harness writes with `DINDCHECK_RESULTS_DIR`, one file per trial).
 pub fn read_results(
     paths: &[PathBuf],
 ) -> Result<Vec<(String, crate::report::Results)>, SessionError> {
-    paths
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| SessionError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
                 path: path.clone(),
                 source,
             })?;
-            let results =
-                serde_json::from_str(&text).map_err(|source| SessionError::NotResults {
-                    path: path.clone(),
-                    source,
-                })?;
-            Ok((path.display().to_string(), results))
+            let not_results = |source| SessionError::NotResults {
+                path: path.clone(),
+                source,
+            };
+            // The schema version first: results of another version may not parse as these
+            // types, and "unknown field" would hide the real reason.
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(not_results)?;
+            let label = path.display().to_string();
+            crate::report::merge::check_schema(&label, &value)?;
+            let results = serde_json::from_value(value).map_err(not_results)?;
+            Ok((label, results))
         })
         .collect()
 }

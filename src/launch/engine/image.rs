@@ -38,7 +38,7 @@ pub struct Image {
 }
 
 /// An image the outer engine used in a run, and how long its import took: for the report.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ImportFigure {
     /// The root filesystem imported; empty for an image a case names (pulled).
     pub rootfs: String,
