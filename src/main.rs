@@ -2,6 +2,7 @@
 //! ([`cli`]), drives a [`Session`], shows progress, and prints what the session found.
 
 mod cli;
+mod cli_answers;
 
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use clap::Parser;
 use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
-use dindcheck::report::{self, Results};
+use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
 /// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
@@ -33,6 +34,8 @@ fn main() -> ExitCode {
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
         Command::ImportImage(args) => import_image(args),
+        Command::Minimize(args) => cli_answers::minimize(args),
+        Command::Repair(args) => cli_answers::repair(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("{:?}", miette::Report::new(e));
@@ -159,7 +162,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
             e.dockerd, e.start_ms
         );
     }
-    let results = Session::results(Finished {
+    let mut results = Session::results(Finished {
         planned: &planned,
         ran,
         not_expressible,
@@ -170,7 +173,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    write(&results, &out)?;
+    cli::write(&mut results, &out, &args.out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -183,16 +186,10 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     Ok(failed_if(bad || !results.not_run.is_empty()))
 }
 
-/// `results.json` and `REPORT.md`, written as a pair.
-fn write(results: &Results, out: &OutputDir) -> Result<(), SessionError> {
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
-    Ok(out.write_pair(&json, &report::markdown(results))?)
-}
-
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
-    let merged = report::merge(session::read_results(&args.merge)?)?;
-    write(&merged, &out)?;
+    let mut merged = report::merge(session::read_results(&args.merge)?)?;
+    cli::write(&mut merged, &out, &args.out)?;
     eprintln!(
         "dindcheck: merged {} results files ({} trials) into {}",
         args.merge.len(),

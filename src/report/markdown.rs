@@ -199,6 +199,7 @@ pub fn markdown(r: &Results) -> String {
         columns: &columns,
     };
     claims(&mut md, r, &view);
+    super::answers_md::sections(&mut md, &r.answers);
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
     changed_since_baseline(&mut md, r);
@@ -331,6 +332,7 @@ mod tests {
             engine: None,
             host_checks: None,
             stability: Vec::new(),
+            answers: Default::default(),
             claims: Vec::new(),
         }
     }

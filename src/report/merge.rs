@@ -44,6 +44,7 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
         not_expressible: Vec::new(),
         leaked: Vec::new(),
         stability: Vec::new(),
+        answers: Default::default(),
         // One engine's figures do not describe several runs.
         engine: None,
         complete: true,

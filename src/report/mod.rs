@@ -7,6 +7,8 @@
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
 
+pub mod answers;
+pub mod answers_md;
 pub mod claims;
 pub mod markdown;
 pub mod merge;

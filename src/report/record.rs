@@ -85,6 +85,7 @@ impl Results {
             host_checks: None,
             claims: Vec::new(),
             stability: Vec::new(),
+            answers: Default::default(),
         };
         results.claims = judge_all(&results);
         results

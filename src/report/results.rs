@@ -63,6 +63,10 @@ pub struct Results {
     /// run of one repetition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stability: Vec<super::stability::Stability>,
+    /// What `dindcheck minimize` and `repair` saved in the output directory's `answers/`,
+    /// read when the report is written (never recomputed).
+    #[serde(default, skip_serializing_if = "super::answers::Answers::is_empty")]
+    pub answers: super::answers::Answers,
 }
 
 /// Whether one trial bears out its case's claim.
