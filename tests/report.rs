@@ -126,6 +126,7 @@ fn fixture() -> Results {
         engine: None,
         host_checks: None,
         stability: Vec::new(),
+        answers: Default::default(),
         claims: vec![],
     }
 }
