@@ -185,4 +185,32 @@ mod tests {
         assert_eq!(key(&loaded), key(&result));
         assert_eq!(loaded.source, "dindcheck minimize orig");
     }
+
+    #[test]
+    fn a_removed_environment_variable_makes_a_whole_case_not_an_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("cases");
+        std::fs::create_dir(&corpus).unwrap();
+        let original_text =
+            "source = \"s\"\nclaim = \"c\"\nrootfs = \"bookworm\"\n[env]\nA = \"1\"\nB = \"2\"\n";
+        std::fs::write(corpus.join("orig.toml"), original_text).unwrap();
+        let original = case::load_dir(&corpus)
+            .unwrap()
+            .get("orig")
+            .unwrap()
+            .clone();
+        let mut result = original.clone();
+        result.env.remove("A");
+        let header = Header {
+            name: "orig-minimal".into(),
+            description: "d".into(),
+            source: "s2".into(),
+            claim: "c2".into(),
+        };
+        let text = text(&original, &result, &header).unwrap();
+        assert!(!text.contains("extend"), "{text}");
+        let (_, loaded) =
+            write_and_load(&dir.path().join("out"), "orig-minimal", &text, &corpus).unwrap();
+        assert_eq!(loaded.env.keys().collect::<Vec<_>>(), ["B"]);
+    }
 }
