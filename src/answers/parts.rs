@@ -34,6 +34,19 @@ pub fn setup_lines(setup: &str) -> Vec<String> {
     lines
 }
 
+/// dockerd's arguments as options: a word that does not start with `-` is the value of the
+/// option before it (`--exec-opt native.cgroupdriver=cgroupfs`), and goes with it.
+pub fn arg_groups(args: &[String]) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for a in args {
+        match groups.last_mut() {
+            Some(g) if !a.starts_with('-') => g.push(a.clone()),
+            _ => groups.push(vec![a.clone()]),
+        }
+    }
+    groups
+}
+
 /// Every removable part of `case`, in the case file's order.
 pub fn parts(case: &Case) -> Vec<Part> {
     let mut v: Vec<Part> = case
@@ -42,7 +55,11 @@ pub fn parts(case: &Case) -> Vec<Part> {
         .iter()
         .map(|c| Part::Capability(c.as_str().to_string()))
         .collect();
-    v.extend(case.dockerd.args.iter().cloned().map(Part::DockerdArg));
+    v.extend(
+        arg_groups(&case.dockerd.args)
+            .into_iter()
+            .map(|g| Part::DockerdArg(g.join(" "))),
+    );
     if let Some(json) = &case.dockerd.daemon_json {
         v.extend(json.keys().cloned().map(Part::DaemonJsonKey));
     }
@@ -72,9 +89,11 @@ pub fn keep_only(case: &Case, kept: &BTreeSet<Part>) -> Case {
         add: caps,
         drop: Vec::new(),
     };
-    c.dockerd
-        .args
-        .retain(|a| kept.contains(&Part::DockerdArg(a.clone())));
+    c.dockerd.args = arg_groups(&case.dockerd.args)
+        .into_iter()
+        .filter(|g| kept.contains(&Part::DockerdArg(g.join(" "))))
+        .flatten()
+        .collect();
     if let Some(json) = &mut c.dockerd.daemon_json {
         json.retain(|k, _| kept.contains(&Part::DaemonJsonKey(k.to_string())));
     }
@@ -143,7 +162,7 @@ mod tests {
             base = "none"
             add = ["SYS_ADMIN", "CHOWN"]
             [dockerd]
-            args = ["--iptables=false", "--bridge=none"]
+            args = ["--iptables=false", "--exec-opt", "native.cgroupdriver=cgroupfs"]
             daemon_json = { features = { buildkit = false }, debug = true }
             [runsc]
             flags = ["--net-raw"]
@@ -157,6 +176,9 @@ mod tests {
         let all = parts(&c);
         assert_eq!(all.len(), 11, "{all:?}");
         assert!(all.contains(&Part::SetupLine("mount -t tmpfs x /a \\\n  -o rw".into())));
+        assert!(all.contains(&Part::DockerdArg(
+            "--exec-opt native.cgroupdriver=cgroupfs".into()
+        )));
         let kept: BTreeSet<Part> = all
             .iter()
             .filter(|p| !matches!(p, Part::Capability(c) if c == "CHOWN"))

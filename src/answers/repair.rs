@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::parts::arg_groups;
 use super::trials::{Book, Experiment};
 use crate::case::capability::CapabilityName;
 use crate::case::{CapabilityBase, Case, CgroupMode, Mount, SpecEdit};
@@ -16,9 +17,9 @@ pub enum Change {
     Cgroup(CgroupMode),
     CapabilityBase(CapabilityBase),
     AddCapability(CapabilityName),
-    /// Adds the argument, or replaces the one of the same `--name`.
-    DockerdArg(String),
-    DropDockerdArg(String),
+    /// Adds the option (with its value words), or replaces the one of the same `--name`.
+    DockerdArg(Vec<String>),
+    DropDockerdArg(Vec<String>),
     RunscFlag(String),
     DropRunscFlag(String),
     Mount(Mount),
@@ -51,8 +52,8 @@ impl std::fmt::Display for Change {
             Change::Cgroup(m) => write!(f, "cgroup = {}", quoted(m)),
             Change::CapabilityBase(b) => write!(f, "capabilities.base = {}", quoted(b)),
             Change::AddCapability(c) => write!(f, "+ capability CAP_{}", c.as_str()),
-            Change::DockerdArg(a) => write!(f, "+ dockerd {a}"),
-            Change::DropDockerdArg(a) => write!(f, "- dockerd {a}"),
+            Change::DockerdArg(a) => write!(f, "+ dockerd {}", a.join(" ")),
+            Change::DropDockerdArg(a) => write!(f, "- dockerd {}", a.join(" ")),
             Change::RunscFlag(x) => write!(f, "+ runsc {x}"),
             Change::DropRunscFlag(x) => write!(f, "- runsc {x}"),
             Change::Mount(m) => write!(
@@ -81,7 +82,7 @@ fn slot(c: &Change) -> String {
         Change::CapabilityBase(_) => "capabilities.base".into(),
         Change::Setup { .. } | Change::NoSetup => "setup".into(),
         Change::DaemonJson { .. } | Change::NoDaemonJson => "daemon.json".into(),
-        Change::DockerdArg(a) | Change::DropDockerdArg(a) => format!("dockerd {}", arg_name(a)),
+        Change::DockerdArg(a) | Change::DropDockerdArg(a) => format!("dockerd {}", arg_name(&a[0])),
         Change::RunscFlag(a) | Change::DropRunscFlag(a) => format!("runsc {}", arg_name(a)),
         Change::Mount(m) => format!("mount {}", m.destination.display()),
         Change::DropMount(d) => format!("mount {d}"),
@@ -118,13 +119,12 @@ pub fn vocabulary(case: &Case, corpus: &[Case]) -> Vec<Change> {
     }
     let mut setups: BTreeMap<&str, &str> = BTreeMap::new();
     for other in corpus {
-        for a in other
-            .dockerd
-            .args
-            .iter()
-            .filter(|a| !case.dockerd.args.contains(a))
+        let own = arg_groups(&case.dockerd.args);
+        for g in arg_groups(&other.dockerd.args)
+            .into_iter()
+            .filter(|g| !own.contains(g))
         {
-            push(Change::DockerdArg(a.clone()), &mut v);
+            push(Change::DockerdArg(g), &mut v);
         }
         for x in other
             .runsc
@@ -181,8 +181,8 @@ pub fn vocabulary(case: &Case, corpus: &[Case]) -> Vec<Change> {
             &mut v,
         );
     }
-    for a in &case.dockerd.args {
-        push(Change::DropDockerdArg(a.clone()), &mut v);
+    for g in arg_groups(&case.dockerd.args) {
+        push(Change::DropDockerdArg(g), &mut v);
     }
     for x in &case.runsc.flags {
         push(Change::DropRunscFlag(x.clone()), &mut v);
@@ -219,10 +219,16 @@ pub fn apply(case: &Case, change: &Change) -> Case {
             c.capabilities.add.push(n.clone());
         }
         Change::DockerdArg(a) => {
-            c.dockerd.args.retain(|x| arg_name(x) != arg_name(a));
-            c.dockerd.args.push(a.clone());
+            let mut groups = arg_groups(&c.dockerd.args);
+            groups.retain(|g| arg_name(&g[0]) != arg_name(&a[0]));
+            groups.push(a.clone());
+            c.dockerd.args = groups.concat();
         }
-        Change::DropDockerdArg(a) => c.dockerd.args.retain(|x| x != a),
+        Change::DropDockerdArg(a) => {
+            let mut groups = arg_groups(&c.dockerd.args);
+            groups.retain(|g| g != a);
+            c.dockerd.args = groups.concat();
+        }
         Change::RunscFlag(a) => {
             c.runsc.flags.retain(|x| arg_name(x) != arg_name(a));
             c.runsc.flags.push(a.clone());
