@@ -209,3 +209,41 @@ impl Answers {
 pub fn file_name(kind: &str, case: &str, runtime: &str) -> String {
     format!("{kind}-{case}-{}.json", runtime.replace('@', "-"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_results_are_read_by_their_file_names_and_a_stray_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let repaired = Repaired {
+            case: "c".into(),
+            runtime: "r".into(),
+            launcher: "oci".into(),
+            network: "none".into(),
+            target: vec!["ready".into()],
+            generated: "g".into(),
+            failing: "exited".into(),
+            vocabulary: 1,
+            searched_pairs: false,
+            budget_exhausted: false,
+            fixes: Vec::new(),
+            trials: Vec::new(),
+            memo_hits: 0,
+            elapsed_ms: 0,
+        };
+        let name = file_name("repair", "c", "runsc-20240729@systrap");
+        assert_eq!(name, "repair-c-runsc-20240729-systrap.json");
+        std::fs::write(
+            dir.path().join(&name),
+            serde_json::to_string(&repaired).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("minimize-x-r.json"), "{}").unwrap();
+        let answers = Answers::read_dir(dir.path());
+        assert_eq!(answers.repaired, [repaired]);
+        assert!(answers.minimized.is_empty());
+        assert!(Answers::read_dir(&dir.path().join("absent")).is_empty());
+    }
+}
