@@ -78,7 +78,7 @@ fn minimize_removes_what_a_small_case_does_not_need_and_writes_a_case_that_loads
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("removed    env DINDCHECK_TEST_UNUSED: removed: trial"),
+        text.contains("removed    mount /tmp/dindcheck-unused: removed: trial"),
         "{text}"
     );
     assert!(text.contains("removed    setup line `true`"), "{text}");
