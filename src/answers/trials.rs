@@ -221,9 +221,11 @@ impl<E: Experiment> Book<E> {
             }
         }
         if self.fault.is_none() {
-            let ran = self.run_many(fresh.iter().map(|(_, c, _)| *c)).await;
-            for ((key, _, change), result) in fresh.iter().zip(ran) {
-                if let Some(id) = self.record(result, change, false) {
+            let items: Vec<(&Case, &[String])> =
+                fresh.iter().map(|(_, c, ch)| (*c, ch.as_slice())).collect();
+            let ids = self.run_and_record(&items, false).await;
+            for ((key, _, _), id) in fresh.iter().zip(ids) {
+                if let Some(id) = id {
                     self.memo.insert(key.clone(), vec![id]);
                 }
             }
@@ -236,15 +238,16 @@ impl<E: Experiment> Book<E> {
         if self.fault.is_some() {
             return vec![None; candidates.len()];
         }
-        let ran = self.run_many(candidates.iter().map(|(c, _)| c)).await;
-        let mut ids = Vec::new();
-        for ((case, change), result) in candidates.iter().zip(ran) {
-            let id = self.record(result, change, true);
+        let items: Vec<(&Case, &[String])> = candidates
+            .iter()
+            .map(|(c, ch)| (c, ch.as_slice()))
+            .collect();
+        let ids = self.run_and_record(&items, true).await;
+        for ((case, _), id) in candidates.iter().zip(&ids) {
             if let Some(id) = id {
                 let key = self.experiment.key(case);
-                self.memo.entry(key).or_default().push(id);
+                self.memo.entry(key).or_default().push(*id);
             }
-            ids.push(id);
         }
         ids
     }
@@ -254,45 +257,63 @@ impl<E: Experiment> Book<E> {
         id.is_some_and(|id| self.get(id).pass)
     }
 
-    async fn run_many<'c>(
-        &self,
-        cases: impl Iterator<Item = &'c Case>,
-    ) -> Vec<Result<Observation, String>> {
-        let cases: Vec<&Case> = cases.collect();
-        futures_util::stream::iter(cases)
-            .map(|c| self.experiment.run(c))
-            .buffered(self.jobs)
-            .collect()
-            .await
-    }
-
-    fn record(
+    /// Runs `items` at most `jobs` at once and records each as it comes back (in order), so
+    /// that the trials are told as they finish, not when the whole batch has.
+    async fn run_and_record(
         &mut self,
-        result: Result<Observation, String>,
-        change: &[String],
+        items: &[(&Case, &[String])],
         rerun: bool,
-    ) -> Option<usize> {
-        match result {
-            Ok(o) => {
-                let id = self.trials.len() + 1;
-                self.trials.push(TrialEvidence {
-                    id,
-                    change: change.to_vec(),
-                    pass: o.pass,
-                    observed: o.observed,
-                    line: o.line,
-                    ms: o.ms,
-                    rerun,
-                });
-                if let Some(f) = &mut self.on_trial {
-                    f(&self.trials[id - 1]);
-                }
-                Some(id)
+    ) -> Vec<Option<usize>> {
+        let Book {
+            experiment,
+            jobs,
+            trials,
+            on_trial,
+            fault,
+            ..
+        } = self;
+        let experiment = &*experiment;
+        let mut done = futures_util::stream::iter(items.iter().copied())
+            .map(|(case, change)| async move { (experiment.run(case).await, change) })
+            .buffered(*jobs);
+        let mut ids = Vec::new();
+        while let Some((result, change)) = done.next().await {
+            ids.push(record(trials, on_trial, fault, result, change, rerun));
+        }
+        ids
+    }
+}
+
+/// Numbers and keeps one trial's observation (a trial that could not run is the search's
+/// fault, not evidence).
+fn record(
+    trials: &mut Vec<TrialEvidence>,
+    on_trial: &mut Option<OnTrial>,
+    fault: &mut Option<String>,
+    result: Result<Observation, String>,
+    change: &[String],
+    rerun: bool,
+) -> Option<usize> {
+    match result {
+        Ok(o) => {
+            let id = trials.len() + 1;
+            trials.push(TrialEvidence {
+                id,
+                change: change.to_vec(),
+                pass: o.pass,
+                observed: o.observed,
+                line: o.line,
+                ms: o.ms,
+                rerun,
+            });
+            if let Some(f) = on_trial {
+                f(&trials[id - 1]);
             }
-            Err(e) => {
-                self.fault.get_or_insert(e);
-                None
-            }
+            Some(id)
+        }
+        Err(e) => {
+            fault.get_or_insert(e);
+            None
         }
     }
 }
