@@ -154,7 +154,12 @@ fn fixes(md: &mut String, a: &Answers) {
             cell(&r.failing),
             cell(&fixes).replace("&lt;br&gt;", "<br>"),
             r.vocabulary,
-            if r.searched_pairs { " and pairs" } else { "" },
+            match (r.searched_pairs, r.budget_exhausted) {
+                (true, true) => " and pairs (stopped at the trial budget)",
+                (true, false) => " and pairs",
+                (false, true) => " (stopped at the trial budget)",
+                (false, false) => "",
+            },
             r.trials.len(),
             cell(&r.generated)
         );
