@@ -56,6 +56,79 @@ pub enum Command {
     /// Make a root filesystem from an image tarball (`docker save` output or an OCI image
     /// layout, as tar), usable as `rootfs = "NAME"` under both launchers.
     ImportImage(ImportImageArgs),
+    /// Find the smallest recipe that keeps a case working (ddmin over its capabilities,
+    /// dockerd arguments, daemon.json keys, runsc flags, mounts, setup lines and
+    /// environment), with the trial that proves each part removed or kept; or, with
+    /// `--leave-one-out`, what each part of the case is needed for.
+    Minimize(MinimizeArgs),
+    /// Find the changes that make a failing case work: its neighbours, one change then
+    /// pairs, from the changes the corpus itself makes, each with its trial's evidence.
+    Repair(RepairArgs),
+}
+
+/// What `minimize` and `repair` share.
+#[derive(clap::Args)]
+pub struct AnswerArgs {
+    /// The case (by name).
+    pub case: String,
+    /// The runtime to search on: `runsc-20240729`, or `runsc-20240729@systrap`.
+    #[arg(long)]
+    pub runtime: String,
+    /// The launcher: `oci` or `engine`.
+    #[arg(long, default_value = "oci", value_parser = parse_one_launcher)]
+    pub launcher: Launcher,
+    /// What must keep working: `ready` and probe names, comma-separated
+    /// (e.g. `ready,run-none,build`). Default: minimize `ready,run-none`; repair `ready`
+    /// and every probe the case's claim says works.
+    #[arg(long, value_name = "ready|PROBE,...", value_parser = parse_target)]
+    pub keep: Option<dindcheck::answers::trials::Target>,
+    /// How many sandboxes at once.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    pub jobs: usize,
+    /// Runs of the result to confirm it (minimize: the minimal recipe, and each kept part's
+    /// removal twice when 2 or more; repair: each fix in all). A part whose trials disagree
+    /// is reported as flaky and never removed on their word.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub confirm: u64,
+    /// Where results are saved as JSON (`minimize-CASE-RUNTIME.json`,
+    /// `leave-one-out-…`, `repair-…`), for the report; a minimal recipe's case file goes to
+    /// `cases/` below it.
+    #[arg(long, default_value = "reports/answers")]
+    pub out: PathBuf,
+    /// Directory of case files.
+    #[arg(long, env = "DINDCHECK_CASES", default_value = "cases")]
+    pub cases: PathBuf,
+    /// Where `scripts/setup-host` put runsc, the root filesystems and `inventory.toml`.
+    #[arg(long, env = "DINDCHECK_HOME", default_value = inventory::DEFAULT_HOME)]
+    pub home: PathBuf,
+    /// Also a runsc binary of your own (`DINDCHECK_RUNSC_PATHS`), as for `run`.
+    #[arg(long = "runsc", value_name = "PATH", env = own_runsc::PATHS_ENV, value_delimiter = ':')]
+    pub runsc: Vec<PathBuf>,
+    /// Replace the case's runsc network mode (sandbox, host, none), as for `run`.
+    #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
+    pub runsc_network: Option<RunscNetwork>,
+}
+
+#[derive(clap::Args)]
+pub struct MinimizeArgs {
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+    /// Instead of minimising, remove each part of the case alone ("why each flag,
+    /// measured"): needed, not needed, or flaky, each with its trials.
+    #[arg(long)]
+    pub leave_one_out: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+    /// Trials at most (re-runs included); the search of pairs stops there.
+    #[arg(long, default_value_t = 150)]
+    pub max_trials: usize,
+    /// Search pairs of changes even when a single change fixes the case.
+    #[arg(long)]
+    pub pairs: bool,
 }
 
 #[derive(clap::Args)]
@@ -294,6 +367,32 @@ impl Common {
             runsc: self.runsc.clone(),
         }
     }
+}
+
+/// One launcher (`minimize`, `repair`).
+fn parse_one_launcher(s: &str) -> Result<Launcher, String> {
+    match Launcher::parse_selection(s)
+        .map_err(|e| e.to_string())?
+        .as_slice()
+    {
+        [one] => Ok(*one),
+        _ => Err(format!("`{s}`: one launcher, oci or engine")),
+    }
+}
+
+fn parse_target(s: &str) -> Result<dindcheck::answers::trials::Target, String> {
+    dindcheck::answers::trials::Target::parse(s)
+}
+
+/// `results.json` and `REPORT.md`, written as a pair, with the answers `minimize` and
+/// `repair` saved in the output directory's `answers/` (read, never recomputed).
+pub fn write(
+    results: &mut report::Results,
+    out: &dindcheck::output::OutputDir,
+    dir: &std::path::Path,
+) -> Result<(), dindcheck::session::SessionError> {
+    results.answers = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
+    Ok(out.write_results(results)?)
 }
 
 /// `--launcher` as clap parses it: `both` is every launcher.

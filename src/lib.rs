@@ -32,6 +32,7 @@
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over [`session`].
 
+pub mod answers;
 pub mod case;
 pub mod classify;
 pub mod doctor;

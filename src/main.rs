@@ -2,6 +2,7 @@
 //! ([`cli`]), drives a [`Session`], shows progress, and prints what the session found.
 
 mod cli;
+mod cli_answers;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
         Command::ImportImage(args) => import_image(args),
+        Command::Minimize(args) => cli_answers::minimize(args),
+        Command::Repair(args) => cli_answers::repair(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("{:?}", miette::Report::new(e));
@@ -157,7 +160,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
             e.dockerd, e.start_ms
         );
     }
-    let results = Session::results(Finished {
+    let mut results = Session::results(Finished {
         planned: &planned,
         ran,
         not_expressible,
@@ -168,7 +171,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    out.write_results(&results)?;
+    cli::write(&mut results, &out, &args.out)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -189,8 +192,8 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let out = OutputDir::prepare(&args.out)?;
     let inputs = session::read_results(&args.merge)?;
     let files = inputs.len();
-    let merged = report::merge(inputs)?;
-    out.write_results(&merged)?;
+    let mut merged = report::merge(inputs)?;
+    cli::write(&mut merged, &out, &args.out)?;
     eprintln!(
         "dindcheck: merged {files} results files ({} trials) into {}",
         merged.outcomes.len(),

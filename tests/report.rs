@@ -131,6 +131,7 @@ fn fixture() -> Results {
         stability: Vec::new(),
         merged_from: Vec::new(),
         disagreements: Vec::new(),
+        answers: Default::default(),
         claims: vec![],
     }
 }

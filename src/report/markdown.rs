@@ -303,6 +303,7 @@ pub fn markdown(r: &Results) -> String {
     }
 
     claims(&mut md, r, &view);
+    super::answers_md::sections(&mut md, &r.answers);
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
     probe_matrix(&mut md, r);
@@ -423,6 +424,7 @@ mod tests {
             stability: Vec::new(),
             merged_from: Vec::new(),
             disagreements: Vec::new(),
+            answers: Default::default(),
             claims: Vec::new(),
         }
     }

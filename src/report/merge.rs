@@ -119,6 +119,7 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
         },
         merged_from,
         disagreements: Vec::new(),
+        answers: Default::default(),
         complete: true,
         host: if several_hosts {
             parts

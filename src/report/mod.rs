@@ -12,6 +12,8 @@
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
 
+pub mod answers;
+pub mod answers_md;
 mod case_page;
 pub mod claims;
 pub mod fail_on;

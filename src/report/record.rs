@@ -88,6 +88,7 @@ impl Results {
             stability: Vec::new(),
             merged_from: Vec::new(),
             disagreements: Vec::new(),
+            answers: Default::default(),
         };
         results.claims = judge_all(&results);
         results

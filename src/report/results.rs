@@ -72,6 +72,10 @@ pub struct Results {
     /// is the one shown).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disagreements: Vec<NotRun>,
+    /// What `dindcheck minimize` and `repair` saved in the output directory's `answers/`,
+    /// read when the report is written (never recomputed).
+    #[serde(default, skip_serializing_if = "super::answers::Answers::is_empty")]
+    pub answers: super::answers::Answers,
 }
 
 /// One input of `report --merge`, as its header described it.

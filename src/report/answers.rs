@@ -1,0 +1,251 @@
+//! What `dindcheck minimize` and `dindcheck repair` found, as data: saved as JSON under
+//! `reports/answers/` by the commands (they are expensive: trials by the dozen), read back
+//! into [`Results::answers`](super::Results) when a report is written, and rendered by
+//! [`super::answers_md`]. The report never recomputes them.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the commands save their results, under a run's output directory.
+pub const ANSWERS_DIR: &str = "answers";
+
+/// One removable part of a case (see `src/answers/parts.rs`), named as the case file has it.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum Part {
+    /// A capability of the resolved set, without `CAP_`.
+    Capability(String),
+    DockerdArg(String),
+    DaemonJsonKey(String),
+    RunscFlag(String),
+    /// A mount, by its destination.
+    Mount(String),
+    /// One logical line of the setup script (a line ending in `\` joins the next).
+    SetupLine(String),
+    /// An environment variable, by name.
+    Env(String),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Capability(c) => write!(f, "CAP_{c}"),
+            Part::DockerdArg(a) => write!(f, "dockerd {a}"),
+            Part::DaemonJsonKey(k) => write!(f, "daemon.json key {k}"),
+            Part::RunscFlag(x) => write!(f, "runsc {x}"),
+            Part::Mount(d) => write!(f, "mount {d}"),
+            Part::SetupLine(l) => write!(f, "setup line `{}`", l.replace('\n', " ")),
+            Part::Env(k) => write!(f, "env {k}"),
+        }
+    }
+}
+
+/// One real trial of a search: the configuration (what it changed from the case), and what
+/// it observed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TrialEvidence {
+    /// Its number in the search (1-based), as the printed evidence cites it.
+    pub id: usize,
+    /// What differs from the case: removed parts, or a repair's changes.
+    pub change: Vec<String>,
+    /// Whether it kept the target.
+    pub pass: bool,
+    /// `ready; run-none ok`, `exited (devices-cgroup-missing)`, `ready; run-none failed
+    /// (nested-runc-exec-setns)`: the verdict, and the catalogue ids that explain it.
+    pub observed: String,
+    /// The decisive line when not ready, or the failed probe's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    pub ms: u64,
+    /// A re-run of a configuration already tried (to tell a flaky verdict).
+    #[serde(default)]
+    pub rerun: bool,
+}
+
+/// What the search concluded about one part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartStatus {
+    /// The target holds without it (minimize: it was removed).
+    NotNeeded,
+    /// Every trial without it lost the target.
+    Needed,
+    /// Trials without it disagreed: kept, and not used to shrink.
+    Flaky,
+}
+
+/// One part, its status, and the trials that prove it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PartFinding {
+    pub part: Part,
+    pub status: PartStatus,
+    pub trials: Vec<usize>,
+    /// The evidence in a line: what happened without it.
+    pub evidence: String,
+}
+
+/// Which search a result comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchKind {
+    /// ddmin to a 1-minimal recipe.
+    Minimize,
+    /// Each part of the case removed alone ("why each flag, measured").
+    LeaveOneOut,
+}
+
+/// A `minimize` (or `minimize --leave-one-out`) result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Minimized {
+    pub kind: SearchKind,
+    pub case: String,
+    pub runtime: String,
+    pub launcher: String,
+    pub network: String,
+    /// `ready`, then the probes that had to pass.
+    pub target: Vec<String>,
+    pub generated: String,
+    /// Every part of the case, in the case file's order.
+    pub parts: Vec<PartFinding>,
+    /// The capabilities of the result (minimize) or of the case (leave-one-out).
+    pub capabilities: Vec<String>,
+    /// Every part the result keeps.
+    pub kept: Vec<Part>,
+    /// The confirmation re-runs of the result, and how many kept the target.
+    pub confirmations: Vec<usize>,
+    pub confirmed: usize,
+    /// False when a confirmation lost the target: the recipe is flaky.
+    pub stable: bool,
+    /// The case file written for the result (minimize), relative to the current directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_file: Option<String>,
+    pub trials: Vec<TrialEvidence>,
+    /// Candidates answered from memory (the same configuration asked again).
+    pub memo_hits: usize,
+    pub elapsed_ms: u64,
+}
+
+/// One repair: changes that make a failing case keep its target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Fix {
+    pub changes: Vec<String>,
+    /// The trial that proved it, and the confirmation re-runs.
+    pub trial: usize,
+    pub confirmations: Vec<usize>,
+    pub confirmed: usize,
+}
+
+/// A `repair` result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Repaired {
+    pub case: String,
+    pub runtime: String,
+    pub launcher: String,
+    pub network: String,
+    pub target: Vec<String>,
+    pub generated: String,
+    /// How the case itself failed (trial 1).
+    pub failing: String,
+    /// The vocabulary's size, and where its changes came from.
+    pub vocabulary: usize,
+    /// Whether pairs were searched (no single change was enough), and whether the trial
+    /// budget cut the search short.
+    pub searched_pairs: bool,
+    pub budget_exhausted: bool,
+    /// Smallest first, then in the vocabulary's order.
+    pub fixes: Vec<Fix>,
+    pub trials: Vec<TrialEvidence>,
+    pub memo_hits: usize,
+    pub elapsed_ms: u64,
+}
+
+/// Every saved result of a report's answers directory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Answers {
+    #[serde(default)]
+    pub minimized: Vec<Minimized>,
+    #[serde(default)]
+    pub repaired: Vec<Repaired>,
+}
+
+impl Answers {
+    pub fn is_empty(&self) -> bool {
+        self.minimized.is_empty() && self.repaired.is_empty()
+    }
+
+    /// Reads `minimize-*.json`, `leave-one-out-*.json` and `repair-*.json` from `dir`, in
+    /// name order; a file that is not a result is skipped with a warning (the report is
+    /// still written). No directory: no answers.
+    pub fn read_dir(dir: &Path) -> Answers {
+        let mut answers = Answers::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return answers;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let read = if name.starts_with("repair-") {
+                serde_json::from_str(&text).map(|r| answers.repaired.push(r))
+            } else {
+                serde_json::from_str(&text).map(|m| answers.minimized.push(m))
+            };
+            if let Err(e) = read {
+                tracing::warn!("{}: not a minimize or repair result: {e}", path.display());
+            }
+        }
+        answers
+    }
+}
+
+/// The file name a result is saved under: `minimize-<case>-<runtime>.json`,
+/// `leave-one-out-<case>-<runtime>.json`, `repair-<case>-<runtime>.json` (a forced
+/// platform's `@` becomes `-`).
+pub fn file_name(kind: &str, case: &str, runtime: &str) -> String {
+    format!("{kind}-{case}-{}.json", runtime.replace('@', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_results_are_read_by_their_file_names_and_a_stray_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let repaired = Repaired {
+            case: "c".into(),
+            runtime: "r".into(),
+            launcher: "oci".into(),
+            network: "none".into(),
+            target: vec!["ready".into()],
+            generated: "g".into(),
+            failing: "exited".into(),
+            vocabulary: 1,
+            searched_pairs: false,
+            budget_exhausted: false,
+            fixes: Vec::new(),
+            trials: Vec::new(),
+            memo_hits: 0,
+            elapsed_ms: 0,
+        };
+        let name = file_name("repair", "c", "runsc-20240729@systrap");
+        assert_eq!(name, "repair-c-runsc-20240729-systrap.json");
+        std::fs::write(
+            dir.path().join(&name),
+            serde_json::to_string(&repaired).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("minimize-x-r.json"), "{}").unwrap();
+        let answers = Answers::read_dir(dir.path());
+        assert_eq!(answers.repaired, [repaired]);
+        assert!(answers.minimized.is_empty());
+        assert!(Answers::read_dir(&dir.path().join("absent")).is_empty());
+    }
+}
