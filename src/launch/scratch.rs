@@ -383,6 +383,27 @@ pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
     }
 }
 
+/// The processes whose command line names `needle` that are still running after waiting up
+/// to `limit` for them to end by themselves (their ends are events, as in
+/// `kill_processes_mentioning`; nothing is signalled). For what someone else is expected to
+/// end: an engine's containerd runs a shim's `delete` as a reaction to the shim's end.
+pub fn still_running_after(needle: &str, limit: std::time::Duration) -> Vec<u32> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let pids = processes_mentioning(needle);
+        if pids.is_empty() || std::time::Instant::now() > deadline {
+            return pids;
+        }
+        let held: Vec<_> = pids
+            .iter()
+            .filter_map(|pid| Pid::from_raw(*pid as i32))
+            .filter_map(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            .collect();
+        wait_exited(&held, deadline);
+    }
+}
+
 /// Waits until every process behind `pidfds` has exited, or `deadline`.
 fn wait_exited(pidfds: &[std::os::fd::OwnedFd], deadline: std::time::Instant) {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};

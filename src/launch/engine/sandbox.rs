@@ -17,7 +17,7 @@ use super::sweep;
 use crate::inventory::Inventory;
 use crate::launch::bundle;
 use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
-use crate::launch::scratch::{Leftovers, TrialDir, processes_mentioning};
+use crate::launch::scratch::{Leftovers, TrialDir, still_running_after};
 use crate::plan::Trial;
 
 /// One trial's container on the outer engine.
@@ -203,7 +203,10 @@ impl Launch for Engine<'_> {
         let Some(id) = &self.id else {
             return Vec::new();
         };
-        processes_mentioning(id)
+        // containerd answers the end of a container's shim by running the shim's `delete`,
+        // which names the container too: it ends by itself, and only what is still there
+        // after it had the time to is a leak.
+        still_running_after(id, std::time::Duration::from_secs(5))
             .into_iter()
             .map(|pid| format!("process {pid} of container {id} still running"))
             .collect()
