@@ -202,8 +202,8 @@ pub struct Common {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
-    /// How many sandboxes at once. Default: one per CPU core, fewer when the available
-    /// memory cannot hold that many sandboxes at their limit (2 GiB each); see
+    /// How many sandboxes at once. Default: one more than the CPU cores, fewer when the
+    /// available memory cannot hold that many sandboxes at their limit (2 GiB each); see
     /// reports/BENCH.md for the measured scaling.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: Option<u64>,
