@@ -119,6 +119,8 @@ struct Entry {
     examples: Examples,
     #[serde(default)]
     untested: bool,
+    #[serde(default)]
+    transient: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +144,10 @@ pub struct ErrorSignature {
     /// A failure that happens before the recipe is tried at all (its image could not be
     /// had): an outcome it explains says nothing about the case's claim.
     pub untested: bool,
+    /// Seen to come and go from run to run (a retried failure that the retry did not see):
+    /// it still explains a failure whose decisive line it matches, but as an "also seen"
+    /// line it is no part of an outcome's baseline.
+    pub transient: bool,
 }
 
 impl ErrorSignature {
@@ -223,6 +229,7 @@ impl Catalogue {
                 references: e.references,
                 examples: e.examples,
                 untested: e.untested,
+                transient: e.transient,
             });
         }
         Ok(Catalogue { signatures })
