@@ -357,49 +357,54 @@ pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
 /// found, so the signal cannot reach a recycled pid, and its end is an event (a pidfd
 /// polls readable once its process has exited), not a fixed sleep.
 pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
-    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut seen = Vec::new();
-    loop {
-        let pids = processes_mentioning(needle);
-        if pids.is_empty() || std::time::Instant::now() > deadline {
-            break;
+    let limit = std::time::Duration::from_secs(5);
+    await_ends(needle, limit, true, |pid| {
+        if !seen.contains(&pid) {
+            seen.push(pid);
+            found(pid);
         }
-        let mut held = Vec::new();
-        for pid in pids {
-            if !seen.contains(&pid) {
-                seen.push(pid);
-                found(pid);
-            }
-            let Some(fd) =
-                Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
-            else {
-                continue; // gone between the scan and now
-            };
-            let _ = pidfd_send_signal(&fd, Signal::KILL);
-            held.push(fd);
-        }
-        wait_exited(&held, deadline);
-    }
+    });
 }
 
 /// The processes whose command line names `needle` that are still running after waiting up
-/// to `limit` for them to end by themselves (their ends are events, as in
-/// `kill_processes_mentioning`; nothing is signalled). For what someone else is expected to
-/// end: an engine's containerd runs a shim's `delete` as a reaction to the shim's end.
+/// to `limit` for them to end by themselves (nothing is signalled). For what someone else is
+/// expected to end: an engine's containerd runs a shim's `delete` as a reaction to the
+/// shim's end.
 pub fn still_running_after(needle: &str, limit: std::time::Duration) -> Vec<u32> {
-    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    await_ends(needle, limit, false, |_| {})
+}
+
+/// Scans for the processes naming `needle`, SIGKILLs them when `kill`, and waits on their
+/// pidfds for their ends, again until none is found or `limit` has passed; returns what the
+/// last scan found. `seen` is called with every pid of every scan.
+fn await_ends(
+    needle: &str,
+    limit: std::time::Duration,
+    kill: bool,
+    mut seen: impl FnMut(u32),
+) -> Vec<u32> {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
     let deadline = std::time::Instant::now() + limit;
     loop {
         let pids = processes_mentioning(needle);
         if pids.is_empty() || std::time::Instant::now() > deadline {
             return pids;
         }
-        let held: Vec<_> = pids
-            .iter()
-            .filter_map(|pid| Pid::from_raw(*pid as i32))
-            .filter_map(|p| pidfd_open(p, PidfdFlags::empty()).ok())
-            .collect();
+        let mut held = Vec::new();
+        for &pid in &pids {
+            seen(pid);
+            // None: gone between the scan and now.
+            let Some(fd) =
+                Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            else {
+                continue;
+            };
+            if kill {
+                let _ = pidfd_send_signal(&fd, Signal::KILL);
+            }
+            held.push(fd);
+        }
         wait_exited(&held, deadline);
     }
 }
