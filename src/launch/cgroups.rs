@@ -47,8 +47,9 @@ fn remove_cgroup_tree(path: &Path) {
 
 /// The host's cgroup tree as it was before a trial that may write it (`cgroup =
 /// "host-bind-rw"` binds it read-write into the sandbox): the cgroups the trial creates there
-/// are removed when it ends. Cgroups of runsc sandboxes (`dindcheck-…`) and of the outer
-/// engine (`docker`) are left to their own cleanup: other trials may be using them.
+/// are removed when it ends. Cgroups of other trials (`dindcheck-…`, the engine launcher's
+/// containers included: docs/host-facts.md, "A Docker Engine with runsc as a runtime") and
+/// systemd's units are left alone: they are not the case's.
 #[derive(Debug)]
 pub struct HostCgroups(std::collections::BTreeSet<PathBuf>);
 
@@ -69,8 +70,10 @@ impl HostCgroups {
             // Anything else new is the case's, whatever it is called (a nested dockerd's
             // `docker/…` included).
             .filter(|p| {
-                !p.components()
-                    .any(|c| trial_cgroup(&c.as_os_str().to_string_lossy()).is_some())
+                !p.components().any(|c| {
+                    let name = c.as_os_str().to_string_lossy();
+                    trial_cgroup(&name).is_some() || systemd_unit(&name)
+                })
             })
             .cloned()
             .collect();
@@ -78,6 +81,14 @@ impl HostCgroups {
         new.retain(|p| std::fs::remove_dir(p).is_ok());
         new
     }
+}
+
+/// A cgroup systemd made for one of its units (`user.slice`, `session-4.scope`, …), which
+/// may be new and still empty while systemd starts it.
+fn systemd_unit(name: &str) -> bool {
+    [".slice", ".scope", ".service", ".mount", ".socket", ".swap"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 /// Directories below `dir` in a cgroup hierarchy (cgroups), to a fixed depth.
@@ -136,4 +147,23 @@ pub(super) fn reap_stale_cgroups() {
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_other_owners_are_recognised() {
+        assert_eq!(trial_cgroup("dindcheck-4242-7"), Some((4242, "4242-7")));
+        assert_eq!(
+            trial_cgroup("dindcheck-doctor-4242-7"),
+            Some((4242, "4242-7"))
+        );
+        // The engine launcher's container parent is a trial's name too.
+        assert!(trial_cgroup("dindcheck-4242-x").is_none());
+        assert!(trial_cgroup("docker").is_none());
+        assert!(systemd_unit("user.slice") && systemd_unit("session-3.scope"));
+        assert!(!systemd_unit("docker") && !systemd_unit("hostile-case-cgroup-1"));
+    }
 }

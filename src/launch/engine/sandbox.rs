@@ -100,6 +100,11 @@ impl Launch for Engine<'_> {
         let mut body = self.expression.container_body(image, &dir.io());
         if let Some(h) = body.host_config.as_mut() {
             h.runtime = Some(self.runtime.clone());
+            // The trial's own cgroup parent, named as the OCI launcher's sandboxes are: a
+            // `host-bind-rw` trial removing what is new under `docker/` cannot take it, and the
+            // scratch directory's cleanup removes it (docs/host-facts.md, "A Docker Engine with
+            // runsc as a runtime").
+            h.cgroup_parent = Some(format!("/dindcheck-{}", dir.id()));
         }
         if let Some(l) = body.labels.as_mut() {
             l.insert(OWNER_LABEL.to_string(), std::process::id().to_string());
