@@ -467,7 +467,9 @@ fn cgroups_a_case_creates_in_the_host_tree_do_not_outlive_it() {
 }
 
 /// A case cannot fill the host's disk through its io directory (bind-mounted from the host):
-/// everything a trial writes on the host is in its scratch tmpfs of 512 MiB.
+/// everything a trial writes on the host is in its scratch tmpfs of 512 MiB, and the io
+/// directory in a tmpfs of its own inside it: when the setup has filled it, gVisor still has
+/// room to record the setup's exit (once it had none, and the trial looked killed from outside).
 #[test]
 fn a_setup_cannot_fill_the_host_disk_through_its_io_directory() {
     let Some((inv, runtime)) = host_or_skip() else {

@@ -5,7 +5,11 @@
 //! [`SCRATCH_BYTES`], so that nothing a sandbox writes there (dockerd's output, debug logs,
 //! files in the io directory) can fill the host's disk, and nobody but root can reach the
 //! nested dockerd's socket whatever group the root filesystem gives it (`docs/security.md`).
-//! It holds:
+//! What the case itself can write (the io directory, the upper layer of its root filesystem)
+//! is in tmpfs mounts of their own, of at most [`CASE_AREA_BYTES`] each: a case that fills
+//! them cannot take the room of the harness's records (runsc's state and debug logs, where
+//! gVisor records the application's exit; once a full io directory left none, and the trial
+//! looked killed from outside). It holds:
 //!
 //! - `owner`: the harness pid, the runsc binary and the trial name, so that a later run can
 //!   clean up after a harness that was killed ([`reap_stale`]);
@@ -26,12 +30,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use super::cgroups::HostCgroups;
 use super::cgroups::{reap_stale_cgroups, remove_cgroups};
+pub use super::procs::{
+    kill_processes_mentioning, processes_mentioning, processes_naming, still_running_after,
+};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// The size of a trial's scratch tmpfs: room for debug logs and output of a long trial,
 /// small enough that two trials cannot fill a host's memory.
 pub const SCRATCH_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The size of each area the case writes on the host (the io directory, its root
+/// filesystem's upper layer): each a tmpfs of its own inside the scratch directory.
+pub const CASE_AREA_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct TrialDir {
@@ -74,12 +85,13 @@ impl TrialDir {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().mode(0o700).create(&root)?;
         }
-        mount_scratch(&root).inspect_err(|_| {
+        mount_tmpfs(&root, SCRATCH_BYTES, 0o700).inspect_err(|_| {
             let _ = std::fs::remove_dir(&root);
         })?;
         for sub in ["state", "bundle", "io", "logs"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
+        mount_tmpfs(&root.join("io"), CASE_AREA_BYTES, 0o755)?;
         std::fs::write(
             root.join("owner"),
             format!(
@@ -138,9 +150,14 @@ impl TrialDir {
     /// with the scratch directory.
     pub fn rootfs_view(&self, rootfs: &Path) -> std::io::Result<PathBuf> {
         use rustix::mount::{MountFlags, mount};
+        // overlayfs wants its upper and work directories on one filesystem: a tmpfs of the
+        // case's own.
+        let layer = self.root.join("rootfs-layer");
+        std::fs::create_dir_all(&layer)?;
+        mount_tmpfs(&layer, CASE_AREA_BYTES, 0o700)?;
         let (upper, work, merged) = (
-            self.root.join("rootfs-upper"),
-            self.root.join("rootfs-work"),
+            layer.join("upper"),
+            layer.join("work"),
             self.root.join("rootfs"),
         );
         for d in [&upper, &work, &merged] {
@@ -241,14 +258,14 @@ fn kept_dir(root: &Path) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Mounts the size-limited, root-only tmpfs that holds one trial.
-fn mount_scratch(root: &Path) -> std::io::Result<()> {
+/// Mounts a size-limited tmpfs at `path`: the scratch directory, or an area of the case's.
+fn mount_tmpfs(path: &Path, bytes: u64, mode: u32) -> std::io::Result<()> {
     use rustix::mount::MountFlags;
-    let data = std::ffi::CString::new(format!("size={SCRATCH_BYTES},mode=0700"))
+    let data = std::ffi::CString::new(format!("size={bytes},mode={mode:o}"))
         .expect("no NUL in mount options");
     rustix::mount::mount(
         "dindcheck-scratch",
-        root,
+        path,
         "tmpfs",
         MountFlags::NOSUID | MountFlags::NODEV,
         Some(data.as_c_str()),
@@ -256,7 +273,7 @@ fn mount_scratch(root: &Path) -> std::io::Result<()> {
     .map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!("cannot mount the scratch tmpfs on {}: {e}", root.display()),
+            format!("cannot mount the scratch tmpfs on {}: {e}", path.display()),
         )
     })
 }
@@ -305,7 +322,7 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
     let needle = root.to_string_lossy();
     let mut found = Leftovers::default();
     kill_processes_mentioning(&needle, |_| {});
-    if processes_mentioning(&needle).is_empty() {
+    if processes_naming(&needle).is_empty() {
         return found;
     }
     let state = root.join("state");
@@ -351,91 +368,6 @@ pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
     }
 }
 
-/// SIGKILLs every process whose command line names `needle` and waits for each to end,
-/// until none is left (for at most about 5 s: a sandbox can fork while it dies), calling
-/// `found` once for each new pid. Each process is held by a pidfd from the moment it is
-/// found, so the signal cannot reach a recycled pid, and its end is an event (a pidfd
-/// polls readable once its process has exited), not a fixed sleep.
-pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
-    let mut seen = Vec::new();
-    let limit = std::time::Duration::from_secs(5);
-    await_ends(needle, limit, true, |pid| {
-        if !seen.contains(&pid) {
-            seen.push(pid);
-            found(pid);
-        }
-    });
-}
-
-/// The processes whose command line names `needle` that are still running after waiting up
-/// to `limit` for them to end by themselves (nothing is signalled). For what someone else is
-/// expected to end: an engine's containerd runs a shim's `delete` as a reaction to the
-/// shim's end.
-pub fn still_running_after(needle: &str, limit: std::time::Duration) -> Vec<u32> {
-    await_ends(needle, limit, false, |_| {})
-}
-
-/// Scans for the processes naming `needle`, SIGKILLs them when `kill`, and waits on their
-/// pidfds for their ends, again until none is found or `limit` has passed; returns what the
-/// last scan found. `seen` is called with every pid of every scan.
-fn await_ends(
-    needle: &str,
-    limit: std::time::Duration,
-    kill: bool,
-    mut seen: impl FnMut(u32),
-) -> Vec<u32> {
-    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let pids = processes_mentioning(needle);
-        if pids.is_empty() || std::time::Instant::now() > deadline {
-            return pids;
-        }
-        let mut held = Vec::new();
-        for &pid in &pids {
-            seen(pid);
-            // None: gone between the scan and now.
-            let Some(fd) =
-                Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
-            else {
-                continue;
-            };
-            if kill {
-                let _ = pidfd_send_signal(&fd, Signal::KILL);
-            }
-            held.push(fd);
-        }
-        wait_exited(&held, deadline);
-    }
-}
-
-/// Waits until every process behind `pidfds` has exited, or `deadline`.
-fn wait_exited(pidfds: &[std::os::fd::OwnedFd], deadline: std::time::Instant) {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut pending: Vec<&std::os::fd::OwnedFd> = pidfds.iter().collect();
-    while !pending.is_empty() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        let mut polls: Vec<PollFd> = pending
-            .iter()
-            .map(|fd| PollFd::new(*fd, PollFlags::IN))
-            .collect();
-        let timeout = Timespec::try_from(left).ok();
-        match poll(&mut polls, timeout.as_ref()) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
-        }
-        let exited: Vec<bool> = polls.iter().map(|p| !p.revents().is_empty()).collect();
-        let mut i = 0;
-        pending.retain(|_| {
-            i += 1;
-            !exited[i - 1]
-        });
-    }
-}
-
 fn remove(root: &Path) {
     unmount_below(root);
     let _ = std::fs::remove_dir_all(root);
@@ -464,22 +396,6 @@ pub fn unmount_below(root: &Path) {
     }
 }
 
-/// Pids (other than ours) whose command line contains `needle`.
-pub fn processes_mentioning(needle: &str) -> Vec<u32> {
-    let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 /// Ends and removes every scratch directory of this process: what a signal handler calls
 /// when the process must stop before its trials could clean up after themselves.
 pub fn cleanup_own(home: &Path) -> usize {
@@ -504,7 +420,7 @@ pub fn cleanup_own(home: &Path) -> usize {
 /// Problems left after a trial was torn down: processes still naming its scratch directory,
 /// or the directory itself. Empty when the teardown was complete.
 pub fn leak_check(root: &Path) -> Vec<String> {
-    let mut leaks: Vec<String> = processes_mentioning(&root.to_string_lossy())
+    let mut leaks: Vec<String> = processes_naming(&root.to_string_lossy())
         .into_iter()
         .map(|pid| format!("process {pid} still running"))
         .collect();

@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::SystemInfoCgroupDriverEnum;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
 
@@ -55,6 +56,10 @@ pub struct OuterEngine {
     reloads: Mutex<Vec<u64>>,
     /// dockerd's version, as it reports it.
     pub version: String,
+    /// Whether containers can be given a cgroup parent that is a path (`/dindcheck-<id>`):
+    /// with the `cgroupfs` driver (the engines dindcheck starts are told to use it), not with
+    /// `systemd`'s, which takes only a slice and puts containers under its own units.
+    pub cgroupfs: bool,
     /// From spawning dockerd to its first answer.
     pub start_ms: u64,
     /// What a dead earlier process left in this slot, and was ended.
@@ -146,6 +151,7 @@ impl OuterEngine {
             reloading: Default::default(),
             reloads: Default::default(),
             version,
+            cgroupfs: true,
             start_ms: started.elapsed().as_millis() as u64,
             reaped,
             images: Default::default(),
@@ -204,6 +210,7 @@ impl OuterEngine {
             reloading: Default::default(),
             reloads: Default::default(),
             version: version.version.unwrap_or_default(),
+            cgroupfs: info.cgroup_driver == Some(SystemInfoCgroupDriverEnum::CGROUPFS),
             start_ms: started.elapsed().as_millis() as u64,
             reaped: Vec::new(),
             images: Default::default(),
@@ -396,13 +403,19 @@ pub struct Stopped {
     pub leaked: Vec<String>,
 }
 
-/// Writes the slot's `daemon.json`: one entry of `runtimes` per runtime in `set`.
+/// Writes the slot's `daemon.json`: one entry of `runtimes` per runtime in `set`, and the
+/// `cgroupfs` driver, which dockerd would otherwise replace by systemd's on a cgroup v2 host
+/// run by systemd: each trial's container gets its own cgroup parent, a path
+/// (docs/host-facts.md, "A Docker Engine with runsc as a runtime").
 fn write_config(slot: &Path, set: &[EngineRuntime]) -> Result<(), EngineError> {
     let map: serde_json::Map<String, serde_json::Value> = set
         .iter()
         .map(|r| (r.name.clone(), r.daemon_json_entry()))
         .collect();
-    let config = serde_json::json!({ "runtimes": map });
+    let config = serde_json::json!({
+        "runtimes": map,
+        "exec-opts": ["native.cgroupdriver=cgroupfs"],
+    });
     write(&slot.join("daemon.json"), &config.to_string())
 }
 

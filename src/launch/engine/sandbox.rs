@@ -104,7 +104,11 @@ impl Launch for Engine<'_> {
             // `host-bind-rw` trial removing what is new under `docker/` cannot take it, and the
             // scratch directory's cleanup removes it (docs/host-facts.md, "A Docker Engine with
             // runsc as a runtime").
-            h.cgroup_parent = Some(format!("/dindcheck-{}", dir.id()));
+            // An engine with systemd's driver puts it under a systemd unit, which that
+            // removal spares too.
+            if self.engine.cgroupfs {
+                h.cgroup_parent = Some(format!("/dindcheck-{}", dir.id()));
+            }
         }
         if let Some(l) = body.labels.as_mut() {
             l.insert(OWNER_LABEL.to_string(), std::process::id().to_string());
