@@ -60,6 +60,12 @@ pub enum TrialError {
         "the sandbox was killed from outside the harness (SIGKILL, no exit recorded by gVisor)"
     )]
     SandboxKilled,
+    #[error(
+        "the sandbox reached its memory limit ({} MiB, the harness's cap on every sandbox) and \
+         the host's OOM killer ended it ({kills} kill(s) in its memory cgroup)",
+        crate::launch::bundle::SANDBOX_MEMORY_BYTES / (1024 * 1024)
+    )]
+    SandboxOutOfMemory { kills: u64 },
     /// The case asks for something a case may never do (see `docs/security.md`). Case files
     /// are checked when they are loaded; this catches a case built some other way.
     #[error("refused: {0}")]
@@ -170,7 +176,12 @@ impl Drive for Flow<'_> {
         };
         let waited = match waited {
             Ok(Readiness::Exited(Ended::KilledFromOutside)) => {
-                return Err(TrialError::SandboxKilled);
+                // The memory cgroup says whether it was its own limit (docs/host-facts.md,
+                // "Teardown"); read before the teardown removes it.
+                return Err(match crate::launch::cgroups::oom_kills(&dir.id()) {
+                    0 => TrialError::SandboxKilled,
+                    kills => TrialError::SandboxOutOfMemory { kills },
+                });
             }
             Ok(Readiness::Exited(Ended::Status(code))) => Ok(Readiness::Exited(code)),
             Ok(Readiness::Ready { ms, info }) => Ok(Readiness::Ready { ms, info }),

@@ -33,6 +33,29 @@ pub fn remove_cgroups(id: &str) {
     }
 }
 
+/// How many processes the kernel's OOM killer ended in the memory cgroup of scratch
+/// directory `id` (`dindcheck-<id>`, its children counted: the kernel adds each kill to
+/// every ancestor's count): `oom_kill` of `memory.oom_control` on cgroup v1, of
+/// `memory.events` on v2. 0 when there is no such cgroup.
+pub fn oom_kills(id: &str) -> u64 {
+    let name = format!("dindcheck-{id}");
+    [("memory", "memory.oom_control"), ("", "memory.events")]
+        .iter()
+        .filter_map(|(hierarchy, file)| {
+            let path = Path::new(CGROUP_ROOT)
+                .join(hierarchy)
+                .join(&name)
+                .join(file);
+            std::fs::read_to_string(path).ok()
+        })
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// rmdir of a cgroup and its children, deepest first (a cgroup's files go with it).
 fn remove_cgroup_tree(path: &Path) {
     if let Ok(dir) = std::fs::read_dir(path) {
