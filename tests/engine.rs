@@ -58,7 +58,7 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
         // The failed container's cgroups: under the trial's own parent, gone with it. Under
         // dockerd's default parent (`docker/`) runsc left them after a failed start, and a
         // `host-bind-rw` trial, removing what was new there, took a running one's.
-        let ours = cgroups_named(&format!("dindcheck-{}-", std::process::id()));
+        let ours = common::cgroups_named(&format!("dindcheck-{}-", std::process::id()));
         assert!(ours.is_empty(), "cgroups left by the trial: {ours:?}");
         let new: Vec<_> = container_cgroups_under_docker()
             .difference(&under_docker)
@@ -105,40 +105,17 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
     });
 }
 
-/// Top-level cgroups, in every hierarchy, whose names start with `prefix`.
-fn cgroups_named(prefix: &str) -> Vec<std::path::PathBuf> {
-    subdirs(std::path::Path::new("/sys/fs/cgroup"))
-        .into_iter()
-        .flat_map(|h| subdirs(&h))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-        })
-        .collect()
-}
-
 /// Cgroups named as container ids (64 hex digits) under `docker/`, in every hierarchy.
 fn container_cgroups_under_docker() -> std::collections::BTreeSet<std::path::PathBuf> {
-    subdirs(std::path::Path::new("/sys/fs/cgroup"))
+    common::subdirs(std::path::Path::new("/sys/fs/cgroup"))
         .into_iter()
-        .flat_map(|h| subdirs(&h.join("docker")))
+        .flat_map(|h| common::subdirs(&h.join("docker")))
         .filter(|p| {
             p.file_name().is_some_and(|n| {
                 n.len() == 64 && n.to_string_lossy().bytes().all(|b| b.is_ascii_hexdigit())
             })
         })
         .collect()
-}
-
-fn subdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A case of the corpus, without probes (these tests are about the engine, not workloads).

@@ -40,6 +40,13 @@ fn run(case: &Case, inv: &Inventory, runtime: &Runtime, no_probes: bool) -> Outc
         running.iter().all(|pid| !mentions_this_process(*pid)),
         "processes of this trial still run: {running:?}"
     );
+    // A SIGKILLed sandbox can stay in its cgroups a moment after its pidfd said it ended:
+    // the teardown waits for them to empty (once a ready trial's were left every other run).
+    let cgroups = common::cgroups_named(&format!("dindcheck-{}-", std::process::id()));
+    assert!(
+        cgroups.is_empty(),
+        "cgroups of this trial left: {cgroups:?}"
+    );
     result.outcome
 }
 

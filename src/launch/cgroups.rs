@@ -11,8 +11,15 @@ pub(super) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// `dindcheck-<id>` or `dindcheck-doctor-<id>`, in every hierarchy). runsc removes them when
 /// a container is deleted, but not after every failed launch: a failed `create` left one in
 /// each cgroup-v1 hierarchy on our machines. Called once the trial's processes are ended, when
-/// the cgroups are empty; one still in use stays (rmdir refuses it).
+/// the cgroups are empty or about to be: a process that was SIGKILLed can stay in its cgroup
+/// for a moment after its pidfd said it ended (rmdir: EBUSY), so a refused rmdir is tried
+/// again for up to [`EMPTYING`]; one still in use after that stays, and the next run's
+/// reaping removes it.
 pub fn remove_cgroups(id: &str) {
+    remove_cgroups_within(id, EMPTYING);
+}
+
+fn remove_cgroups_within(id: &str, wait: std::time::Duration) {
     if id.is_empty() {
         return;
     }
@@ -21,17 +28,33 @@ pub fn remove_cgroups(id: &str) {
     if let Ok(dir) = std::fs::read_dir(CGROUP_ROOT) {
         hierarchies.extend(dir.filter_map(Result::ok).map(|e| e.path()));
     }
-    for h in hierarchies {
-        let Ok(dir) = std::fs::read_dir(&h) else {
-            continue;
-        };
-        for e in dir.filter_map(Result::ok) {
-            if ours(&e.file_name().to_string_lossy()) && e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
+    let mut left: Vec<PathBuf> = hierarchies
+        .iter()
+        .filter_map(|h| std::fs::read_dir(h).ok())
+        .flat_map(|dir| dir.filter_map(Result::ok))
+        .filter(|e| {
+            ours(&e.file_name().to_string_lossy()) && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .collect();
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        left.retain(|c| {
+            remove_cgroup_tree(c);
+            c.exists()
+        });
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if !left.is_empty() {
+        tracing::debug!("cgroups still in use, left to the next run: {left:?}");
     }
 }
+
+/// How long [`remove_cgroups`] tries again a cgroup whose rmdir was refused.
+const EMPTYING: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How many processes the kernel's OOM killer ended in the memory cgroup of scratch
 /// directory `id` (`dindcheck-<id>`, its children counted: the kernel adds each kill to
@@ -162,8 +185,10 @@ pub(super) fn reap_stale_cgroups() {
             }
         }
     }
+    // No waiting: a dead run's sandbox may still be running (its scratch directory's
+    // cleanup ends it, then removes these again).
     for id in ids {
-        remove_cgroups(&id);
+        remove_cgroups_within(&id, std::time::Duration::ZERO);
     }
 }
 

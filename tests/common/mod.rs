@@ -61,3 +61,27 @@ pub fn corpus_case(name: &str) -> Case {
         .unwrap_or_else(|| panic!("cases/{name}.toml"))
         .clone()
 }
+
+/// Top-level cgroups, in every hierarchy, whose names start with `prefix`.
+pub fn cgroups_named(prefix: &str) -> Vec<std::path::PathBuf> {
+    subdirs(std::path::Path::new("/sys/fs/cgroup"))
+        .into_iter()
+        .flat_map(|h| subdirs(&h))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect()
+}
+
+/// The directories in `dir` (none when it cannot be read).
+pub fn subdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
