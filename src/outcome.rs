@@ -245,9 +245,6 @@ mod tests {
         o
     }
 
-    /// tests/flaky.toml's history: the exec probe's first start failed once in 490
-    /// executions ("cannot start a stopped process"), the retry gave the baseline's result,
-    /// and dockerd's log of the first attempt made the trial differ from its baseline.
     /// The Stability section of a `--repeat 5` run: one of five executions of
     /// claim-userland-proxy-false::oci::runsc-20240729 had its exec probe diagnosed by the
     /// retry's "cannot start a stopped process", the other four by the setns error.
@@ -285,6 +282,9 @@ mod tests {
         );
     }
 
+    /// tests/flaky.toml's history: the exec probe's first start failed once in 490
+    /// executions ("cannot start a stopped process"), the retry gave the baseline's result,
+    /// and dockerd's log of the first attempt made the trial differ from its baseline.
     #[test]
     fn a_transient_cause_seen_only_in_passing_is_no_part_of_the_baseline() {
         let seen = ready_with(&["nested-runc-exec-setns", "nested-start-stopped-process"]);

@@ -55,9 +55,9 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
         let result = run_trial(&trial, &ctx).await.unwrap();
         drop(ctx);
         let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
-        // The failed container's cgroups: under the trial's own parent, gone with it. Under
-        // dockerd's default parent (`docker/`) runsc left them after a failed start, and a
-        // `host-bind-rw` trial, removing what was new there, took a running one's.
+        // Nothing of the failed container's cgroups is left, under the trial's own parent
+        // or dockerd's default one (`docker/`, where two empty ones of ended containers were
+        // once found); where a container's cgroup is put is checked by the reload test.
         let ours = common::cgroups_named(&format!("dindcheck-{}-", std::process::id()));
         assert!(ours.is_empty(), "cgroups left by the trial: {ours:?}");
         let new: Vec<_> = container_cgroups_under_docker()
@@ -163,7 +163,28 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
             no_probes: false,
             engine: Some(engine.clone()),
         };
+        // While the trial runs, its container's cgroup is under the trial's own parent.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let prefix = format!("dindcheck-{}-", std::process::id());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let under_own_parent = common::cgroups_named(&prefix)
+                        .iter()
+                        .flat_map(|parent| common::subdirs(parent))
+                        .any(|c| c.file_name().is_some_and(|n| n.len() == 64));
+                    if under_own_parent {
+                        return true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                false
+            })
+        };
         let result = run_trial(&trial, &ctx).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let placed = watcher.join().unwrap();
         drop(ctx);
         let info = engine.docker().info().await;
         let reloads = engine.reloads();
@@ -179,6 +200,10 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
         );
         assert_eq!(reloads.len(), 1, "one reload: {reloads:?}");
         assert!(same_pid, "the engine was reloaded, not restarted");
+        assert!(
+            placed,
+            "the container's cgroup was never seen under /dindcheck-<scratch id>/"
+        );
         assert!(
             !result
                 .outcome

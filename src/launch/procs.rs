@@ -7,7 +7,7 @@
 /// `found` once for each new pid. Each process is held by a pidfd from the moment it is
 /// found, so the signal cannot reach a recycled pid, and its end is an event (a pidfd
 /// polls readable once its process has exited), not a fixed sleep.
-pub fn kill_processes_mentioning(needle: &str, mut found: impl FnMut(u32)) {
+pub fn kill_processes_naming(needle: &str, mut found: impl FnMut(u32)) {
     let mut seen = Vec::new();
     let limit = std::time::Duration::from_secs(5);
     await_ends(needle, limit, true, |pid| {

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use super::cgroups::HostCgroups;
 use super::cgroups::{reap_stale_cgroups, remove_cgroups};
 pub use super::procs::{
-    kill_processes_mentioning, processes_mentioning, processes_naming, still_running_after,
+    kill_processes_naming, processes_mentioning, processes_naming, still_running_after,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -312,7 +312,7 @@ pub fn cleanup(root: &Path, runsc: &Path) -> Leftovers {
 ///
 /// The sandbox, its gofer and `runsc wait` all name the scratch directory on their command
 /// lines (runsc passes its global flags, `--root` among them, to the processes it starts):
-/// they are SIGKILLed and their ends awaited as events (see `kill_processes_mentioning`).
+/// they are SIGKILLed and their ends awaited as events (see `kill_processes_naming`).
 /// With them gone, nothing of the container is left outside the scratch directory but its
 /// cgroups, which the caller removes; `runsc delete --force` would only spend a second or
 /// more finding that out (docs/host-facts.md, "Teardown"). It is still asked to end its
@@ -321,7 +321,7 @@ pub fn cleanup(root: &Path, runsc: &Path) -> Leftovers {
 fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
     let needle = root.to_string_lossy();
     let mut found = Leftovers::default();
-    kill_processes_mentioning(&needle, |_| {});
+    kill_processes_naming(&needle, |_| {});
     if processes_naming(&needle).is_empty() {
         return found;
     }
@@ -332,7 +332,7 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
             found.containers.push(id);
         }
     }
-    kill_processes_mentioning(&needle, |pid| found.processes.push(pid));
+    kill_processes_naming(&needle, |pid| found.processes.push(pid));
     found
 }
 

@@ -103,9 +103,8 @@ impl Launch for Engine<'_> {
             // The trial's own cgroup parent, named as the OCI launcher's sandboxes are: a
             // `host-bind-rw` trial removing what is new under `docker/` cannot take it, and the
             // scratch directory's cleanup removes it (docs/host-facts.md, "A Docker Engine with
-            // runsc as a runtime").
-            // An engine with systemd's driver puts it under a systemd unit, which that
-            // removal spares too.
+            // runsc as a runtime"). An engine with systemd's driver puts it under a systemd
+            // unit instead, which that removal spares too.
             if self.engine.cgroupfs {
                 h.cgroup_parent = Some(format!("/dindcheck-{}", dir.id()));
             }

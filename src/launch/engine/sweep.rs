@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use crate::launch::scratch::{
-    Leftovers, end_runsc_container, kill_processes_mentioning, runsc_containers,
+    Leftovers, end_runsc_container, kill_processes_naming, runsc_containers,
 };
 
 /// Ends what the engine left of container `id` after it was removed: runsc containers with
@@ -30,7 +30,7 @@ pub fn sweep_container(exec_root: Option<&Path>, runsc: &Path, id: &str) -> Left
             .push(format!("{id} (runsc --root={})", root.display()));
         end_runsc_container(runsc, &root, id);
     }
-    kill_processes_mentioning(id, |pid| found.processes.push(pid));
+    kill_processes_naming(id, |pid| found.processes.push(pid));
     found
 }
 
@@ -51,7 +51,7 @@ fn runsc_roots(exec_root: &Path) -> Vec<std::path::PathBuf> {
 /// dockerd stopped), describing each as `name (pid N)`.
 pub fn end_processes_naming(needle: &str) -> Vec<String> {
     let mut ended = Vec::new();
-    kill_processes_mentioning(needle, |pid| {
+    kill_processes_naming(needle, |pid| {
         let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into());
