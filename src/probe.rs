@@ -179,9 +179,7 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
                 Probe::Build => with_retry(probe, docker, || build(docker)).await,
                 Probe::Exec => with_retry(probe, docker, || exec(docker)).await,
                 Probe::Limits => with_retry(probe, docker, || limits(docker)).await,
-                Probe::RunPrivileged => {
-                    with_retry(probe, docker, || run_privileged(docker)).await
-                }
+                Probe::RunPrivileged => with_retry(probe, docker, || run_privileged(docker)).await,
             }
         }
     });

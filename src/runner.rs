@@ -342,7 +342,16 @@ fn refused(outcome: &mut Outcome, refusal: Refusal, log_errors: Vec<String>) {
                     .iter()
                     .any(|l| l.contains(bare) || bare.contains(l.as_str()))
             });
-            outcome.decisive = cause.or(lines.last()).or(log_errors.first()).cloned();
+            // runsc that refuses its command line prints Go's flag error, then its whole
+            // usage: the error is the line that says why.
+            let flag_error = lines
+                .iter()
+                .find(|l| l.starts_with("flag provided but not defined"));
+            outcome.decisive = cause
+                .or(flag_error)
+                .or(lines.last())
+                .or(log_errors.first())
+                .cloned();
             lines.extend(log_errors);
             lines.dedup();
             outcome.error_lines = lines;
@@ -426,6 +435,25 @@ mod tests {
         );
         assert_eq!(o.error_lines.len(), 2);
         assert_eq!(o.log_tail.len(), 1);
+    }
+
+    #[test]
+    fn a_runsc_that_refuses_an_unknown_flag_is_explained_by_that_flag_not_its_usage() {
+        let mut o = outcome("");
+        let refusal = Refusal {
+            // What runsc 20260905 printed for a case with the older packet-write flag.
+            message: "flag provided but not defined: -TESTONLY-allow-packet-endpoint-write\n\
+                      Usage: runsc <flags> <subcommand> <subcommand args>\n\n\
+                      Use \"runsc flags\" for a list of top-level flags\n"
+                .into(),
+            status: Some(2),
+            kind: RefusalKind::Output,
+        };
+        refused(&mut o, refusal, Vec::new());
+        assert_eq!(
+            o.decisive.as_deref(),
+            Some("flag provided but not defined: -TESTONLY-allow-packet-endpoint-write")
+        );
     }
 
     #[test]

@@ -261,7 +261,8 @@ pub async fn network(ctx: &Ctx, bin: &RunscBinary, release: Option<Release>) -> 
     probe.timeout = PROBE_TIMEOUT;
     let run = probe.run(&ctx.home).await;
     evidence.extend(run.evidence());
-    let none = "run cases with `--runsc-network none` (or `host`)";
+    let none = "dindcheck runs this runsc's `sandbox` cases with `--network=none` by itself \
+                (the report says so); for sandbox networking";
     let reason = run.reason();
     let c = if run.started() {
         let note = if prediction == Some(true) {
@@ -280,15 +281,18 @@ pub async fn network(ctx: &Ctx, bin: &RunscBinary, release: Option<Release>) -> 
                 ctx.kernel.map_or("?".into(), |k| k.to_string()),
                 facts::ROOT_NETNS_MESSAGE
             ),
-            format!("{none}, or use runsc {} or later", facts::NETNS_FIX_RELEASE),
+            format!("{none}, use runsc {} or later", facts::NETNS_FIX_RELEASE),
         )
     } else if reason.contains(facts::ROOT_NETNS_MESSAGE) {
         c.fail(
             format!("unavailable: runsc believes it runs in the root network namespace: {reason}"),
-            format!("{none}, or run dindcheck in its own network namespace"),
+            format!("{none}, run dindcheck in its own network namespace"),
         )
     } else {
-        c.fail(format!("unavailable: {reason}"), none)
+        c.fail(
+            format!("unavailable: {reason}"),
+            format!("{none}, see the evidence (`--verbose`)"),
+        )
     };
     timed(c.evidence(evidence), started)
 }

@@ -75,7 +75,6 @@ pub fn predicts_netns_misdetection(
     Some(release? < NETNS_FIX_RELEASE && kernel? >= PER_NETNS_RMEM_KERNEL)
 }
 
-
 /// Why runsc `release` cannot start its sandbox networking on `kernel_release`, or `None`
 /// when it can (or when either version is unknown: the trial then tries).
 pub fn sandbox_network_unavailable(release: &str, kernel_release: &str) -> Option<String> {

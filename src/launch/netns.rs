@@ -70,8 +70,22 @@ impl TrialNetwork {
         // Both ends are made inside the new namespaces: the host's namespace never holds
         // either, even for a moment.
         ip(&[
-            "link", "add", UPLINK_DEVICE, "netns", s, "mtu", &mtu, "type", "veth", "peer", "name",
-            "up0", "netns", u, "mtu", &mtu,
+            "link",
+            "add",
+            UPLINK_DEVICE,
+            "netns",
+            s,
+            "mtu",
+            &mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "up0",
+            "netns",
+            u,
+            "mtu",
+            &mtu,
         ])?;
         let sandbox_cidr = format!("{SANDBOX_ADDRESS}/{PREFIX_LEN}");
         let gateway_cidr = format!("{GATEWAY_ADDRESS}/{PREFIX_LEN}");

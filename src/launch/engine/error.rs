@@ -50,14 +50,16 @@ pub enum ImportFailure {
     Engine(#[from] bollard::errors::Error),
 }
 
-/// Why the outer engine could not pull an image a case names: what the trial's outcome says.
+/// Why the outer engine has no image a case names: what the trial's outcome says.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PullError {
-    #[error("no pull finished within {0:?}")]
-    Timeout(std::time::Duration),
-    /// The engine's own words.
-    #[error("{0}")]
-    Refused(String),
+    /// dindcheck never pulls: a pull is traffic to a registry off this machine (the README's
+    /// network rule), and our machines reach none.
+    #[error(
+        "dindcheck does not pull images (a pull would reach a registry off this machine): \
+         load it into the outer engine first (`docker load`)"
+    )]
+    NotPresent,
 }
 
 /// The engine's own message for a refused request (`OCI runtime start failed: …`, a failed

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveImageOptions};
 use bytes::Bytes;
@@ -25,8 +25,6 @@ use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
 pub const REPO: &str = "dindcheck-rootfs";
-/// How long the outer engine may take to pull an image a case names.
-const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A rootfs as an image of the outer engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,26 +122,18 @@ impl ImageCache {
         Ok(image)
     }
 
-    /// The image `reference` (a case's `image`), pulled now if the engine does not have it.
-    /// Err: why the engine could not pull it, in its own words. A pulled image is kept: it
-    /// is the user's, like an image they loaded themselves.
+    /// The image `reference` (a case's `image`), if the engine has it. Err: it has not;
+    /// dindcheck never pulls one ([`PullError::NotPresent`]).
     pub async fn named(&self, docker: &Docker, reference: &str) -> Result<Image, PullError> {
         let key = format!("image {reference}");
         let mut known = self.0.lock().await;
         if let Some(i) = known.get(&key) {
             return Ok(i.clone());
         }
-        let import_ms = if docker.inspect_image(reference).await.is_ok() {
-            None
-        } else {
-            let started = Instant::now();
-            match tokio::time::timeout(PULL_TIMEOUT, pull(docker, reference)).await {
-                Err(_) => return Err(PullError::Timeout(PULL_TIMEOUT)),
-                Ok(Err(message)) => return Err(PullError::Refused(message)),
-                Ok(Ok(())) => {}
-            }
-            Some(started.elapsed().as_millis() as u64)
-        };
+        if docker.inspect_image(reference).await.is_err() {
+            return Err(PullError::NotPresent);
+        }
+        let import_ms = None;
         let image = Image {
             reference: reference.to_string(),
             import_ms,
@@ -151,25 +141,6 @@ impl ImageCache {
         known.insert(key, image.clone());
         Ok(image)
     }
-}
-
-/// `POST /images/create?fromImage=…`: a pull, with the tag `latest` when the reference has
-/// neither tag nor digest (an empty tag would pull every tag).
-async fn pull(docker: &bollard::Docker, reference: &str) -> Result<(), String> {
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    let tagged = last.contains(':') || reference.contains('@');
-    let options = CreateImageOptions {
-        from_image: Some(reference.to_string()),
-        tag: (!tagged).then(|| "latest".to_string()),
-        ..Default::default()
-    };
-    let mut progress = docker.create_image(Some(options), None, None);
-    while let Some(item) = progress.next().await {
-        if let Err(e) = item {
-            return Err(super::error::engine_message(&e));
-        }
-    }
-    Ok(())
 }
 
 /// Streams `dir` as a tar archive into `POST /images/create?fromSrc=-`.

@@ -58,15 +58,15 @@ impl<'a> Engine<'a> {
             return Err(LaunchError::MissingRunsc(trial.runtime.path.clone()));
         }
         // A root filesystem that is missing or cannot be imported is the host's problem (an
-        // error); an image that cannot be pulled is what this host gives the case (an
-        // outcome).
+        // error); an image that the engine does not have is what this host gives the case (an
+        // outcome: dindcheck never pulls).
         let image = match &trial.case.image {
             Some(reference) => engine
                 .named_image(reference)
                 .await
                 .map(|i| i.reference)
                 .map_err(|why| {
-                    format!("the outer engine cannot pull the image {reference}: {why}")
+                    format!("the outer engine does not have the image {reference}: {why}")
                 }),
             None => {
                 let rootfs = inventory.rootfs(&trial.case.rootfs).ok_or_else(|| {
