@@ -18,7 +18,7 @@ use dindcheck::session::{Reaped, Selection};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUS)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,7 +44,7 @@ impl Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run every case × runtime under real runsc and write the report.
-    #[command(after_help = RUN_EXIT_CODES)]
+    #[command(after_help = EXIT_STATUS)]
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
@@ -60,9 +60,11 @@ pub enum Command {
     /// dockerd arguments, daemon.json keys, runsc flags, mounts, setup lines and
     /// environment), with the trial that proves each part removed or kept; or, with
     /// `--leave-one-out`, what each part of the case is needed for.
+    #[command(after_help = EXIT_STATUS)]
     Minimize(MinimizeArgs),
     /// Find the changes that make a failing case work: its neighbours, one change then
     /// pairs, from the changes the corpus itself makes, each with its trial's evidence.
+    #[command(after_help = EXIT_STATUS)]
     Repair(RepairArgs),
 }
 
@@ -245,11 +247,31 @@ pub struct RunArgs {
     pub fail_on: Vec<report::FailOn>,
 }
 
-/// `dindcheck run`'s exit statuses, for `--help`.
-pub const RUN_EXIT_CODES: &str = "Exit status: 0 the run finished (whatever the verdicts); \
-1 some case files were invalid or some trials could not run (a host fault, listed under \
-\"Not run\"); 2 nothing could run (usage or host problem); 3 a --fail-on condition held (and \
-nothing gave 1); 130 interrupted.";
+/// Every command's exit statuses, for `--help` (the same table as `docs/usage.md`, "Exit
+/// status").
+pub const EXIT_STATUS: &str = "Exit status (every command):
+  0    done: the run finished (whatever the verdicts), the recipe or fix was found
+  1    partly: some case files were invalid or some trials could not run (a host fault,
+       listed under \"Not run\"); doctor: cases cannot run here; minimize: the answer is
+       flaky; repair: no change tried fixes the case
+  2    usage error: a bad option, case or runtime name, or a file given that cannot be used
+  3    run --fail-on: a condition held (and nothing gave 1)
+  4    host fault, nothing could run: no inventory or runsc, the outer engine did not
+       start, the output directory cannot be written, a search's trial could not run
+  5    no answer: minimize's case does not keep the target as it is, repair's already does
+  130  interrupted";
+
+/// The exit status of an error that stopped a command.
+pub fn exit_status(fault: dindcheck::session::Fault) -> u8 {
+    match fault {
+        dindcheck::session::Fault::Usage => EXIT_USAGE,
+        dindcheck::session::Fault::Host => 4,
+        dindcheck::session::Fault::NoAnswer => 5,
+    }
+}
+
+/// The exit status of a usage error (clap's own, for a bad option, too).
+pub const EXIT_USAGE: u8 = 2;
 
 /// Prints each `--fail-on` condition that held, with its trials; true if any did.
 pub fn print_failed_conditions(results: &report::Results, conditions: &[report::FailOn]) -> bool {

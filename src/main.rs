@@ -12,9 +12,7 @@ use dindcheck::output::OutputDir;
 use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
-/// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
-/// invalid or some trials could not run, 2 nothing could run (usage or host problem), 3 a
-/// `run --fail-on` condition held, 130 interrupted (`cli::RUN_EXIT_CODES`).
+/// Exit codes: `cli::EXIT_STATUS` (docs/usage.md, "Exit status").
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,8 +34,9 @@ fn main() -> ExitCode {
         Command::Repair(args) => cli_answers::repair(args),
     };
     result.unwrap_or_else(|e| {
+        let status = cli::exit_status(e.fault());
         eprintln!("{:?}", miette::Report::new(e));
-        ExitCode::from(2)
+        ExitCode::from(status)
     })
 }
 

@@ -113,6 +113,22 @@ fn an_unknown_rootfs_or_platform_is_an_error_with_the_nearest_name() {
     );
 }
 
+/// The exit statuses tell a usage error (2) from a host that cannot run anything (4), and
+/// `--help` lists them all (docs/usage.md, "Exit status").
+#[test]
+fn a_usage_error_and_a_host_fault_have_their_own_exit_status() {
+    let (code, _, err) = dindcheck(&["list", "--case", "no-such-case"], &[NO_HOME]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = dindcheck(&["list"], &[NO_HOME]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no inventory"), "{err}");
+    let (code, out, err) = dindcheck(&["run", "--help"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for status in ["2    usage error", "4    host fault", "5    no answer"] {
+        assert!(out.contains(status), "{status} missing from --help:\n{out}");
+    }
+}
+
 #[test]
 fn zero_jobs_is_a_usage_error() {
     let (code, _, err) = dindcheck(&["run", "--jobs", "0"], &[NO_HOME]);
