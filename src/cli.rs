@@ -109,6 +109,13 @@ pub struct AnswerArgs {
     /// Replace the case's runsc network mode (sandbox, host, none), as for `run`.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
     pub runsc_network: Option<RunscNetwork>,
+    /// As for `run`: permit case files to reach the host (comma-separated, repeatable; refused at load
+    /// otherwise, docs/security.md): `host-cgroup-write` (`cgroup = "host-bind-rw"`: the
+    /// sandbox writes the host's cgroup tree), `tcp-listener` (a dockerd `-H`/`--host` that
+    /// is not a unix socket: with the host's network, dockerd listens on the host's
+    /// addresses, unauthenticated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PERMISSION,...")]
+    pub allow: Vec<dindcheck::case::Permission>,
 }
 
 #[derive(clap::Args)]
@@ -147,6 +154,17 @@ pub struct ImportImageArgs {
 }
 
 impl RunArgs {
+    /// `--out`, or its default (see its `--help`).
+    pub fn out(&self) -> PathBuf {
+        match &self.out {
+            Some(dir) => dir.clone(),
+            None => match self.common.selection_name() {
+                Some(name) => PathBuf::from(RUNS_DIR).join(name),
+                None => PathBuf::from(REPORTS_DIR),
+            },
+        }
+    }
+
     /// `--jobs`, or the default that fits this machine.
     pub fn jobs(&self) -> usize {
         self.jobs
@@ -198,6 +216,13 @@ pub struct Common {
     /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
     #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = parse_launchers)]
     pub launcher: std::vec::Vec<Launcher>,
+    /// Permit case files to reach the host (comma-separated, repeatable; refused at load
+    /// otherwise, docs/security.md): `host-cgroup-write` (`cgroup = "host-bind-rw"`: the
+    /// sandbox writes the host's cgroup tree), `tcp-listener` (a dockerd `-H`/`--host` that
+    /// is not a unix socket: with the host's network, dockerd listens on the host's
+    /// addresses, unauthenticated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PERMISSION,...")]
+    pub allow: Vec<dindcheck::case::Permission>,
 }
 
 #[derive(clap::Args)]
@@ -214,9 +239,13 @@ pub struct RunArgs {
     /// often it occurred, in the report's Stability section.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
-    /// Where to write REPORT.md and results.json.
-    #[arg(long, default_value = "reports")]
-    pub out: PathBuf,
+    /// Where to write REPORT.md, results.json, the heat map and the case pages. Default:
+    /// `reports` for a run of the whole corpus; for a run with a selection (`--case`,
+    /// `--runtime`, `--launcher oci|engine`, `--partition`, `--runsc`),
+    /// `reports/runs/<selection>/`, e.g. `reports/runs/gvisor-tutorial--runsc-20240729--oci/`,
+    /// so that reproducing one trial never replaces the corpus's report.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     pub keep_scratch: bool,
@@ -377,7 +406,63 @@ pub struct DoctorArgs {
     pub runsc: Vec<PathBuf>,
 }
 
+/// Where a run of the whole corpus writes its report.
+pub const REPORTS_DIR: &str = "reports";
+/// Where a run with a selection writes its report, in a directory named after it.
+pub const RUNS_DIR: &str = "reports/runs";
+
 impl Common {
+    /// A directory name for a run that selects part of the corpus: its cases, runtimes,
+    /// launcher, partition and own runsc binaries, joined by `--` (a timestamp instead when
+    /// that would be too long for a name); `None` for the whole corpus.
+    pub fn selection_name(&self) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        let join = |names: &[String]| names.join("+");
+        if !self.only.is_empty() {
+            parts.push(join(&self.only));
+        }
+        if !self.runtimes.is_empty() {
+            parts.push(join(&self.runtimes));
+        }
+        if let [one] = self.launcher.as_slice() {
+            parts.push(one.as_str().to_string());
+        }
+        if let Some(p) = self.partition {
+            parts.push(format!("part-{}-of-{}", p.index, p.count));
+        }
+        if !self.runsc.is_empty() {
+            let binaries: Vec<String> = self
+                .runsc
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            parts.push(format!("runsc-{}", binaries.join("+")));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let name: String = parts
+            .join("--")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._@+-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if name.len() > 120 {
+            return Some(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        }
+        Some(name)
+    }
+
     pub fn selection(&self) -> Selection {
         Selection {
             cases: self.cases.clone(),
@@ -387,6 +472,7 @@ impl Common {
             partition: self.partition,
             launchers: self.launcher.clone(),
             runsc: self.runsc.clone(),
+            allow: self.allow.clone(),
         }
     }
 }

@@ -18,6 +18,7 @@ fn request(a: &AnswerArgs) -> Request {
             network: a.runsc_network,
             launchers: vec![a.launcher],
             runsc: a.runsc.clone(),
+            allow: a.allow.clone(),
             ..Default::default()
         },
         home: a.home.clone(),

@@ -73,7 +73,8 @@ fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
 fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let (planned, bad) = plan(&args.common)?;
     // Before any trial: a run must not find at its end that it cannot write its results.
-    let out = OutputDir::prepare(&args.out)?;
+    let out_path = args.out();
+    let out = OutputDir::prepare(&out_path)?;
     let home = args.common.home.clone();
     cli::print_reaped(&session::reap(&home));
     // A trial its launcher cannot express is reported as such, never run as something else.
@@ -170,11 +171,11 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    cli::write(&mut results, &out, &args.out)?;
+    cli::write(&mut results, &out, &out_path)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
-        args.out.join("REPORT.md").display()
+        out_path.join("REPORT.md").display()
     );
     if interrupted {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");

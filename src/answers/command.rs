@@ -194,8 +194,13 @@ pub async fn minimize(
             ),
         };
         let text = casefile::text(&trial.case, &result, &header)?;
-        let (path, loaded) =
-            casefile::write_and_load(&req.out.join("cases"), &name, &text, &req.selection.cases)?;
+        let (path, loaded) = casefile::write_and_load(
+            &req.out.join("cases"),
+            &name,
+            &text,
+            &req.selection.cases,
+            &req.selection.allow,
+        )?;
         let key = |c: &Case| config_key(&with_target(c, &target), runtime, "", "");
         if key(&loaded) != key(&result) {
             return Err(AnswerError::CaseFileDiffers(path));
