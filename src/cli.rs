@@ -493,13 +493,17 @@ fn parse_target(s: &str) -> Result<dindcheck::answers::trials::Target, String> {
 }
 
 /// `results.json` and `REPORT.md`, written as a pair, with the answers `minimize` and
-/// `repair` saved in the output directory's `answers/` (read, never recomputed).
+/// `repair` saved in the output directory's `answers/` (read, never recomputed); without
+/// any there, a merge keeps those its inputs carried.
 pub fn write(
     results: &mut report::Results,
     out: &dindcheck::output::OutputDir,
     dir: &std::path::Path,
 ) -> Result<(), dindcheck::session::SessionError> {
-    results.answers = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
+    let saved = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
+    if !saved.is_empty() {
+        results.answers = saved;
+    }
     Ok(out.write_results(results)?)
 }
 
