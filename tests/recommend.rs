@@ -87,3 +87,27 @@ fn a_claim_is_named_only_where_no_recipe_became_ready() {
         "{screen}"
     );
 }
+
+/// Evidence lines are never cut: a decisive line of 300 characters, whose cause is at its
+/// end, reaches the case page and the one-line summary whole (issue 24: "…apply caps:
+/// operation not permitted" was cut off at 110–160 characters).
+#[test]
+fn a_long_evidence_line_is_shown_whole() {
+    let mut r = fixture();
+    let tail = "apply caps: operation not permitted";
+    let long = format!("{} {tail}", "x".repeat(260));
+    let o = r
+        .outcomes
+        .iter_mut()
+        .find(|o| o.case == "history-a-socket-only")
+        .unwrap();
+    o.decisive = Some(long.clone());
+    assert!(report::summary_line(o).ends_with(tail));
+    let rendered = report::render(&r);
+    let (_, page) = rendered
+        .case_pages
+        .iter()
+        .find(|(c, _)| c == "history-a-socket-only")
+        .unwrap();
+    assert!(page.contains(&long), "the page cuts the line");
+}
