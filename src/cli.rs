@@ -26,7 +26,7 @@ pub struct Cli {
 
 impl Cli {
     /// The command line, with every `DINDCHECK_*` variable that is set but empty treated as
-    /// unset (README: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
+    /// unset (docs/usage.md: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
     /// empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the default, not an error).
     pub fn parse_with_env() -> Cli {
         let empty = |a: &clap::Arg| {

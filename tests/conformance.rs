@@ -18,7 +18,7 @@
 //! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
 //! its observed outcome and the command, environment included, that records it.
 //!
-//! A trial that its launcher cannot express (see the README's "Two launchers") is not
+//! A trial that its launcher cannot express (docs/usage.md, "Two launchers") is not
 //! launched: its baseline records "not expressible with this launcher" and why, and the trial
 //! checks that this still holds.
 //!

@@ -1,7 +1,7 @@
 //! `dindcheck list` as a lint of case files and selections: typos get "did you mean", an
 //! invalid case file is reported as invalid (not as a missing case), a rootfs or platform
 //! this host does not know is an error, case files can be checked without an inventory, and
-//! bad or empty settings behave as `--help` and the README say. No sandbox is started.
+//! bad or empty settings behave as `--help` and docs/usage.md say. No sandbox is started.
 
 mod common;
 
@@ -136,7 +136,7 @@ fn zero_jobs_is_a_usage_error() {
     assert!(err.contains("'0' for '--jobs"), "{err}");
 }
 
-/// An empty variable is as if it were unset (README): `DINDCHECK_RUNSC_NETWORK=` runs each
+/// An empty variable is as if it were unset (docs/usage.md): `DINDCHECK_RUNSC_NETWORK=` runs each
 /// case in its own network mode, an empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the
 /// default rather than an error.
 #[test]

@@ -91,7 +91,7 @@ pub fn text(original: &Case, result: &Case, header: &Header) -> Result<String, C
         );
     }
     Ok(format!(
-        "# Written by `dindcheck minimize` (README, \"Answers\"): {}\n{}",
+        "# Written by `dindcheck minimize` (docs/usage.md, \"Answers\"): {}\n{}",
         header.description,
         toml::to_string(&t)?
     ))

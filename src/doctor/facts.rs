@@ -20,7 +20,7 @@ impl fmt::Display for Release {
 }
 
 /// The first release whose root-namespace test no longer relies on the existence of
-/// `/proc/sys/net/core/rmem_default` (the README's "Networking on our machines").
+/// `/proc/sys/net/core/rmem_default` (docs/networking.md).
 pub const NETNS_FIX_RELEASE: Release = Release(20240807);
 
 /// The kernel that made `net.core.rmem_default` per network namespace, so that the file

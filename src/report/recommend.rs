@@ -255,7 +255,7 @@ fn least_it_needs(md: &mut String, r: &Results) {
     if minimal.is_empty() {
         let _ = writeln!(
             md,
-            "No minimal recipe saved: `dindcheck minimize CASE --runtime R` finds one (README)."
+            "No minimal recipe saved: `dindcheck minimize CASE --runtime R` finds one (docs/usage.md)."
         );
         return;
     }
@@ -286,7 +286,7 @@ fn one_change(md: &mut String, r: &Results) {
         let _ = writeln!(
             md,
             "No repair saved: write your recipe as a case file and run `dindcheck repair CASE \
-             --runtime R` (README)."
+             --runtime R` (docs/usage.md)."
         );
         return;
     }
