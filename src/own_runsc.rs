@@ -194,6 +194,7 @@ pub fn add_to(inventory: &mut Inventory, paths: &[PathBuf]) -> Result<Vec<Added>
             package_version: identity.version.clone(),
             path: identity.path.clone(),
             name: Some(name.clone()),
+            ..Default::default()
         });
         added.push(Added {
             identity,

@@ -11,8 +11,9 @@ use crate::launch::launcher::Launcher;
 /// Settings that apply to every trial of a run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunOptions {
-    /// Replaces every case's runsc network mode. On hosts where runsc's sandbox networking
-    /// cannot start (see `dindcheck doctor`), this is how the other findings stay visible.
+    /// Replaces every case's runsc network mode. Without it each case runs in its own mode,
+    /// except that a runtime whose sandbox networking cannot start on this host (see
+    /// `dindcheck doctor`) runs `sandbox` cases with `none`.
     pub network_override: Option<RunscNetwork>,
     /// The launchers to run each case under. Empty means both.
     pub launchers: Vec<Launcher>,
@@ -47,7 +48,8 @@ pub struct Trial {
     pub case: Case,
     pub runtime: Runtime,
     pub launcher: Launcher,
-    /// The network mode actually used (the case's, unless overridden).
+    /// The network mode actually used: the case's, unless the run overrides it, or the
+    /// runtime's sandbox networking cannot start on this host (then `none`).
     pub network: RunscNetwork,
 }
 
@@ -57,7 +59,7 @@ impl Trial {
             case: case.clone(),
             runtime: runtime.clone(),
             launcher,
-            network: options.network_override.unwrap_or(case.runsc.network),
+            network: network_for(case.runsc.network, runtime, options),
         }
     }
 
@@ -73,6 +75,19 @@ impl Trial {
     /// Whether the run replaced the case's own network mode.
     pub fn network_substituted(&self) -> bool {
         self.network != self.case.runsc.network
+    }
+}
+
+/// The network mode a case asking for `asked` gets on `runtime`: the run's override if any;
+/// else `none` in place of `sandbox` where that runtime's sandbox networking cannot start on
+/// this host (docs/host-facts.md, "Sandbox networking"); else the case's own.
+fn network_for(asked: RunscNetwork, runtime: &Runtime, options: &RunOptions) -> RunscNetwork {
+    match options.network_override {
+        Some(n) => n,
+        None if asked == RunscNetwork::Sandbox && runtime.sandbox_network.is_some() => {
+            RunscNetwork::None
+        }
+        None => asked,
     }
 }
 
@@ -132,5 +147,36 @@ impl Partition {
             .filter(|(i, _)| i % self.count == self.index - 1)
             .map(|(_, t)| t)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(sandbox_network: Option<&str>) -> Runtime {
+        Runtime {
+            name: "runsc-x".into(),
+            release: "x".into(),
+            path: "/runsc".into(),
+            platform: None,
+            sandbox_network: sandbox_network.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_runtime_without_sandbox_networking_runs_sandbox_cases_with_none() {
+        let none = RunOptions::default();
+        let broken = runtime(Some("misdetects the root network namespace"));
+        let (sandbox, host) = (RunscNetwork::Sandbox, RunscNetwork::Host);
+        assert_eq!(network_for(sandbox, &broken, &none), RunscNetwork::None);
+        assert_eq!(network_for(host, &broken, &none), host);
+        assert_eq!(network_for(sandbox, &runtime(None), &none), sandbox);
+        // An override is the run's word for every trial.
+        let forced = RunOptions {
+            network_override: Some(RunscNetwork::Host),
+            ..RunOptions::default()
+        };
+        assert_eq!(network_for(sandbox, &runtime(None), &forced), host);
     }
 }

@@ -179,6 +179,9 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
                 Probe::Build => with_retry(probe, docker, || build(docker)).await,
                 Probe::Exec => with_retry(probe, docker, || exec(docker)).await,
                 Probe::Limits => with_retry(probe, docker, || limits(docker)).await,
+                Probe::RunPrivileged => {
+                    with_retry(probe, docker, || run_privileged(docker)).await
+                }
             }
         }
     });
@@ -327,13 +330,29 @@ fn excerpt(output: &str) -> String {
 }
 
 async fn run_marker(docker: &Docker, probe: Probe, network: &str) -> Result<(), String> {
+    let host_config = HostConfig {
+        network_mode: Some(network.into()),
+        ..Default::default()
+    };
+    marker_in(docker, probe, host_config).await
+}
+
+/// A privileged nested container (`--privileged`) on the daemon's default network.
+async fn run_privileged(docker: &Docker) -> Result<(), String> {
+    let host_config = HostConfig {
+        privileged: Some(true),
+        ..Default::default()
+    };
+    marker_in(docker, Probe::RunPrivileged, host_config).await
+}
+
+/// Runs the image printing [`MARKER`] with `host_config`; fails unless it printed it and
+/// exited 0.
+async fn marker_in(docker: &Docker, probe: Probe, host_config: HostConfig) -> Result<(), String> {
     let body = ContainerCreateBody {
         image: Some(IMAGE.into()),
         cmd: command(&["/bin/busybox", "echo", MARKER]),
-        host_config: Some(HostConfig {
-            network_mode: Some(network.into()),
-            ..Default::default()
-        }),
+        host_config: Some(host_config),
         ..Default::default()
     };
     let (code, output) = run_to_end(docker, &container(probe), body).await?;

@@ -19,6 +19,7 @@ fn config_json_of_every_case() {
         release: "test".into(),
         path: PathBuf::from("/runsc"),
         platform: None,
+        sandbox_network: None,
     };
     for case in corpus.runnable() {
         let trial = Trial::new(case, &runtime, Launcher::Oci, &RunOptions::default());

@@ -84,6 +84,7 @@ fn fixture() -> Results {
         name: n.into(),
         version: "0.0~test".into(),
         platform: "default".into(),
+        sandbox_network: None,
     };
     Results {
         schema: report::SCHEMA_VERSION,

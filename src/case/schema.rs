@@ -231,7 +231,7 @@ impl Case {
                 .into_iter()
                 .filter(|p| list.contains(p))
                 .collect(),
-            None => Probe::ALL.to_vec(),
+            None => Probe::DEFAULT.to_vec(),
         }
     }
 

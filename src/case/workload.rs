@@ -33,11 +33,26 @@ pub enum Probe {
     Exec,
     /// A run with `--memory` and `--cpus`, checking that the memory limit is in force.
     Limits,
+    /// `docker run --rm --privileged` printing a known string: gVisor's own Docker test runs
+    /// privileged nested containers. Only where a case lists it (not in [`Probe::DEFAULT`]).
+    RunPrivileged,
 }
 
 impl Probe {
     /// Every probe, in the order they run.
-    pub const ALL: [Probe; 7] = [
+    pub const ALL: [Probe; 8] = [
+        Probe::ImageLoad,
+        Probe::RunNone,
+        Probe::RunHost,
+        Probe::RunDefault,
+        Probe::Build,
+        Probe::Exec,
+        Probe::Limits,
+        Probe::RunPrivileged,
+    ];
+
+    /// The probes of a case that lists none: every probe but the opt-in ones.
+    pub const DEFAULT: [Probe; 7] = [
         Probe::ImageLoad,
         Probe::RunNone,
         Probe::RunHost,
@@ -56,6 +71,7 @@ impl Probe {
             Probe::Build => "build",
             Probe::Exec => "exec",
             Probe::Limits => "limits",
+            Probe::RunPrivileged => "run-privileged",
         }
     }
 }

@@ -74,6 +74,7 @@ impl DoctorOptions {
                     package_version: String::new(),
                     path: t.runtime.path.clone(),
                     name: t.runtime.name.split('@').next().map(str::to_string),
+                    ..Default::default()
                 });
             }
             if let Some(p) = &t.runtime.platform {

@@ -3,78 +3,13 @@
 //! fixture text without a sandbox.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A gVisor release, named by its date (`20240729`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct Release(pub u32);
-
-impl fmt::Display for Release {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// The first release whose root-namespace test no longer relies on the existence of
-/// `/proc/sys/net/core/rmem_default` (docs/networking.md).
-pub const NETNS_FIX_RELEASE: Release = Release(20240807);
-
-/// The kernel that made `net.core.rmem_default` per network namespace, so that the file
-/// exists in every namespace and older runsc believes it always runs in the root one.
-pub const PER_NETNS_RMEM_KERNEL: KernelVersion = KernelVersion {
-    major: 6,
-    minor: 11,
+pub use crate::inventory::network::{
+    KernelVersion, NETNS_FIX_RELEASE, PER_NETNS_RMEM_KERNEL, Release, parse_kernel, parse_release,
+    predicts_netns_misdetection,
 };
-
-/// The release date in `runsc --version` output. Debian's builds print
-/// `runsc version 0.0~20221219.0`, gVisor's own `runsc version release-20240807.0`.
-pub fn parse_release(version_output: &str) -> Option<Release> {
-    let first = version_output.lines().next()?;
-    let re = regex::Regex::new(r"(?:^|[^0-9])(20[0-9]{6})(?:[^0-9]|$)").expect("a valid regex");
-    re.captures(first)?
-        .get(1)?
-        .as_str()
-        .parse()
-        .ok()
-        .map(Release)
-}
-
-/// A kernel's major and minor version: all that the checks compare.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct KernelVersion {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl fmt::Display for KernelVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-/// `6.18.44-fc-v782` → 6.18.
-pub fn parse_kernel(release: &str) -> Option<KernelVersion> {
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some(KernelVersion { major, minor })
-}
-
-/// Whether runsc `release` on `kernel` will refuse sandbox networking with "cannot run with
-/// network enabled in root network namespace" although it is not in the root namespace.
-/// `None` when either version is unknown.
-pub fn predicts_netns_misdetection(
-    release: Option<Release>,
-    kernel: Option<KernelVersion>,
-) -> Option<bool> {
-    Some(release? < NETNS_FIX_RELEASE && kernel? >= PER_NETNS_RMEM_KERNEL)
-}
 
 /// The message runsc prints when it believes it runs in the root network namespace.
 pub const ROOT_NETNS_MESSAGE: &str = "cannot run with network enabled in root network namespace";

@@ -227,6 +227,7 @@ impl Probe {
     fn spec(&self, io_dir: &Path, root: &Path) -> Result<Spec, oci_spec::OciSpecError> {
         let script = format!("exec 2>&1\necho '{STARTED_MARKER}'\n{}", self.script);
         SandboxSpec {
+            network_namespace: None,
             hostname: "dindcheck-doctor",
             // Writes stay in memory, mount points in the trial's overlay view of the rootfs:
             // the rootfs is shared and never changes.

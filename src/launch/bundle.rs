@@ -51,8 +51,19 @@ pub enum BundleError {
 }
 
 /// Builds the OCI spec of `trial` with its root filesystem at `rootfs` and its io directory
-/// at `io_dir` on the host.
+/// at `io_dir` on the host, in a new network namespace.
 pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleError> {
+    spec_in(trial, rootfs, io_dir, None)
+}
+
+/// [`spec`], the sandbox joining the network namespace `netns` when one is given (the
+/// trial's own, [`super::netns`]), whose uplink the setup is told of.
+pub fn spec_in(
+    trial: &Trial,
+    rootfs: &Path,
+    io_dir: &Path,
+    netns: Option<&Path>,
+) -> Result<Spec, BundleError> {
     let case = &trial.case;
     let mut args = vec![
         "/bin/sh".to_string(),
@@ -84,7 +95,17 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
         rootfs,
         io_dir,
         args,
-        env: case.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: case
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(
+                netns
+                    .into_iter()
+                    .flat_map(|_| super::netns::TrialNetwork::environment())
+                    .map(|(k, v)| format!("{k}={v}")),
+            )
+            .collect(),
         capabilities: case
             .capabilities
             .resolve()
@@ -99,6 +120,7 @@ pub fn spec(trial: &Trial, rootfs: &Path, io_dir: &Path) -> Result<Spec, BundleE
         mounts,
         devices: device_rules(&case.spec_edits)?,
         memory_limit: Some(SANDBOX_MEMORY_BYTES),
+        network_namespace: netns,
     }
     .build()?)
 }
@@ -129,8 +151,9 @@ pub fn write(
     rootfs: &Path,
     bundle_dir: &Path,
     io_dir: &Path,
+    netns: Option<&Path>,
 ) -> Result<(), BundleError> {
-    let json = config_json(&spec(trial, rootfs, io_dir)?);
+    let json = config_json(&spec_in(trial, rootfs, io_dir, netns)?);
     write_file(&bundle_dir.join("config.json"), &json)?;
     write_io(trial, io_dir)
 }

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod flags;
 pub mod launcher;
+pub mod netns;
 pub mod oci;
 pub mod procs;
 pub mod runsc;

@@ -8,9 +8,11 @@ use tokio::io::AsyncReadExt;
 
 use super::bundle;
 use super::launcher::NotExpressible;
+use super::netns::TrialNetwork;
 use super::runsc::{Runsc, RunscFailure, exit_status_from_logs, parse_wait_status};
 use super::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
 use super::scratch::{Leftovers, TrialDir};
+use crate::case::RunscNetwork;
 use crate::inventory::Inventory;
 use crate::plan::Trial;
 
@@ -31,6 +33,9 @@ pub fn expressible(trial: &Trial) -> Result<(), NotExpressible> {
 /// One trial's bundle and runsc.
 pub struct Oci {
     rootfs: PathBuf,
+    /// The trial's own network namespaces, for runsc's sandbox networking; deleted when the
+    /// launcher is dropped, after the teardown.
+    network: Option<TrialNetwork>,
 }
 
 impl Oci {
@@ -47,15 +52,28 @@ impl Oci {
         }
         Ok(Oci {
             rootfs: rootfs.path.clone(),
+            network: None,
         })
     }
 }
 
 impl Launch for Oci {
-    fn write(&self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
+    fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
         // The trial's own overlay view of the shared rootfs: mount points land there.
         let root = dir.rootfs_view(&self.rootfs)?;
-        Ok(bundle::write(trial, &root, &dir.bundle(), &dir.io())?)
+        // Sandbox networking gets namespaces of the trial's own, with a link to nothing but
+        // the trial's uplink namespace (docs/host-facts.md, "Sandbox networking").
+        if trial.network == RunscNetwork::Sandbox {
+            self.network = Some(TrialNetwork::create(&dir.id())?);
+        }
+        let netns = self.network.as_ref().map(TrialNetwork::path);
+        Ok(bundle::write(
+            trial,
+            &root,
+            &dir.bundle(),
+            &dir.io(),
+            netns.as_deref(),
+        )?)
     }
 
     async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start {

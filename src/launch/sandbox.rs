@@ -19,7 +19,7 @@ use crate::plan::Trial;
 /// [`super::dispatch::launch`].
 pub(crate) trait Launch {
     /// Writes what the sandbox reads into the trial's scratch directory.
-    fn write(&self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError>;
+    fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError>;
     /// Starts the sandbox. The trial's deadline is `timeout` from when the launcher starts
     /// its clock (the launch itself counts).
     async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start;
@@ -109,4 +109,6 @@ pub enum LaunchError {
     EngineStopped(&'static str),
     #[error("failed to prepare the scratch directory: {0}")]
     Scratch(#[from] std::io::Error),
+    #[error("failed to make the trial's network namespace: {0}")]
+    Network(#[from] super::netns::NetnsError),
 }

@@ -442,6 +442,9 @@ pub struct Stale {
 /// left running and removes them. Called at the start of every run.
 pub fn reap_stale(home: &Path) -> Vec<Stale> {
     reap_stale_cgroups();
+    for ns in super::netns::reap_stale(alive) {
+        tracing::info!("removed the network namespace {ns}, left by a run that is gone");
+    }
     let Ok(dir) = std::fs::read_dir(home.join("runs")) else {
         return Vec::new();
     };

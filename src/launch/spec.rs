@@ -47,6 +47,9 @@ pub struct SandboxSpec<'a> {
     pub devices: Option<Vec<LinuxDeviceCgroup>>,
     /// The sandbox's memory limit on the host, in bytes.
     pub memory_limit: Option<i64>,
+    /// The network namespace the sandbox joins (runsc's sandbox networking is built from
+    /// its interfaces and routes); `None`: a new, empty one.
+    pub network_namespace: Option<&'a Path>,
 }
 
 impl SandboxSpec<'_> {
@@ -106,7 +109,12 @@ impl SandboxSpec<'_> {
         }
         let namespaces = kinds
             .into_iter()
-            .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+            .map(|t| match (t, self.network_namespace) {
+                (LinuxNamespaceType::Network, Some(path)) => {
+                    LinuxNamespaceBuilder::default().typ(t).path(path).build()
+                }
+                _ => LinuxNamespaceBuilder::default().typ(t).build(),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut linux = LinuxBuilder::default().namespaces(namespaces);
         match (self.memory_limit, self.devices) {

@@ -235,7 +235,7 @@ pub fn markdown(r: &Results) -> String {
     // kernel version and the cgroup version dockerd saw ("–" where no trial became ready).
     let _ = writeln!(
         md,
-        "| runtime | runsc version | platform | kernel seen inside | cgroup inside |\n|---|---|---|---|---|"
+        "| runtime | runsc version | platform | network | kernel seen inside | cgroup inside |\n|---|---|---|---|---|---|"
     );
     for rt in &r.runtimes {
         let inside = r
@@ -251,10 +251,11 @@ pub fn markdown(r: &Results) -> String {
             .map_or("–".to_string(), |v| format!("v{v}"));
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             cell(&rt.name),
             cell(&rt.version),
             cell(&rt.platform),
+            cell(&runtime_network(r, rt)),
             cell(kernel),
             cell(&cgroup)
         );
@@ -278,8 +279,17 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(
             md,
             "**Network substituted**: every case ran with runsc `--network={net}` instead of its \
-             own mode (`--runsc-network {net}`), because runsc's sandbox networking cannot start \
-             on this host. Cases whose recipe used another mode show what happens with `{net}`.\n"
+             own mode (`--runsc-network {net}`). Cases whose recipe used another mode show what \
+             happens with `{net}`.\n"
+        );
+    } else if let Some(rt) = r.runtimes.iter().find(|rt| rt.sandbox_network.is_some()) {
+        let _ = writeln!(
+            md,
+            "**Network substituted** for some runtimes (the table's network column): a case \
+             that asks for runsc's sandbox network ran with `--network=none` under a runsc \
+             whose sandbox networking cannot start here ({}). The other runtimes ran every \
+             case in its own mode, sandbox networking real.\n",
+            rt.sandbox_network.as_deref().unwrap_or_default()
         );
     }
     let writers: Vec<&CaseInfo> = r
@@ -347,6 +357,16 @@ pub fn markdown(r: &Results) -> String {
     md
 }
 
+/// What the runtime's trials ran with: each case's own mode (sandbox networking real), or
+/// `none` in place of `sandbox` where it cannot start here, or the run's override.
+fn runtime_network(r: &Results, rt: &super::results::RuntimeInfo) -> String {
+    match (&r.network_override, &rt.sandbox_network) {
+        (Some(net), _) => format!("{net} (every case, `--runsc-network {net}`)"),
+        (None, Some(_)) => "none in place of sandbox (cannot start here)".into(),
+        (None, None) => "each case's own (sandbox real)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +414,7 @@ mod tests {
                 name: "runsc-1".into(),
                 version: "1".into(),
                 platform: "default".into(),
+                sandbox_network: None,
             }],
             rootfs: Vec::new(),
             cases: vec![CaseInfo {

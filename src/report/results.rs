@@ -155,6 +155,10 @@ pub struct RuntimeInfo {
     pub name: String,
     pub version: String,
     pub platform: String,
+    /// Why this runsc's sandbox networking cannot start on the host, when it cannot: its
+    /// `sandbox` cases then ran with `none` (absent: the cases ran in their own modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_network: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -222,6 +226,7 @@ impl RuntimeInfo {
             name: r.name.clone(),
             version: version.to_string(),
             platform: r.platform.clone().unwrap_or_else(|| "default".into()),
+            sandbox_network: r.sandbox_network.clone(),
         }
     }
 }

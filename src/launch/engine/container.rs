@@ -286,6 +286,7 @@ mod tests {
             release: "20240729".into(),
             path: "/x/runsc".into(),
             platform: None,
+            sandbox_network: None,
         };
         Trial::new(&case, &runtime, Launcher::Engine, &RunOptions::default())
     }

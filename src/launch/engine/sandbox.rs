@@ -88,7 +88,7 @@ impl<'a> Engine<'a> {
 }
 
 impl Launch for Engine<'_> {
-    fn write(&self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
+    fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
         Ok(bundle::write_io(trial, &dir.io())?)
     }
 

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod network;
+
 pub const DEFAULT_HOME: &str = "/var/lib/dindcheck";
 
 /// The root filesystems that `dindcheck import-image` made, under the home.
@@ -72,7 +74,7 @@ pub struct Inventory {
     pub images: Images,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunscBinary {
     /// gVisor's release date, e.g. `20240729`.
@@ -85,6 +87,17 @@ pub struct RunscBinary {
     /// its release with another one (see [`crate::own_runsc`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// For a runsc that `scripts/setup-host` built from gVisor's Go module
+    /// (docs/runsc-from-go.md): the module's pseudo-version, e.g.
+    /// `v0.0.0-20260106215814-b2227fa9cfe0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_module: Option<String>,
+    /// The Go toolchain it was built with (its go.mod's `go` line), e.g. `go1.24.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_toolchain: Option<String>,
+    /// How long its build took, in seconds, as the setup measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_build_seconds: Option<u64>,
 }
 
 impl RunscBinary {
@@ -197,6 +210,11 @@ pub struct Runtime {
     pub path: PathBuf,
     /// `None`: runsc's own default (ptrace before mid-2023 releases, systrap after).
     pub platform: Option<String>,
+    /// Why this runsc's sandbox networking cannot start on this host, if it cannot: its
+    /// trials of cases that ask for `sandbox` then run with `none`, and the report says so
+    /// ([`network::sandbox_network_unavailable`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_network: Option<String>,
 }
 
 impl fmt::Display for Runtime {
@@ -259,6 +277,7 @@ impl Inventory {
                 release: r.release.clone(),
                 path: r.path.clone(),
                 platform: None,
+                sandbox_network: network::sandbox_network_unavailable(&r.release, &self.kernel),
             })
             .collect();
         v.sort_by(|a, b| (&a.release, &a.name).cmp(&(&b.release, &b.name)));
@@ -330,6 +349,7 @@ mod tests {
             package_version: String::new(),
             path: path.into(),
             name: name.map(str::to_string),
+            ..Default::default()
         }
     }
 
