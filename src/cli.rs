@@ -18,7 +18,7 @@ use dindcheck::session::{Reaped, Selection};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUS)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,7 +26,7 @@ pub struct Cli {
 
 impl Cli {
     /// The command line, with every `DINDCHECK_*` variable that is set but empty treated as
-    /// unset (README: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
+    /// unset (docs/usage.md: an empty `DINDCHECK_RUNSC_NETWORK` runs each case in its own mode; an
     /// empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the default, not an error).
     pub fn parse_with_env() -> Cli {
         let empty = |a: &clap::Arg| {
@@ -44,7 +44,7 @@ impl Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run every case × runtime under real runsc and write the report.
-    #[command(after_help = RUN_EXIT_CODES)]
+    #[command(after_help = EXIT_STATUS)]
     Run(RunArgs),
     /// Check the case files and list the trials a run would make.
     List(ListArgs),
@@ -60,9 +60,11 @@ pub enum Command {
     /// dockerd arguments, daemon.json keys, runsc flags, mounts, setup lines and
     /// environment), with the trial that proves each part removed or kept; or, with
     /// `--leave-one-out`, what each part of the case is needed for.
+    #[command(after_help = EXIT_STATUS)]
     Minimize(MinimizeArgs),
     /// Find the changes that make a failing case work: its neighbours, one change then
     /// pairs, from the changes the corpus itself makes, each with its trial's evidence.
+    #[command(after_help = EXIT_STATUS)]
     Repair(RepairArgs),
 }
 
@@ -107,6 +109,13 @@ pub struct AnswerArgs {
     /// Replace the case's runsc network mode (sandbox, host, none), as for `run`.
     #[arg(long, env = "DINDCHECK_RUNSC_NETWORK", value_name = "MODE")]
     pub runsc_network: Option<RunscNetwork>,
+    /// As for `run`: permit case files to reach the host (comma-separated, repeatable; refused at load
+    /// otherwise, docs/security.md): `host-cgroup-write` (`cgroup = "host-bind-rw"`: the
+    /// sandbox writes the host's cgroup tree), `tcp-listener` (a dockerd `-H`/`--host` that
+    /// is not a unix socket: with the host's network, dockerd listens on the host's
+    /// addresses, unauthenticated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PERMISSION,...")]
+    pub allow: Vec<dindcheck::case::Permission>,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +154,17 @@ pub struct ImportImageArgs {
 }
 
 impl RunArgs {
+    /// `--out`, or its default (see its `--help`).
+    pub fn out(&self) -> PathBuf {
+        match &self.out {
+            Some(dir) => dir.clone(),
+            None => match self.common.selection_name() {
+                Some(name) => PathBuf::from(RUNS_DIR).join(name),
+                None => PathBuf::from(REPORTS_DIR),
+            },
+        }
+    }
+
     /// `--jobs`, or the default that fits this machine.
     pub fn jobs(&self) -> usize {
         self.jobs
@@ -196,6 +216,13 @@ pub struct Common {
     /// `engine` (`docker run --runtime=runsc` through an outer dockerd), or `both`.
     #[arg(long, env = "DINDCHECK_LAUNCHER", default_value = "both", value_parser = parse_launchers)]
     pub launcher: std::vec::Vec<Launcher>,
+    /// Permit case files to reach the host (comma-separated, repeatable; refused at load
+    /// otherwise, docs/security.md): `host-cgroup-write` (`cgroup = "host-bind-rw"`: the
+    /// sandbox writes the host's cgroup tree), `tcp-listener` (a dockerd `-H`/`--host` that
+    /// is not a unix socket: with the host's network, dockerd listens on the host's
+    /// addresses, unauthenticated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PERMISSION,...")]
+    pub allow: Vec<dindcheck::case::Permission>,
 }
 
 #[derive(clap::Args)]
@@ -212,9 +239,13 @@ pub struct RunArgs {
     /// often it occurred, in the report's Stability section.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
-    /// Where to write REPORT.md and results.json.
-    #[arg(long, default_value = "reports")]
-    pub out: PathBuf,
+    /// Where to write REPORT.md, results.json, the heat map and the case pages. Default:
+    /// `reports` for a run of the whole corpus; for a run with a selection (`--case`,
+    /// `--runtime`, `--launcher oci|engine`, `--partition`, `--runsc`),
+    /// `reports/runs/<selection>/`, e.g. `reports/runs/gvisor-tutorial--runsc-20240729--oci/`,
+    /// so that reproducing one trial never replaces the corpus's report.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Keep each trial's scratch directory (bundle, logs, output) for inspection.
     #[arg(long)]
     pub keep_scratch: bool,
@@ -245,11 +276,31 @@ pub struct RunArgs {
     pub fail_on: Vec<report::FailOn>,
 }
 
-/// `dindcheck run`'s exit statuses, for `--help`.
-pub const RUN_EXIT_CODES: &str = "Exit status: 0 the run finished (whatever the verdicts); \
-1 some case files were invalid or some trials could not run (a host fault, listed under \
-\"Not run\"); 2 nothing could run (usage or host problem); 3 a --fail-on condition held (and \
-nothing gave 1); 130 interrupted.";
+/// Every command's exit statuses, for `--help` (the same table as `docs/usage.md`, "Exit
+/// status").
+pub const EXIT_STATUS: &str = "Exit status (every command):
+  0    done: the run finished (whatever the verdicts), the recipe or fix was found
+  1    partly: some case files were invalid or some trials could not run (a host fault,
+       listed under \"Not run\"); doctor: cases cannot run here; minimize: the answer is
+       flaky; repair: no change tried fixes the case
+  2    usage error: a bad option, case or runtime name, or a file given that cannot be used
+  3    run --fail-on: a condition held (and nothing gave 1)
+  4    host fault, nothing could run: no inventory or runsc, the outer engine did not
+       start, the output directory cannot be written, a search's trial could not run
+  5    no answer: minimize's case does not keep the target as it is, repair's already does
+  130  interrupted";
+
+/// The exit status of an error that stopped a command.
+pub fn exit_status(fault: dindcheck::session::Fault) -> u8 {
+    match fault {
+        dindcheck::session::Fault::Usage => EXIT_USAGE,
+        dindcheck::session::Fault::Host => 4,
+        dindcheck::session::Fault::NoAnswer => 5,
+    }
+}
+
+/// The exit status of a usage error (clap's own, for a bad option, too).
+pub const EXIT_USAGE: u8 = 2;
 
 /// Prints each `--fail-on` condition that held, with its trials; true if any did.
 pub fn print_failed_conditions(results: &report::Results, conditions: &[report::FailOn]) -> bool {
@@ -355,7 +406,63 @@ pub struct DoctorArgs {
     pub runsc: Vec<PathBuf>,
 }
 
+/// Where a run of the whole corpus writes its report.
+pub const REPORTS_DIR: &str = "reports";
+/// Where a run with a selection writes its report, in a directory named after it.
+pub const RUNS_DIR: &str = "reports/runs";
+
 impl Common {
+    /// A directory name for a run that selects part of the corpus: its cases, runtimes,
+    /// launcher, partition and own runsc binaries, joined by `--` (a timestamp instead when
+    /// that would be too long for a name); `None` for the whole corpus.
+    pub fn selection_name(&self) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        let join = |names: &[String]| names.join("+");
+        if !self.only.is_empty() {
+            parts.push(join(&self.only));
+        }
+        if !self.runtimes.is_empty() {
+            parts.push(join(&self.runtimes));
+        }
+        if let [one] = self.launcher.as_slice() {
+            parts.push(one.as_str().to_string());
+        }
+        if let Some(p) = self.partition {
+            parts.push(format!("part-{}-of-{}", p.index, p.count));
+        }
+        if !self.runsc.is_empty() {
+            let binaries: Vec<String> = self
+                .runsc
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            parts.push(format!("runsc-{}", binaries.join("+")));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let name: String = parts
+            .join("--")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._@+-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if name.len() > 120 {
+            return Some(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        }
+        Some(name)
+    }
+
     pub fn selection(&self) -> Selection {
         Selection {
             cases: self.cases.clone(),
@@ -365,6 +472,7 @@ impl Common {
             partition: self.partition,
             launchers: self.launcher.clone(),
             runsc: self.runsc.clone(),
+            allow: self.allow.clone(),
         }
     }
 }
@@ -385,13 +493,17 @@ fn parse_target(s: &str) -> Result<dindcheck::answers::trials::Target, String> {
 }
 
 /// `results.json` and `REPORT.md`, written as a pair, with the answers `minimize` and
-/// `repair` saved in the output directory's `answers/` (read, never recomputed).
+/// `repair` saved in the output directory's `answers/` (read, never recomputed); without
+/// any there, a merge keeps those its inputs carried.
 pub fn write(
     results: &mut report::Results,
     out: &dindcheck::output::OutputDir,
     dir: &std::path::Path,
 ) -> Result<(), dindcheck::session::SessionError> {
-    results.answers = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
+    let saved = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
+    if !saved.is_empty() {
+        results.answers = saved;
+    }
     Ok(out.write_results(results)?)
 }
 

@@ -18,6 +18,7 @@ fn request(a: &AnswerArgs) -> Request {
             network: a.runsc_network,
             launchers: vec![a.launcher],
             runsc: a.runsc.clone(),
+            allow: a.allow.clone(),
             ..Default::default()
         },
         home: a.home.clone(),
@@ -64,7 +65,7 @@ fn finish<T>(
         }
         Some(Err(e)) => {
             eprintln!("dindcheck: {e}");
-            ExitCode::from(2)
+            ExitCode::from(crate::cli::exit_status(e.fault()))
         }
         Some(Ok((found, path))) => {
             let (text, answered) = show(&found);
@@ -75,16 +76,16 @@ fn finish<T>(
     }
 }
 
-/// Exit status: 0 a stable recipe was found (or measured), 1 it is flaky, 2 no answer (the
-/// case fails as it is, or a trial could not run), 130 interrupted.
+/// Exit status: 0 a stable recipe was found (or measured), 1 it is flaky, 5 no answer (the
+/// case fails as it is), 4 a trial could not run, 130 interrupted (`cli::EXIT_STATUS`).
 pub fn minimize(args: MinimizeArgs) -> Result<ExitCode, SessionError> {
     let a = &args.answer;
     let done = drive(a, command::minimize(request(a), args.leave_one_out))?;
     Ok(finish(done, |m| (render::minimized(m), m.stable)))
 }
 
-/// Exit status: 0 some change fixes the case, 1 none found, 2 no answer (the case already
-/// works, or a trial could not run), 130 interrupted.
+/// Exit status: 0 some change fixes the case, 1 none found, 5 no answer (the case already
+/// works), 4 a trial could not run, 130 interrupted (`cli::EXIT_STATUS`).
 pub fn repair(args: RepairArgs) -> Result<ExitCode, SessionError> {
     let a = &args.answer;
     let done = drive(a, command::repair(request(a), args.max_trials, args.pairs))?;

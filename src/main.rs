@@ -12,9 +12,7 @@ use dindcheck::output::OutputDir;
 use dindcheck::report;
 use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
 
-/// Exit codes: 0 the run finished (whatever the cases' verdicts), 1 some case files were
-/// invalid or some trials could not run, 2 nothing could run (usage or host problem), 3 a
-/// `run --fail-on` condition held, 130 interrupted (`cli::RUN_EXIT_CODES`).
+/// Exit codes: `cli::EXIT_STATUS` (docs/usage.md, "Exit status").
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,8 +34,9 @@ fn main() -> ExitCode {
         Command::Repair(args) => cli_answers::repair(args),
     };
     result.unwrap_or_else(|e| {
+        let status = cli::exit_status(e.fault());
         eprintln!("{:?}", miette::Report::new(e));
-        ExitCode::from(2)
+        ExitCode::from(status)
     })
 }
 
@@ -74,7 +73,8 @@ fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
 fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let (planned, bad) = plan(&args.common)?;
     // Before any trial: a run must not find at its end that it cannot write its results.
-    let out = OutputDir::prepare(&args.out)?;
+    let out_path = args.out();
+    let out = OutputDir::prepare(&out_path)?;
     let home = args.common.home.clone();
     cli::print_reaped(&session::reap(&home));
     // A trial its launcher cannot express is reported as such, never run as something else.
@@ -171,11 +171,11 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),
     });
-    cli::write(&mut results, &out, &args.out)?;
+    cli::write(&mut results, &out, &out_path)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
-        args.out.join("REPORT.md").display()
+        out_path.join("REPORT.md").display()
     );
     if interrupted {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");

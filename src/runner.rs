@@ -60,12 +60,6 @@ pub enum TrialError {
         "the sandbox was killed from outside the harness (SIGKILL, no exit recorded by gVisor)"
     )]
     SandboxKilled,
-    #[error(
-        "the sandbox reached its memory limit ({} MiB, the harness's cap on every sandbox) and \
-         the host's OOM killer ended it ({kills} kill(s) in its memory cgroup)",
-        crate::launch::bundle::SANDBOX_MEMORY_BYTES / (1024 * 1024)
-    )]
-    SandboxOutOfMemory { kills: u64 },
     /// The case asks for something a case may never do (see `docs/security.md`). Case files
     /// are checked when they are loaded; this catches a case built some other way.
     #[error("refused: {0}")]
@@ -74,6 +68,11 @@ pub enum TrialError {
 
 /// The decisive line's start when the harness refused the socket the sandbox left.
 pub const SOCKET_REFUSED_MARKER: &str = "dindcheck: socket refused";
+
+/// The decisive line's start when the kernel's OOM killer ended the sandbox at its own memory
+/// limit: the case used all the memory a sandbox has, which is its outcome, not the host's
+/// fault (the catalogue's `sandbox-out-of-memory`).
+pub const OUT_OF_MEMORY_MARKER: &str = "dindcheck: sandbox out of memory";
 
 /// The result of one trial, and what its cleanup had to end.
 #[derive(Debug)]
@@ -174,14 +173,20 @@ impl Drive for Flow<'_> {
             }
             other => Err(other),
         };
+        let mut out_of_memory = false;
         let waited = match waited {
             Ok(Readiness::Exited(Ended::KilledFromOutside)) => {
                 // The memory cgroup says whether it was its own limit (docs/host-facts.md,
-                // "Teardown"); read before the teardown removes it.
-                return Err(match crate::launch::cgroups::oom_kills(&dir.id()) {
-                    0 => TrialError::SandboxKilled,
-                    kills => TrialError::SandboxOutOfMemory { kills },
-                });
+                // "Teardown"); read before the teardown removes it. At its own limit, the
+                // case used up what every sandbox has: the case's outcome. Otherwise
+                // something on the host killed it: not the case's.
+                match crate::launch::cgroups::oom_kills(&dir.id()) {
+                    0 => return Err(TrialError::SandboxKilled),
+                    _ => {
+                        out_of_memory = true;
+                        Ok(Readiness::Exited(None))
+                    }
+                }
             }
             Ok(Readiness::Exited(Ended::Status(code))) => Ok(Readiness::Exited(code)),
             Ok(Readiness::Ready { ms, info }) => Ok(Readiness::Ready { ms, info }),
@@ -223,6 +228,15 @@ impl Drive for Flow<'_> {
 
         let mut outcome = initial_outcome(trial, &output, probes);
         match waited {
+            Ok(waited) if out_of_memory => {
+                settle(&mut outcome, waited, &output);
+                let line = format!(
+                    "{OUT_OF_MEMORY_MARKER}: the sandbox reached its memory limit ({} MiB) and the kernel's OOM killer ended it",
+                    crate::launch::bundle::SANDBOX_MEMORY_BYTES / (1024 * 1024)
+                );
+                outcome.decisive = Some(line.clone());
+                outcome.error_lines.push(line);
+            }
             Ok(waited) => settle(&mut outcome, waited, &output),
             Err(Start::Hung {
                 explanation: Some(line),

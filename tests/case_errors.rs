@@ -86,3 +86,35 @@ fn an_extend_chain_of_thousands_loads() {
     assert_eq!(last.rootfs, "bookworm");
     assert_eq!(last.timeout, Some(1 + ((n - 1) % 100) as u64));
 }
+
+/// The two bad cases that reach the host load when the person running dindcheck permits it
+/// (`--allow host-cgroup-write,tcp-listener`), and each only with its own permission.
+#[test]
+fn a_case_that_reaches_the_host_loads_with_its_permission() {
+    use dindcheck::case::{Permission, load_dir_allowing};
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-cases");
+    for (file, permission) in [
+        ("host-cgroup-write-not-allowed", Permission::HostCgroupWrite),
+        ("tcp-listener-not-allowed", Permission::TcpListener),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            bad.join(format!("{file}.toml")),
+            dir.path().join(format!("{file}.toml")),
+        )
+        .unwrap();
+        let other = match permission {
+            Permission::HostCgroupWrite => Permission::TcpListener,
+            Permission::TcpListener => Permission::HostCgroupWrite,
+        };
+        let refused = load_dir_allowing(dir.path(), &[other]).unwrap();
+        assert_eq!(
+            refused.errors.len(),
+            1,
+            "{file} loaded with the other permission"
+        );
+        let allowed = load_dir_allowing(dir.path(), &[permission]).unwrap();
+        assert!(allowed.errors.is_empty(), "{:?}", allowed.errors);
+        assert_eq!(allowed.cases.len(), 1);
+    }
+}

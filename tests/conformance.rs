@@ -9,7 +9,7 @@
 //!
 //! A thin front end over the library's [`Session`], as the CLI is. Its environment
 //! (`DINDCHECK_HOME`, `DINDCHECK_RUNSC_NETWORK`, `DINDCHECK_RUNTIMES`, `DINDCHECK_LAUNCHER`,
-//! `DINDCHECK_ENGINE`, `DINDCHECK_REQUIRE`, and for a platform team's own gate
+//! `DINDCHECK_ENGINE`, `DINDCHECK_ALLOW_SKIP`, and for a platform team's own gate
 //! `DINDCHECK_CASES`, `DINDCHECK_BASELINES` and `DINDCHECK_RUNSC_PATHS`, and for a
 //! partitioned run `DINDCHECK_RESULTS_DIR`, where each trial writes its one-trial
 //! `results.json` for `dindcheck report --merge`) is [`Environment`]'s; a bad value is a
@@ -18,12 +18,12 @@
 //! A trial with no baseline yet (a new case, runsc or dockerd) fails as a new trial, with
 //! its observed outcome and the command, environment included, that records it.
 //!
-//! A trial that its launcher cannot express (see the README's "Two launchers") is not
+//! A trial that its launcher cannot express (docs/usage.md, "Two launchers") is not
 //! launched: its baseline records "not expressible with this launcher" and why, and the trial
 //! checks that this still holds.
 //!
 //! Known limitation: libtest-mimic has no way to attach a reason to an ignored trial (a
-//! missing runsc or rootfs without `DINDCHECK_REQUIRE`); the reasons are printed to stderr
+//! missing runsc or rootfs with `DINDCHECK_ALLOW_SKIP=1`); the reasons are printed to stderr
 //! when the harness starts (not with `--list`), and such a trial run anyway (`--ignored`)
 //! fails with its reason.
 //!
@@ -47,11 +47,16 @@ fn main() {
     let args = Arguments::from_args();
     let root = &repository();
     let (env, env_errors) = Environment::read();
-    let mut trials = vec![placeholders_fail(), accept_is_insta_native()];
+    let mut trials = vec![
+        placeholders_fail(),
+        accept_is_insta_native(),
+        a_host_without_inventory_fails_the_gate(),
+    ];
     let mut ignored_reasons = Vec::new();
     for e in env_errors {
         let name = match e.variable {
             "DINDCHECK_RUNSC_NETWORK" => "environment::network",
+            "DINDCHECK_ALLOW" => "environment::allow",
             _ => "environment::launcher",
         };
         trials.push(Trial::test(name, move || Err(e.to_string().into())));
@@ -70,6 +75,7 @@ fn main() {
         runtimes: env.runtimes.clone(),
         network: env.network,
         launchers: env.launchers.clone(),
+        allow: env.allow.clone(),
         ..Default::default()
     };
     let corpus = match selection.load_cases() {
@@ -97,8 +103,9 @@ fn main() {
         )) => {
             let reason = e.to_string();
             if env.require {
+                let msg = format!("{reason} (or set DINDCHECK_ALLOW_SKIP=1 to skip every trial)");
                 trials.push(Trial::test("environment::inventory", move || {
-                    Err(reason.into())
+                    Err(msg.into())
                 }));
             } else {
                 ignored_reasons.push(format!("every trial: {reason}"));
@@ -152,7 +159,7 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// The test of one trial: ignored (with a reason) or failing (with `DINDCHECK_REQUIRE=1`)
+/// The test of one trial: failing (or ignored, with a reason, under `DINDCHECK_ALLOW_SKIP=1`)
 /// when the host lacks its runsc or root filesystem; for a trial its launcher cannot
 /// express, a check that this still holds (its baseline records why, so that a case
 /// becoming expressible, or no longer, is a change the gate reports); else the trial run.
@@ -177,7 +184,8 @@ fn conformance_trial(
     let baseline = baseline.unwrap_or_default();
     match missing {
         Some(reason) if env.require => {
-            let msg = format!("{reason} (DINDCHECK_REQUIRE=1): run scripts/setup-host");
+            let msg =
+                format!("{reason}: run scripts/setup-host (or set DINDCHECK_ALLOW_SKIP=1 to skip)");
             Trial::test(name, move || Err(msg.into()))
         }
         Some(reason) => {
@@ -255,6 +263,38 @@ fn accept_is_insta_native() -> Trial {
         } else {
             Err(format!("accept commands:\n{inside}\n{outside}").into())
         }
+    })
+}
+
+/// The harness's own check that a host without an inventory fails the gate unless skipping
+/// is asked for (`DINDCHECK_ALLOW_SKIP=1`): a gate that tested nothing must not pass. The
+/// harness lists its trials again, in a process of its own, with a home that does not exist.
+fn a_host_without_inventory_fails_the_gate() -> Trial {
+    Trial::test("harness::a-host-without-inventory-fails-the-gate", || {
+        let list = |allow_skip: bool| -> Result<String, Failed> {
+            let mut c =
+                std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+            c.arg("--list")
+                .env("DINDCHECK_HOME", "/nonexistent/dindcheck-home")
+                .env_remove("DINDCHECK_RUNSC_PATHS")
+                .env_remove(session::environment::ALLOW_SKIP);
+            if allow_skip {
+                c.env(session::environment::ALLOW_SKIP, "1");
+            }
+            let out = c.output().map_err(|e| e.to_string())?;
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let failing = "environment::inventory: test";
+        let (strict, skipping) = (list(false)?, list(true)?);
+        if !strict.contains(failing) {
+            return Err(
+                format!("without DINDCHECK_ALLOW_SKIP, no failing trial:\n{strict}").into(),
+            );
+        }
+        if skipping.contains(failing) || !skipping.contains("::no-runtime: test") {
+            return Err(format!("with DINDCHECK_ALLOW_SKIP=1, not skipped:\n{skipping}").into());
+        }
+        Ok(())
     })
 }
 

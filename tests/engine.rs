@@ -8,8 +8,8 @@
 //!
 //! A harness killed outright leaves its engine running; the next run ends it.
 //!
-//! Without an inventory (no `scripts/setup-host`) the test says so and passes, unless
-//! `DINDCHECK_REQUIRE=1` (CI), which makes that a failure.
+//! Without an inventory (no `scripts/setup-host`) the test fails, unless
+//! `DINDCHECK_ALLOW_SKIP=1`, with which it says so and passes.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! A plain `cargo nextest run` in a fresh clone (after `scripts/setup-host`) runs with the
-//! defaults `scripts/test` sets: the `[env]` of `.cargo/config.toml` (README, "The tests").
+//! defaults `scripts/test` sets: the `[env]` of `.cargo/config.toml` (docs/ci.md, "The tests").
 
 use std::path::Path;
 

@@ -50,7 +50,7 @@ fn corpus_case(name: &str, probes: &[Probe]) -> case::Case {
 
 #[test]
 fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    let require = dindcheck::session::environment::require();
     let home = inventory::home();
     let inv = match Inventory::load(&home) {
         Ok(i) if i.rootfs("bookworm").is_some() && !i.runtimes().is_empty() => i,

@@ -1,7 +1,7 @@
 //! `dindcheck list` as a lint of case files and selections: typos get "did you mean", an
 //! invalid case file is reported as invalid (not as a missing case), a rootfs or platform
 //! this host does not know is an error, case files can be checked without an inventory, and
-//! bad or empty settings behave as `--help` and the README say. No sandbox is started.
+//! bad or empty settings behave as `--help` and docs/usage.md say. No sandbox is started.
 
 mod common;
 
@@ -113,6 +113,22 @@ fn an_unknown_rootfs_or_platform_is_an_error_with_the_nearest_name() {
     );
 }
 
+/// The exit statuses tell a usage error (2) from a host that cannot run anything (4), and
+/// `--help` lists them all (docs/usage.md, "Exit status").
+#[test]
+fn a_usage_error_and_a_host_fault_have_their_own_exit_status() {
+    let (code, _, err) = dindcheck(&["list", "--case", "no-such-case"], &[NO_HOME]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = dindcheck(&["list"], &[NO_HOME]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no inventory"), "{err}");
+    let (code, out, err) = dindcheck(&["run", "--help"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for status in ["2    usage error", "4    host fault", "5    no answer"] {
+        assert!(out.contains(status), "{status} missing from --help:\n{out}");
+    }
+}
+
 #[test]
 fn zero_jobs_is_a_usage_error() {
     let (code, _, err) = dindcheck(&["run", "--jobs", "0"], &[NO_HOME]);
@@ -120,7 +136,7 @@ fn zero_jobs_is_a_usage_error() {
     assert!(err.contains("'0' for '--jobs"), "{err}");
 }
 
-/// An empty variable is as if it were unset (README): `DINDCHECK_RUNSC_NETWORK=` runs each
+/// An empty variable is as if it were unset (docs/usage.md): `DINDCHECK_RUNSC_NETWORK=` runs each
 /// case in its own network mode, an empty `DINDCHECK_CASES` or `DINDCHECK_HOME` is the
 /// default rather than an error.
 #[test]

@@ -15,9 +15,9 @@ use std::process::Command;
 use dindcheck::inventory::{self, Inventory};
 
 /// The newest runsc of the inventory, or `None` (the test passes, saying why) when the host
-/// has none and `DINDCHECK_REQUIRE` is not set.
+/// has none and `DINDCHECK_ALLOW_SKIP=1` is set.
 fn installed_runsc() -> Option<(Inventory, PathBuf, String)> {
-    let require = std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1");
+    let require = dindcheck::session::environment::require();
     match Inventory::load(&inventory::home()) {
         Ok(inv) if inv.rootfs("bookworm").is_some() => {
             let rt = inv.runtimes().pop()?;

@@ -69,6 +69,7 @@ fn case(name: &str, extends: Option<&str>, claimed: Option<Claimed>) -> CaseInfo
         rootfs: "bookworm".into(),
         extends: extends.map(str::to_string),
         network: "sandbox".into(),
+        cgroup: Some("gvisor".into()),
         claimed,
         claimed_probes: Default::default(),
         changes: extends

@@ -91,7 +91,7 @@ pub fn text(original: &Case, result: &Case, header: &Header) -> Result<String, C
         );
     }
     Ok(format!(
-        "# Written by `dindcheck minimize` (README, \"Answers\"): {}\n{}",
+        "# Written by `dindcheck minimize` (docs/usage.md, \"Answers\"): {}\n{}",
         header.description,
         toml::to_string(&t)?
     ))
@@ -113,6 +113,7 @@ pub fn write_and_load(
     name: &str,
     text: &str,
     corpus_dir: &Path,
+    allow: &[case::Permission],
 ) -> Result<(PathBuf, Case), CaseFileError> {
     let path = dir.join(format!("{name}.toml"));
     let write = |p: &Path, s: &str| {
@@ -136,7 +137,7 @@ pub fn write_and_load(
         .collect();
     files.sort();
     files.push(path.clone());
-    let corpus = case::load::load_files(&files);
+    let corpus = case::load::load_files_allowing(&files, allow);
     let bad = |message: String| CaseFileError::DoesNotLoad {
         path: path.clone(),
         message,
@@ -180,7 +181,7 @@ mod tests {
         let text = text(&original, &result, &header).unwrap();
         assert!(text.contains("extend = \"orig\""), "{text}");
         let (_, loaded) =
-            write_and_load(&dir.path().join("out"), "orig-minimal", &text, &corpus).unwrap();
+            write_and_load(&dir.path().join("out"), "orig-minimal", &text, &corpus, &[]).unwrap();
         let key = |c: &Case| crate::answers::parts::config_key(c, "r", "oci", "none");
         assert_eq!(key(&loaded), key(&result));
         assert_eq!(loaded.source, "dindcheck minimize orig");
@@ -210,7 +211,7 @@ mod tests {
         let text = text(&original, &result, &header).unwrap();
         assert!(!text.contains("extend"), "{text}");
         let (_, loaded) =
-            write_and_load(&dir.path().join("out"), "orig-minimal", &text, &corpus).unwrap();
+            write_and_load(&dir.path().join("out"), "orig-minimal", &text, &corpus, &[]).unwrap();
         assert_eq!(loaded.env.keys().collect::<Vec<_>>(), ["B"]);
     }
 }

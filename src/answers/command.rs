@@ -14,7 +14,7 @@ use crate::case::{Case, Claimed};
 use crate::launch::Launcher;
 use crate::plan::Trial;
 use crate::report::answers::{Minimized, Repaired, SearchKind, file_name};
-use crate::session::{Selection, Session, SessionError};
+use crate::session::{Fault, Selection, Session, SessionError};
 
 /// What `minimize` and `repair` were asked.
 pub struct Request {
@@ -54,6 +54,23 @@ pub enum AnswerError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl AnswerError {
+    /// Whose problem it is, for the exit status (`docs/usage.md`, "Exit status").
+    pub fn fault(&self) -> Fault {
+        match self {
+            AnswerError::Session(e) => e.fault(),
+            AnswerError::NotOneTrial(_) | AnswerError::NotExpressible(_) => Fault::Usage,
+            AnswerError::Search(SearchError::StartFails { .. })
+            | AnswerError::Repair(RepairError::AlreadyWorks { .. }) => Fault::NoAnswer,
+            AnswerError::Search(SearchError::NotRun(_))
+            | AnswerError::Repair(RepairError::NotRun(_))
+            | AnswerError::CaseFile(_)
+            | AnswerError::CaseFileDiffers(_)
+            | AnswerError::Save { .. } => Fault::Host,
+        }
+    }
 }
 
 /// The session and the one trial of the request.
@@ -177,8 +194,13 @@ pub async fn minimize(
             ),
         };
         let text = casefile::text(&trial.case, &result, &header)?;
-        let (path, loaded) =
-            casefile::write_and_load(&req.out.join("cases"), &name, &text, &req.selection.cases)?;
+        let (path, loaded) = casefile::write_and_load(
+            &req.out.join("cases"),
+            &name,
+            &text,
+            &req.selection.cases,
+            &req.selection.allow,
+        )?;
         let key = |c: &Case| config_key(&with_target(c, &target), runtime, "", "");
         if key(&loaded) != key(&result) {
             return Err(AnswerError::CaseFileDiffers(path));

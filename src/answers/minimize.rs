@@ -274,9 +274,10 @@ fn judged<E: Experiment>(book: &Book<E>, part: &Part, trials: Vec<usize>) -> Par
         }
         _ => {
             let t = book.get(trials[0]);
-            // The line says more than the catalogue where no entry names it yet.
+            // The line says more than the catalogue where no entry names it yet; whole, for
+            // its cause is often at its end.
             let line = match (&t.line, t.pass) {
-                (Some(l), false) => format!(": {}", l.chars().take(160).collect::<String>()),
+                (Some(l), false) => format!(": {l}"),
                 _ => String::new(),
             };
             format!(

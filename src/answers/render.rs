@@ -16,7 +16,8 @@ pub fn trial_line(t: &TrialEvidence) -> String {
     };
     let rerun = if t.rerun { " (re-run)" } else { "" };
     let line = match (&t.line, t.pass) {
-        (Some(l), false) => format!(": {}", l.chars().take(140).collect::<String>()),
+        // Whole: the cause is often at the line's end.
+        (Some(l), false) => format!(": {l}"),
         _ => String::new(),
     };
     format!("trial {}{rerun}: {what}: {}{line}", t.id, t.observed)

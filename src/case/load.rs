@@ -12,6 +12,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::Deserialize;
 
 pub use super::diff::changes;
+use super::permission::Permission;
 pub use super::rules::ALLOWED_BIND_SOURCES;
 use super::rules::{check_dockerd_args, check_mount, is_image_reference, valid_name};
 use super::schema::{Case, MAX_TIMEOUT_SECS};
@@ -131,6 +132,12 @@ struct Parsed {
 /// without any case file, is an error of its own: a typo in a path must never pass as
 /// "zero cases, all fine".
 pub fn load_dir(dir: &Path) -> Result<Corpus, Box<CaseError>> {
+    load_dir_allowing(dir, &[])
+}
+
+/// [`load_dir`], with the permissions the person running dindcheck gave (`--allow`): a case
+/// that needs one not given is refused (`permission`).
+pub fn load_dir_allowing(dir: &Path, allow: &[Permission]) -> Result<Corpus, Box<CaseError>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Box::new(CaseError::new(
             dir,
@@ -148,11 +155,17 @@ pub fn load_dir(dir: &Path) -> Result<Corpus, Box<CaseError>> {
             "no case files found (expected `*.toml` files in this directory)",
         )));
     }
-    Ok(load_files(&files))
+    Ok(load_files_allowing(&files, allow))
 }
 
-/// Loads the given case files as one corpus (`extend` resolves among them).
+/// Loads the given case files as one corpus (`extend` resolves among them), with no
+/// permission given.
 pub fn load_files(files: &[PathBuf]) -> Corpus {
+    load_files_allowing(files, &[])
+}
+
+/// [`load_files`], with the permissions given on the command line (`--allow`).
+pub fn load_files_allowing(files: &[PathBuf], allow: &[Permission]) -> Corpus {
     let mut corpus = Corpus::default();
     let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
     for file in files {
@@ -178,7 +191,7 @@ pub fn load_files(files: &[PathBuf]) -> Corpus {
     }
     let mut resolved = BTreeMap::new();
     for name in parsed.keys() {
-        match resolve(name, &parsed, &mut resolved).and_then(|t| finish(&parsed[name], t)) {
+        match resolve(name, &parsed, &mut resolved).and_then(|t| finish(&parsed[name], t, allow)) {
             Ok(case) => corpus.cases.push(case),
             Err(e) => corpus.errors.push(*e),
         }
@@ -307,13 +320,25 @@ fn merge(base: &mut toml::Table, top: toml::Table) {
 }
 
 /// Turns a merged table into a checked case.
-fn finish(p: &Parsed, table: toml::Table) -> Result<Case, Box<CaseError>> {
+fn finish(p: &Parsed, table: toml::Table, allow: &[Permission]) -> Result<Case, Box<CaseError>> {
     let mut case = Case::deserialize(toml::Value::Table(table))
         .map_err(|e| Box::new(CaseError::new(&p.file, format!("after `extend`: {e}"))))?;
     case.name = p.case.name.clone();
     case.extend = p.case.extend.clone();
     case.is_abstract = p.case.is_abstract;
     check(&case, p)?;
+    for (permission, key, what) in super::permission::needed(&case) {
+        if !allow.contains(&permission) {
+            return Err(Box::new(
+                CaseError::new(&p.file, format!("{what}: refused without permission"))
+                    .at_key(&p.text, key)
+                    .hint(format!(
+                        "a case file may not reach the host by itself; if you trust this one, run dindcheck with `--allow {}` (docs/security.md)",
+                        permission.as_str()
+                    )),
+            ));
+        }
+    }
     Ok(case)
 }
 

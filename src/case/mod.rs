@@ -7,12 +7,14 @@
 pub mod capability;
 mod diff;
 pub mod load;
+pub mod permission;
 mod rules;
 pub mod runsc_flags;
 pub mod schema;
 pub mod workload;
 
 pub use capability::{CapabilityBase, CapabilitySet};
-pub use load::{CaseError, Corpus, load_dir};
+pub use load::{CaseError, Corpus, load_dir, load_dir_allowing};
+pub use permission::Permission;
 pub use schema::{Case, CgroupMode, Claimed, Mount, MountKind, RunscNetwork, SpecEdit};
 pub use workload::Probe;

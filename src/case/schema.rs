@@ -130,6 +130,19 @@ pub enum CgroupMode {
     None,
 }
 
+impl CgroupMode {
+    /// The value as a case file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CgroupMode::Gvisor => "gvisor",
+            CgroupMode::GvisorRo => "gvisor-ro",
+            CgroupMode::HostBind => "host-bind",
+            CgroupMode::HostBindRw => "host-bind-rw",
+            CgroupMode::None => "none",
+        }
+    }
+}
+
 /// A mount the case adds to the sandbox.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -46,8 +46,9 @@ pub enum Ended {
     /// It stopped by itself, with this exit status (`None` when it cannot be learnt).
     Status(Option<i32>),
     /// It was SIGKILLed on the host, not ended by anything inside it (an operator, the
-    /// host's OOM killer): that says nothing about the case. The runner tells the sandbox's
-    /// own memory limit from the rest by its memory cgroup's OOM kills.
+    /// host's OOM killer). The runner tells the sandbox's own memory limit (the case's
+    /// outcome) from the rest (a host fault, saying nothing about the case) by its memory
+    /// cgroup's OOM kills.
     KilledFromOutside,
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::results::{CaseInfo, ClaimStatus, ClaimVerdict, Results};
-use super::table::{View, cell, is_not_expressible, short};
+use super::table::{View, cell, is_not_expressible};
 use crate::case::Claimed;
 use crate::classify::Catalogue;
 use crate::outcome::{Outcome, Verdict};
@@ -41,7 +41,7 @@ pub fn judge(c: &CaseInfo, o: &Outcome) -> Option<ClaimVerdict> {
     };
     let mut evidence = match (o.verdict, o.decisive.as_deref()) {
         (Verdict::Ready, _) => "dockerd ready".to_string(),
-        (v, Some(why)) => format!("{v}: {}", short(why)),
+        (v, Some(why)) => format!("{v}: {why}"),
         (v, None) => v.to_string(),
     };
     // Probes only run on a ready dockerd; a claim about them needs one.

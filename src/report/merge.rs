@@ -17,6 +17,17 @@ pub enum MergeError {
     Network(Option<String>, Option<String>),
 }
 
+/// Each distinct item once, in the order first seen (inputs that carry the same answers).
+fn once_each<'a, T: PartialEq + Clone + 'a>(items: impl Iterator<Item = &'a T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for i in items {
+        if !out.contains(i) {
+            out.push(i.clone());
+        }
+    }
+    out
+}
+
 /// The schema version of a `results.json`, checked before anything else is read from it.
 pub fn check_schema(label: &str, value: &serde_json::Value) -> Result<(), MergeError> {
     match value.get("schema").and_then(serde_json::Value::as_u64) {
@@ -119,7 +130,11 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
         },
         merged_from,
         disagreements: Vec::new(),
-        answers: Default::default(),
+        // The inputs' saved answers, unless the output directory has its own (`cli::write`).
+        answers: super::answers::Answers {
+            minimized: once_each(parts.iter().flat_map(|(_, r)| &r.answers.minimized)),
+            repaired: once_each(parts.iter().flat_map(|(_, r)| &r.answers.repaired)),
+        },
         complete: true,
         host: if several_hosts {
             parts

@@ -4,7 +4,9 @@
 //! - [`results`]: the data, claim verdicts included, built from a run.
 //! - [`merge`](mod@merge): shards of one run into one matrix, other hosts as extra columns.
 //! - [`markdown`](mod@markdown): the document, its header, matrix and per-case details.
-//! - `summary`: the opening (verdict counts, the gate's answer, recipes, root causes).
+//! - `summary`: the opening (verdict counts, the gate's answer, root causes), and
+//!   `recommend`: its first screen (which recipe works here, the least it needs, the one
+//!   change that fixes yours).
 //! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
 //! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
 //! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
@@ -20,6 +22,7 @@ pub mod fail_on;
 mod heatmap;
 pub mod markdown;
 pub mod merge;
+mod recommend;
 mod record;
 pub mod results;
 pub mod schemas;

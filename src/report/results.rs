@@ -170,6 +170,10 @@ pub struct CaseInfo {
     pub rootfs: String,
     pub extends: Option<String>,
     pub network: String,
+    /// What is at `/sys/fs/cgroup` (`gvisor`, `host-bind`, …), the caveat a minimal recipe
+    /// carries (absent in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
     #[serde(default)]
     pub claimed: Option<Claimed>,
     #[serde(default)]
@@ -203,6 +207,7 @@ impl CaseInfo {
             },
             extends: c.extend.clone(),
             network: c.runsc.network.as_str().into(),
+            cgroup: Some(c.cgroup.as_str().into()),
             host_writes: match c.cgroup {
                 crate::case::CgroupMode::HostBindRw => vec![
                     "`cgroup = \"host-bind-rw\"`: the sandbox can write the host's cgroup tree \

@@ -1,19 +1,19 @@
 //! The report's opening: what a reader needs in a minute. Verdict counts, whether anything
-//! changed since the baselines (the gate's answer), for each runtime the recipe to use, and
-//! the root causes that explain the most trials. No timing figure appears here, so that a
+//! changed since the baselines (the gate's answer), the three answers of the first screen
+//! (`recommend`: which recipe works here, the least it needs, the one change that fixes
+//! yours), and the root causes that explain the most trials. No timing figure appears here, so that a
 //! rerun with the same outcomes leaves it unchanged.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::results::Results;
-use super::table::{catalogue_link, cell};
+use super::table::catalogue_link;
 use crate::classify::UNKNOWN;
 use crate::gate::BaselineComparison;
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
+use crate::outcome::Verdict;
 
-/// How many recipes and root causes the summary names before "and N more".
+/// How many root causes the summary names before "Also".
 const TOP: usize = 5;
 
 /// The summary section, first in the report.
@@ -21,7 +21,7 @@ pub(super) fn summary(md: &mut String, r: &Results) {
     let _ = writeln!(md, "## Summary\n");
     verdict_counts(md, r);
     baseline_line(md, r);
-    recipes(md, r);
+    super::recommend::first_screen(md, r);
     root_causes(md, r);
 }
 
@@ -87,132 +87,6 @@ fn baseline_line(md: &mut String, r: &Results) {
             "- **Changed since baseline**: {changed} changed, {new} without a baseline (see \
              [Changed since baseline](#changed-since-baseline))."
         );
-    }
-}
-
-/// How well a case did on one runtime: over its launchers, the trials that were ready with
-/// every workload probe passing, and the probes that passed in all.
-#[derive(Default)]
-struct Standing<'a> {
-    passing: Vec<&'a Outcome>,
-    probes_ok: usize,
-    probes_run: usize,
-    best: Option<&'a Outcome>,
-}
-
-fn passes_every_probe(o: &Outcome) -> bool {
-    o.verdict == Verdict::Ready
-        && !o.probes.is_empty()
-        && o.probes.iter().all(|p| p.verdict == ProbeVerdict::Ok)
-}
-
-fn probes_ok(o: &Outcome) -> usize {
-    o.probes
-        .iter()
-        .filter(|p| p.verdict == ProbeVerdict::Ok)
-        .count()
-}
-
-/// The command that reproduces one trial (a merged report's runtime loses its host suffix).
-fn command(r: &Results, o: &Outcome) -> String {
-    let runtime = o.runtime.split(" (").next().unwrap_or(&o.runtime);
-    let mut c = format!(
-        "dindcheck run --case {} --runtime {runtime} --launcher {}",
-        o.case, o.launcher
-    );
-    if let Some(net) = &r.network_override {
-        let _ = write!(c, " --runsc-network {net}");
-    }
-    c
-}
-
-/// For each runtime, the cases ready with every workload probe passing, best first (on the
-/// most launchers, then by name); where none is, the closest (the most probes passing).
-fn recipes(md: &mut String, r: &Results) {
-    let _ = writeln!(md, "\n### Recommended recipe per runtime\n");
-    for rt in &r.runtimes {
-        let mut by_case: BTreeMap<&str, Standing> = BTreeMap::new();
-        for o in r.outcomes.iter().filter(|o| o.runtime == rt.name) {
-            let s = by_case.entry(o.case.as_str()).or_default();
-            if o.verdict != Verdict::Ready {
-                continue;
-            }
-            if passes_every_probe(o) {
-                s.passing.push(o);
-            }
-            s.probes_ok += probes_ok(o);
-            s.probes_run += o.probes.len();
-            if s.best.is_none_or(|b| probes_ok(o) > probes_ok(b)) {
-                s.best = Some(o);
-            }
-        }
-        let mut passing: Vec<(&str, &Standing)> = by_case
-            .iter()
-            .filter(|(_, s)| !s.passing.is_empty())
-            .map(|(c, s)| (*c, s))
-            .collect();
-        passing.sort_by(|a, b| b.1.passing.len().cmp(&a.1.passing.len()).then(a.0.cmp(b.0)));
-        let _ = write!(md, "- **{}** ({}): ", cell(&rt.name), cell(&rt.version));
-        if !passing.is_empty() {
-            let _ = writeln!(
-                md,
-                "{} case(s) ready with every workload probe passing, best first:",
-                passing.len()
-            );
-            for (case, s) in passing.iter().take(TOP) {
-                let launchers: Vec<&str> = s.passing.iter().map(|o| o.launcher.as_str()).collect();
-                let _ = writeln!(
-                    md,
-                    "  - [{case}](cases/{case}.md) ({}): `{}`",
-                    launchers.join(", "),
-                    command(r, s.passing[0])
-                );
-            }
-            more(md, passing.len());
-            continue;
-        }
-        let mut closest: Vec<(&str, &Outcome)> = by_case
-            .iter()
-            .filter_map(|(c, s)| Some((*c, s.best?)))
-            .collect();
-        if closest.is_empty() {
-            let _ = writeln!(md, "no case became ready.");
-            continue;
-        }
-        closest.sort_by(|a, b| probes_ok(b.1).cmp(&probes_ok(a.1)).then(a.0.cmp(b.0)));
-        let _ = writeln!(
-            md,
-            "no case passes every workload probe; the closest (most probes passing):"
-        );
-        for (case, o) in closest.iter().take(TOP.min(3)) {
-            let failed: Vec<String> = o
-                .probes
-                .iter()
-                .filter(|p| p.verdict != ProbeVerdict::Ok)
-                .map(|p| match &p.diagnosis {
-                    Some(d) => format!("{} {}", p.probe, catalogue_link(&format!("✖ {d}"), d)),
-                    None => format!("{} {}", p.probe, p.verdict.as_str()),
-                })
-                .collect();
-            let _ = writeln!(
-                md,
-                "  - [{case}](cases/{case}.md): {}/{} probes ({}), `{}`",
-                probes_ok(o),
-                o.probes.len(),
-                if failed.is_empty() {
-                    "no probe ran".to_string()
-                } else {
-                    format!("not: {}", failed.join(", "))
-                },
-                command(r, o)
-            );
-        }
-    }
-}
-
-fn more(md: &mut String, total: usize) {
-    if total > TOP {
-        let _ = writeln!(md, "  - and {} more", total - TOP);
     }
 }
 

@@ -65,7 +65,9 @@ pub fn summary_line(o: &Outcome) -> String {
                 .map(|d| format!(" [{d}]"))
                 .unwrap_or_default();
             match o.decisive.as_deref() {
-                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, short(why)),
+                // The whole line: it carries the cause, often at its end (issue 24:
+                // "…apply caps: operation not permitted" was cut off).
+                Some(why) => format!("{} {}{}: {}", verdict_mark(v), v, id, why),
                 None => format!("{} {}{}", verdict_mark(v), v, id),
             }
         }
@@ -100,17 +102,6 @@ pub(super) fn catalogue_link(text: &str, id: &str) -> String {
         format!("[{text}](#catalogue-gaps)")
     } else {
         format!("[{text}](#{})", anchor(id))
-    }
-}
-
-/// A long error line shortened for a table cell.
-pub(super) fn short(line: &str) -> String {
-    const MAX: usize = 110;
-    if line.chars().count() <= MAX {
-        line.to_string()
-    } else {
-        let s: String = line.chars().take(MAX).collect();
-        format!("{s}…")
     }
 }
 

@@ -20,8 +20,8 @@ pub struct Environment {
     pub runtimes: Vec<String>,
     /// `DINDCHECK_ENGINE`: `unix:///path` of an existing engine for the engine launcher.
     pub engine: Option<String>,
-    /// `DINDCHECK_REQUIRE=1`: a missing runsc, inventory or root filesystem is a failure,
-    /// not a skip (CI sets it).
+    /// Whether a missing runsc, inventory or root filesystem is a failure (the default: a
+    /// gate that tested nothing must not pass) rather than a skip (`DINDCHECK_ALLOW_SKIP=1`).
     pub require: bool,
     /// `DINDCHECK_RUNSC_PATHS`: runsc binaries of the user's own, colon-separated.
     pub runsc_paths: Vec<PathBuf>,
@@ -33,6 +33,10 @@ pub struct Environment {
     /// trial) there, for `dindcheck report --merge DIR…` (nextest runs each trial in a
     /// process of its own: there is no end of the run to write one file at).
     pub results_dir: Option<PathBuf>,
+    /// `DINDCHECK_ALLOW`: the conformance harness's `--allow` (comma-separated
+    /// permissions, `host-cgroup-write`, `tcp-listener`), for a gate whose own corpus needs
+    /// them.
+    pub allow: Vec<crate::case::Permission>,
 }
 
 /// A variable whose value cannot be used: which one, and why.
@@ -70,6 +74,22 @@ impl Environment {
         let runtimes = var("DINDCHECK_RUNTIMES")
             .map(|list| list.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
+        let allow = var("DINDCHECK_ALLOW")
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|p| {
+                        <crate::case::Permission as clap::ValueEnum>::from_str(p.trim(), false)
+                            .map_err(|message| {
+                                errors.push(EnvironmentError {
+                                    variable: "DINDCHECK_ALLOW",
+                                    message,
+                                })
+                            })
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let env = Environment {
             home: inventory::home(),
             network,
@@ -87,12 +107,19 @@ impl Environment {
             cases: var("DINDCHECK_CASES").map(PathBuf::from),
             baselines: var("DINDCHECK_BASELINES").map(PathBuf::from),
             results_dir: var("DINDCHECK_RESULTS_DIR").map(PathBuf::from),
+            allow,
         };
         (env, errors)
     }
 }
 
-/// `DINDCHECK_REQUIRE=1`.
+/// The variable that lets a host without runsc, an inventory or a root filesystem skip the
+/// trials and tests that need them instead of failing.
+pub const ALLOW_SKIP: &str = "DINDCHECK_ALLOW_SKIP";
+
+/// Whether a host without runsc, an inventory or a root filesystem fails the gate and the
+/// tests: always, unless `DINDCHECK_ALLOW_SKIP=1` (a gate green without testing anything
+/// must be asked for).
 pub fn require() -> bool {
-    std::env::var("DINDCHECK_REQUIRE").is_ok_and(|v| v == "1")
+    !std::env::var(ALLOW_SKIP).is_ok_and(|v| v == "1")
 }

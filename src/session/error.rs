@@ -45,3 +45,40 @@ pub enum SessionError {
     #[error("failed to merge the results: {0}")]
     Merge(#[from] MergeError),
 }
+
+/// Whose problem an error that stops a command is: it decides the exit status
+/// (`docs/usage.md`, "Exit status").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The command line, or a file it names, is wrong: the user can fix it by asking
+    /// differently.
+    Usage,
+    /// This host cannot do it (no inventory or runsc, an engine that does not start, an
+    /// output directory that cannot be written, a trial that could not be attempted).
+    Host,
+    /// `minimize` or `repair` has nothing to answer: the case does not keep the target as it
+    /// is (nothing to minimise), or already keeps it (nothing to repair).
+    NoAnswer,
+}
+
+impl SessionError {
+    pub fn fault(&self) -> Fault {
+        use SessionError as E;
+        match self {
+            E::Cases(_)
+            | E::UnknownCases(_)
+            | E::InvalidCases(_)
+            | E::OwnRunsc(_)
+            | E::Import(_)
+            | E::Read { .. }
+            | E::NotResults { .. }
+            | E::Merge(_) => Fault::Usage,
+            E::Inventory(
+                InventoryError::UnknownRuntime { .. } | InventoryError::UnknownPlatform { .. },
+            ) => Fault::Usage,
+            E::Inventory(_) | E::NoRunsc | E::Engine(_) | E::Runtime(_) | E::Output(_) => {
+                Fault::Host
+            }
+        }
+    }
+}

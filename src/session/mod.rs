@@ -14,6 +14,6 @@ pub mod selection;
 pub mod signal;
 
 pub use environment::Environment;
-pub use error::SessionError;
+pub use error::{Fault, SessionError};
 pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
 pub use selection::{Planned, Selection, read_results, repeated, unknown_rootfs};

@@ -29,6 +29,8 @@ pub struct Selection {
     /// runsc binaries of the user's own (`--runsc`), added to the inventory's; when given
     /// and `runtimes` is empty, only these run.
     pub runsc: Vec<std::path::PathBuf>,
+    /// What the person running dindcheck permits case files to do (`--allow`).
+    pub allow: Vec<case::Permission>,
 }
 
 /// The trials of a selection, and what they came from.
@@ -45,7 +47,7 @@ impl Selection {
     /// Reads the case files. A bad case file is in the corpus's `errors`, not an error: the
     /// other cases still run.
     pub fn load_cases(&self) -> Result<Corpus, SessionError> {
-        case::load_dir(&self.cases).map_err(SessionError::Cases)
+        case::load_dir_allowing(&self.cases, &self.allow).map_err(SessionError::Cases)
     }
 
     /// The trials of `corpus` on the runtimes of the inventory under `home`.

@@ -1,5 +1,5 @@
 //! What the integration tests share: this host's inventory, or a skip that says why (with
-//! `DINDCHECK_REQUIRE=1`, as `.ci/run` sets, a failure instead), and the corpus of cases.
+//! `DINDCHECK_ALLOW_SKIP=1`; else a failure), and the corpus of cases.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
@@ -14,17 +14,18 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether a host without runsc or root filesystems is a failure (`DINDCHECK_REQUIRE=1`).
+/// Whether a host without runsc or root filesystems is a failure (unless
+/// `DINDCHECK_ALLOW_SKIP=1`).
 pub fn require() -> bool {
     dindcheck::session::environment::require()
 }
 
 /// `Some` of what the test needs, or `None` (the test then passes, saying why on stderr)
-/// when this host lacks it; a panic instead under `DINDCHECK_REQUIRE=1`.
+/// when this host lacks it and `DINDCHECK_ALLOW_SKIP=1` is set; a panic otherwise.
 pub fn or_skip<T>(found: Result<T, String>) -> Option<T> {
     match found {
         Ok(t) => Some(t),
-        Err(why) if require() => panic!("{why} (DINDCHECK_REQUIRE=1)"),
+        Err(why) if require() => panic!("{why} (set DINDCHECK_ALLOW_SKIP=1 to skip instead)"),
         Err(why) => {
             eprintln!("skipped: {why}");
             None
