@@ -169,9 +169,10 @@ pub async fn engine(home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Che
             .evidence([format!("$ {}", r.line), r.stderr.trim().to_string()]),
         Ok(r) => {
             let version = r.stdout.trim().to_string();
+            let (origin, package) = engine_origin(home, &dockerd).await;
             let c = c
-                .ok(format!("{version} at {}", dockerd.display()))
-                .evidence([format!("$ {}", r.line), version]);
+                .ok(format!("{version} at {}, {origin}", dockerd.display()))
+                .evidence([format!("$ {}", r.line), version, package]);
             if runsc.is_empty() {
                 c
             } else {
@@ -180,6 +181,34 @@ pub async fn engine(home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Che
         }
     };
     timed(c, started)
+}
+
+/// Whose dockerd the engine launcher runs: the project's own (Debian's `docker.io`, which
+/// `scripts/setup-host` installed and marked with `<home>/.own-engine`) or the host's own (any
+/// other, e.g. Docker Engine from Docker's packages, which the setup never replaces). Also
+/// the package that owns the binary, as evidence.
+async fn engine_origin(home: &Path, dockerd: &Path) -> (&'static str, String) {
+    let real = std::fs::canonicalize(dockerd).unwrap_or_else(|_| dockerd.to_path_buf());
+    let owner = match run_command(Path::new("dpkg-query"), &["-S", &real.to_string_lossy()]).await {
+        Ok(r) if r.status == Some(0) => r.stdout.split(':').next().unwrap_or("").trim().to_string(),
+        _ => String::new(),
+    };
+    let package = if owner.is_empty() {
+        format!("{} belongs to no Debian package", real.display())
+    } else {
+        format!("{} belongs to the package {owner}", real.display())
+    };
+    if owner == "docker.io" && home.join(".own-engine").exists() {
+        (
+            "the project's own engine (Debian's docker.io, installed by scripts/setup-host)",
+            package,
+        )
+    } else {
+        (
+            "the host's own engine (scripts/setup-host leaves it as it is)",
+            package,
+        )
+    }
 }
 
 /// Starts an outer engine with a runtime per runsc, checks that `docker info` lists them, and
