@@ -175,8 +175,7 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
     let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "exit status after ^C");
     let (procs, dirs) = remains_of(pid);
@@ -440,8 +439,7 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    dindcheck::launch::procs::signal(child.id() as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");

@@ -378,7 +378,7 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
                 // Let the setup start, then kill the sandbox as an operator would.
                 std::thread::sleep(std::time::Duration::from_millis(1500));
                 for pid in sandboxes {
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::KILL);
                 }
                 return true;
             }

@@ -113,7 +113,9 @@ impl Launch for Oci {
             // gVisor's boot log records every exit of the application (every exited
             // baseline has its status); a sandbox that ended with no such record, killed
             // or with no status at all, was ended from outside.
-            if recorded.is_none() && waited.is_none_or(|w| w == 128 + libc::SIGKILL) {
+            if recorded.is_none()
+                && waited.is_none_or(|w| w == 128 + rustix::process::Signal::KILL.as_raw())
+            {
                 Ended::KilledFromOutside
             } else {
                 Ended::Status(recorded.or(waited))

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use super::cgroups::HostCgroups;
 use super::cgroups::{reap_stale_cgroups, remove_cgroups};
+use super::procs::alive;
 pub use super::procs::{
     kill_processes_naming, processes_mentioning, processes_naming, still_running_after,
 };
@@ -387,12 +388,7 @@ pub fn unmount_below(root: &Path) {
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
-        if let Ok(c) = std::ffi::CString::new(p) {
-            // SAFETY: a plain umount2 call on a NUL-terminated path.
-            unsafe {
-                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-            }
-        }
+        let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
@@ -478,9 +474,4 @@ fn recently_modified(path: &Path) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age < std::time::Duration::from_secs(60))
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
 }

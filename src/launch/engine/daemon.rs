@@ -337,8 +337,8 @@ impl OuterEngine {
         };
         let mut events = self.docker.events(Some(options));
         let started = Instant::now();
-        // SAFETY: kill(2) on the dockerd this engine spawned and still holds.
-        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        // The dockerd this engine spawned and still holds.
+        crate::launch::procs::signal(pid as i32, rustix::process::Signal::HUP);
         let reloaded = tokio::time::timeout(RELOAD_TIMEOUT, events.next()).await;
         let have = self.docker.info().await?.runtimes.unwrap_or_default();
         if !missing.iter().all(|r| have.contains_key(&r.name)) {
