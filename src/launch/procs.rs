@@ -2,6 +2,8 @@
 //! teardown finds and ends what it started (runsc, its sandbox and gofer, a shim), each held
 //! by a pidfd so that a signal cannot reach a recycled pid.
 
+use super::procfs;
+
 /// SIGKILLs every process whose command line names `needle` and waits for each to end,
 /// until none is left (for at most about 5 s: a sandbox can fork while it dies), calling
 /// `found` once for each new pid. Each process is held by a pidfd from the moment it is
@@ -120,16 +122,10 @@ pub fn processes_naming(name: &str) -> Vec<u32> {
 
 fn processes_where(test: impl Fn(&str) -> bool) -> Vec<u32> {
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    procfs::pids()
+        .into_iter()
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| test(&String::from_utf8_lossy(&c)))
-                .unwrap_or(false)
-        })
+        .filter(|pid| procfs::cmdline(*pid).is_some_and(|c| test(&c)))
         .collect()
 }
 

@@ -378,15 +378,11 @@ fn remove(root: &Path) {
 /// trial: runsc mounts inside its own namespaces; a killed dockerd can leave its containers'
 /// mounts). A safety net so that `remove_dir_all` never walks into a mount.
 pub fn unmount_below(root: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(root))
+    let mut points: Vec<PathBuf> = super::procfs::mount_points()
+        .into_iter()
+        .filter(|p| p.starts_with(root))
         .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     for p in points {
         let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
     }
@@ -474,4 +470,37 @@ fn recently_modified(path: &Path) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age < std::time::Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mountinfo writes a space in a path as `\040`: read as it is written, a mount under a
+    /// directory with a space was never unmounted, and `remove_dir_all` would walk into it.
+    #[test]
+    fn a_mount_below_a_path_with_a_space_is_unmounted() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("a trial");
+        let point = root.join("io dir");
+        std::fs::create_dir_all(&point).unwrap();
+        let mounted = rustix::mount::mount(
+            "dindcheck-test",
+            &point,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            None,
+        );
+        if let Err(e) = mounted {
+            eprintln!("skipped: cannot mount a tmpfs here ({e}); needs root");
+            return;
+        }
+        assert!(super::super::procfs::mount_points().contains(&point));
+        unmount_below(&root);
+        let left = super::super::procfs::mount_points().contains(&point);
+        if left {
+            let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
+        }
+        assert!(!left, "{} is still mounted", point.display());
+    }
 }

@@ -271,13 +271,7 @@ impl OuterEngine {
         let Some(pid) = self.pid() else {
             return true;
         };
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
-                Some(state != "Z" && state != "X")
-            })
-            .unwrap_or(false)
+        crate::launch::procfs::state(pid).is_some_and(|s| s != 'Z' && s != 'X')
     }
 
     /// How long each reload for new runtimes took, in milliseconds.

@@ -17,6 +17,7 @@ use bollard::{ClientVersion, Docker};
 
 use rustix::process::Signal;
 
+use crate::launch::procfs;
 use crate::launch::procs::{alive, signal};
 
 use super::error::{EngineError, dir_err, mkdir};
@@ -243,9 +244,10 @@ pub(super) fn reap_slot(slot: &Path) -> Vec<String> {
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(&*exec.to_string_lossy()))
-                .unwrap_or(false)
+            u32::try_from(*pid)
+                .ok()
+                .and_then(procfs::cmdline)
+                .is_some_and(|c| c.contains(&*exec.to_string_lossy()))
         });
     let mut found = Vec::new();
     if let Some(pid) = live {
