@@ -2,7 +2,8 @@
 //!
 //! [`schema`] defines the keys of a case file (documented for users in `cases/README.md`),
 //! [`capability`] the capability sets, and [`load`] reads a directory of cases, resolves
-//! `extend` chains and reports a bad file with its line, column and key.
+//! `extend` chains and reports a bad file with its line, column and key, found from `toml`'s
+//! spans ([`spans`]).
 
 pub mod capability;
 mod diff;
@@ -10,6 +11,7 @@ pub mod load;
 mod rules;
 pub mod runsc_flags;
 pub mod schema;
+mod spans;
 pub mod workload;
 
 pub use capability::{CapabilityBase, CapabilitySet};
