@@ -59,7 +59,7 @@ impl Launch for Oci {
     }
 
     async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start {
-        let runsc = Runsc::for_trial(trial, dir);
+        let runsc = Runsc::for_trial(trial, &dir.state(), &dir.logs());
         // runsc names its control socket after the container id in the abstract namespace
         // (docs/host-facts.md, "runsc's control socket is named after the container id"),
         // so ids must be unique on the host, not only in one `--root`.

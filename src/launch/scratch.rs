@@ -25,7 +25,7 @@
 //! the next run would reap it as left by a dead run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use super::cgroups::HostCgroups;
@@ -34,6 +34,7 @@ use super::procs::alive;
 pub use super::procs::{
     kill_processes_naming, processes_mentioning, processes_naming, still_running_after,
 };
+use super::runsc::Runsc;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -339,9 +340,8 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
 
 /// The ids of the containers that `runsc --root=<state>` knows; none when it cannot tell.
 pub fn runsc_containers(runsc: &Path, state: &Path) -> Vec<String> {
-    let out = Command::new(runsc)
-        .arg(format!("--root={}", state.display()))
-        .args(["list", "--quiet"])
+    let out = Runsc::at_root(runsc, state)
+        .blocking_command(&["list", "--quiet"])
         .stderr(Stdio::null())
         .output();
     out.map(|o| {
@@ -356,13 +356,13 @@ pub fn runsc_containers(runsc: &Path, state: &Path) -> Vec<String> {
 /// `runsc kill --all <id> KILL`, then `runsc delete --force <id>`, under `--root=<state>`;
 /// failures are ignored (the container may be gone already).
 pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
-    for args in [
-        vec!["kill", "--all", id, "KILL"],
-        vec!["delete", "--force", id],
+    let runsc = Runsc::at_root(runsc, state);
+    for sub in [
+        &["kill", "--all", id, "KILL"][..],
+        &["delete", "--force", id],
     ] {
-        let _ = Command::new(runsc)
-            .arg(format!("--root={}", state.display()))
-            .args(&args)
+        let _ = runsc
+            .blocking_command(sub)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
