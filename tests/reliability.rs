@@ -32,6 +32,15 @@ fn inventory() -> Option<Inventory> {
     )
 }
 
+/// Nothing of the run whose harness had `pid` is left: no process, no scratch directory.
+fn assert_nothing_left(pid: u32) {
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+}
+
 /// Processes and directories of the run whose harness had `pid`.
 fn remains_of(pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
     remains_in(&inventory::home(), pid)
@@ -158,11 +167,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
         "{:?}",
         result.outcome
     );
-    let (procs, dirs) = remains_of(std::process::id());
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(std::process::id());
 }
 
 /// ^C in the middle of a run: the sandbox is removed and the report says it is incomplete.
@@ -284,11 +289,7 @@ fn two_concurrent_runs_both_complete() {
             .collect();
         assert_eq!(v.len(), 4, "2 cases × 2 launchers: {v:?}");
         verdicts.push(v);
-        let (procs, dirs) = remains_of(pid);
-        assert!(
-            procs.is_empty() && dirs.is_empty(),
-            "left: {procs:?} {dirs:?}"
-        );
+        assert_nothing_left(pid);
         std::fs::remove_dir_all(out).unwrap();
     }
     assert_eq!(verdicts[0], verdicts[1], "the two runs disagree");
@@ -319,11 +320,7 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         .map(|o| o["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts, vec!["timeout"; 10]);
-    let (procs, dirs) = remains_of(pid);
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(pid);
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -349,11 +346,7 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
-    let (procs, dirs) = remains_of(pid);
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(pid);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
