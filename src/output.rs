@@ -153,37 +153,37 @@ impl OutputDir {
         files: &[(PathBuf, String)],
         prune: Option<&Path>,
     ) -> Result<(), OutputError> {
-        let tmp = |name: &Path| {
-            let file = name.file_name().unwrap_or_default().to_string_lossy();
-            self.path
-                .join(name)
-                .with_file_name(format!(".{file}.tmp.{}", std::process::id()))
-        };
-        let remove_temporaries = |upto: usize| {
-            for (n, _) in &files[..upto] {
-                let _ = std::fs::remove_file(tmp(n));
-            }
-        };
-        for (i, (name, contents)) in files.iter().enumerate() {
-            let t = tmp(name);
-            let result = t
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| File::create(&t))
-                .and_then(|mut f| f.write_all(contents.as_bytes()).and_then(|()| f.sync_all()));
-            if let Err(source) = result {
-                remove_temporaries(i + 1);
-                return Err(OutputError::Write { path: t, source });
-            }
-        }
-        for (name, _) in files {
+        // Each temporary file is removed when dropped: on any failure, every one written so
+        // far goes, and the previous files stay. Its mode is what `File::create` gives (0666
+        // less the umask), not tempfile's private 0600: the report is for everyone to read.
+        let mut written = Vec::with_capacity(files.len());
+        for (name, contents) in files {
             let target = self.path.join(name);
-            std::fs::rename(tmp(name), &target).map_err(|source| {
-                remove_temporaries(files.len());
-                OutputError::Write {
+            let dir = target.parent().unwrap_or(&self.path);
+            let file = target.file_name().unwrap_or_default().to_string_lossy();
+            let temporary = std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    tempfile::Builder::new()
+                        .prefix(&format!(".{file}."))
+                        .suffix(".tmp")
+                        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                        .tempfile_in(dir)
+                })
+                .and_then(|mut t| {
+                    t.write_all(contents.as_bytes())?;
+                    t.as_file().sync_all()?;
+                    Ok(t)
+                })
+                .map_err(|source| OutputError::Write {
                     path: target.clone(),
                     source,
-                }
+                })?;
+            written.push((temporary, target));
+        }
+        for (temporary, target) in written {
+            temporary.persist(&target).map_err(|e| OutputError::Write {
+                path: target.clone(),
+                source: e.error,
             })?;
         }
         if let Some(dir) = prune {
@@ -235,6 +235,37 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [LOCK_FILE, "REPORT.md", "results.json"]);
+        // The mode `File::create` gives (the umask applies to both).
+        let mode = |p: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&p.metadata().unwrap().permissions())
+        };
+        let created = dir.path().join("created");
+        File::create(&created).unwrap();
+        assert_eq!(mode(&dir.path().join("REPORT.md")), mode(&created));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_files_and_no_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::prepare(dir.path()).unwrap();
+        out.write_pair("{}", "# old").unwrap();
+        // A directory where `cases/` must be: the page cannot be written.
+        std::fs::write(dir.path().join("cases"), "not a directory").unwrap();
+        let files = [
+            (PathBuf::from("REPORT.md"), "# new".to_string()),
+            (Path::new("cases").join("a.md"), "# page".to_string()),
+        ];
+        out.write_files(&files, None).unwrap_err();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap(),
+            "# old"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [LOCK_FILE, "REPORT.md", "cases", "results.json"]);
     }
 
     #[test]

@@ -382,16 +382,9 @@ fn refused(outcome: &mut Outcome, refusal: Refusal, log_errors: Vec<String>) {
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_sandbox = crate::launch::bundle::SANDBOX_MEMORY_BYTES as u64;
-    let fits = available_memory().map_or(cores + 1, |bytes| (bytes / per_sandbox) as usize);
+    let fits = crate::launch::procfs::mem_available()
+        .map_or(cores + 1, |bytes| (bytes / per_sandbox) as usize);
     (cores + 1).min(fits).max(1)
-}
-
-/// `MemAvailable` of /proc/meminfo, in bytes.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// Runs `trials` with at most `jobs` at once, calling `on_done` as each finishes. Results come

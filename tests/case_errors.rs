@@ -30,10 +30,8 @@ fn every_bad_case_gets_one_located_error_and_the_good_one_loads() {
 
 #[test]
 fn an_empty_directory_is_an_error_not_zero_cases() {
-    let dir = std::env::temp_dir().join(format!("dindcheck-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let err = load_dir(&dir).unwrap_err();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_dir(dir.path()).unwrap_err();
     assert!(
         err.message.contains("no case files found"),
         "{}",
@@ -43,15 +41,13 @@ fn an_empty_directory_is_an_error_not_zero_cases() {
 
 #[test]
 fn a_huge_file_is_refused_unread_and_the_others_still_load() {
-    let dir = std::env::temp_dir().join(format!("dindcheck-huge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-cases/good.toml");
-    std::fs::copy(good, dir.join("good.toml")).unwrap();
+    std::fs::copy(good, dir.path().join("good.toml")).unwrap();
     let line = "# padding that no case needs\n";
     let huge = line.repeat(300 * 1024 / line.len());
-    std::fs::write(dir.join("huge.toml"), huge).unwrap();
-    let corpus = load_dir(&dir).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(dir.path().join("huge.toml"), huge).unwrap();
+    let corpus = load_dir(dir.path()).unwrap();
     assert_eq!(corpus.cases.len(), 1);
     assert_eq!(corpus.errors.len(), 1);
     let e = &corpus.errors[0];

@@ -31,12 +31,26 @@ fn installed_runsc() -> Option<(Inventory, PathBuf, String)> {
     }
 }
 
+/// `dindcheck list --case gvisor-tutorial --runsc RUNSC`.
+fn list_tutorial_with(runsc: &Path) -> (bool, String) {
+    let runsc = runsc.to_str().unwrap();
+    dindcheck(
+        &["list", "--case", "gvisor-tutorial", "--runsc", runsc],
+        &[],
+    )
+}
+
 fn dindcheck(args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dindcheck"));
     cmd.args(args).env_remove("DINDCHECK_RUNSC_PATHS");
     for (k, v) in env {
         cmd.env(k, v);
     }
+    success_and_output(&mut cmd)
+}
+
+/// Runs `cmd`: whether it succeeded, and its stdout then its stderr.
+fn success_and_output(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
@@ -54,16 +68,7 @@ fn list_names_a_copy_by_its_release_and_a_different_build_by_its_digest() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("runsc");
     std::fs::copy(&runsc, &copy).unwrap();
-    let (ok, out) = dindcheck(
-        &[
-            "list",
-            "--case",
-            "gvisor-tutorial",
-            "--runsc",
-            copy.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (ok, out) = list_tutorial_with(&copy);
     assert!(ok, "{out}");
     assert!(
         out.contains(&format!("gvisor-tutorial::oci::{name}\n")),
@@ -78,16 +83,7 @@ fn list_names_a_copy_by_its_release_and_a_different_build_by_its_digest() {
     bytes.push(b'\n');
     std::fs::write(&other, &bytes).unwrap();
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let (ok, out) = dindcheck(
-        &[
-            "list",
-            "--case",
-            "gvisor-tutorial",
-            "--runsc",
-            other.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (ok, out) = list_tutorial_with(&other);
     assert!(ok, "{out}");
     let line = out
         .lines()
@@ -169,13 +165,7 @@ network = "none"
         if update {
             cmd.env("INSTA_UPDATE", "always");
         }
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        success_and_output(&mut cmd)
     };
 
     let (ok, out) = run(false);

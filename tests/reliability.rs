@@ -32,6 +32,15 @@ fn inventory() -> Option<Inventory> {
     )
 }
 
+/// Nothing of the run whose harness had `pid` is left: no process, no scratch directory.
+fn assert_nothing_left(pid: u32) {
+    let (procs, dirs) = remains_of(pid);
+    assert!(
+        procs.is_empty() && dirs.is_empty(),
+        "left: {procs:?} {dirs:?}"
+    );
+}
+
 /// Processes and directories of the run whose harness had `pid`.
 fn remains_of(pid: u32) -> (Vec<u32>, Vec<PathBuf>) {
     remains_in(&inventory::home(), pid)
@@ -158,11 +167,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
         "{:?}",
         result.outcome
     );
-    let (procs, dirs) = remains_of(std::process::id());
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(std::process::id());
 }
 
 /// ^C in the middle of a run: the sandbox is removed and the report says it is incomplete.
@@ -175,8 +180,7 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
     let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "exit status after ^C");
     let (procs, dirs) = remains_of(pid);
@@ -285,11 +289,7 @@ fn two_concurrent_runs_both_complete() {
             .collect();
         assert_eq!(v.len(), 4, "2 cases × 2 launchers: {v:?}");
         verdicts.push(v);
-        let (procs, dirs) = remains_of(pid);
-        assert!(
-            procs.is_empty() && dirs.is_empty(),
-            "left: {procs:?} {dirs:?}"
-        );
+        assert_nothing_left(pid);
         std::fs::remove_dir_all(out).unwrap();
     }
     assert_eq!(verdicts[0], verdicts[1], "the two runs disagree");
@@ -320,11 +320,7 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         .map(|o| o["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts, vec!["timeout"; 10]);
-    let (procs, dirs) = remains_of(pid);
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(pid);
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -350,11 +346,7 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
-    let (procs, dirs) = remains_of(pid);
-    assert!(
-        procs.is_empty() && dirs.is_empty(),
-        "left: {procs:?} {dirs:?}"
-    );
+    assert_nothing_left(pid);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -440,8 +432,7 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    dindcheck::launch::procs::signal(child.id() as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");

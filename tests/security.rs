@@ -374,16 +374,14 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
             let sandboxes: Vec<u32> = scratch::processes_mentioning(&needle)
                 .into_iter()
                 .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/cmdline"))
-                        .map(|c| String::from_utf8_lossy(&c).contains("boot"))
-                        .unwrap_or(false)
+                    dindcheck::launch::procfs::cmdline(*pid).is_some_and(|c| c.contains("boot"))
                 })
                 .collect();
             if !sandboxes.is_empty() {
                 // Let the setup start, then kill the sandbox as an operator would.
                 std::thread::sleep(std::time::Duration::from_millis(1500));
                 for pid in sandboxes {
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::KILL);
                 }
                 return true;
             }

@@ -156,18 +156,21 @@ pub fn write_and_load(
 mod tests {
     use super::*;
 
+    /// `text` written as `orig.toml` in a new `corpus` directory, loaded as a case.
+    fn loaded(corpus: &Path, text: &str) -> Case {
+        std::fs::create_dir(corpus).unwrap();
+        std::fs::write(corpus.join("orig.toml"), text).unwrap();
+        case::load_dir(corpus).unwrap().get("orig").unwrap().clone()
+    }
+
     #[test]
     fn the_written_case_extends_the_original_and_loads_as_the_result() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("cases");
-        std::fs::create_dir(&corpus).unwrap();
-        let original_text = "source = \"s\"\nclaim = \"c\"\nrootfs = \"bookworm\"\n[dockerd]\nargs = [\"--iptables=false\", \"--bridge=none\"]\n[[mounts]]\ntype = \"tmpfs\"\ndestination = \"/var/lib/docker\"\n";
-        std::fs::write(corpus.join("orig.toml"), original_text).unwrap();
-        let original = case::load_dir(&corpus)
-            .unwrap()
-            .get("orig")
-            .unwrap()
-            .clone();
+        let original = loaded(
+            &corpus,
+            "source = \"s\"\nclaim = \"c\"\nrootfs = \"bookworm\"\n[dockerd]\nargs = [\"--iptables=false\", \"--bridge=none\"]\n[[mounts]]\ntype = \"tmpfs\"\ndestination = \"/var/lib/docker\"\n",
+        );
         let mut result = original.clone();
         result.capabilities = toml::from_str("base = \"none\"\nadd = [\"SYS_ADMIN\"]").unwrap();
         result.dockerd.args.truncate(1);
@@ -191,15 +194,10 @@ mod tests {
     fn a_removed_environment_variable_makes_a_whole_case_not_an_extension() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("cases");
-        std::fs::create_dir(&corpus).unwrap();
-        let original_text =
-            "source = \"s\"\nclaim = \"c\"\nrootfs = \"bookworm\"\n[env]\nA = \"1\"\nB = \"2\"\n";
-        std::fs::write(corpus.join("orig.toml"), original_text).unwrap();
-        let original = case::load_dir(&corpus)
-            .unwrap()
-            .get("orig")
-            .unwrap()
-            .clone();
+        let original = loaded(
+            &corpus,
+            "source = \"s\"\nclaim = \"c\"\nrootfs = \"bookworm\"\n[env]\nA = \"1\"\nB = \"2\"\n",
+        );
         let mut result = original.clone();
         result.env.remove("A");
         let header = Header {

@@ -127,6 +127,7 @@ fn complement(items: &[usize], chunk: &[usize]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answers::trials::tests::block_on;
     use std::collections::{BTreeSet, HashMap};
 
     /// A pure predicate, with memoisation by configuration and a count of real "trials".
@@ -164,13 +165,6 @@ mod tests {
                 })
                 .collect()
         }
-    }
-
-    fn block_on<T>(f: impl Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     fn needs(required: &'static [usize]) -> impl Fn(&[usize]) -> bool {

@@ -298,7 +298,7 @@ fn judged<E: Experiment>(book: &Book<E>, part: &Part, trials: Vec<usize>) -> Par
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answers::trials::tests::Pure;
+    use crate::answers::trials::tests::{Pure, block_on, keeping};
     use std::cell::Cell;
 
     fn case() -> Case {
@@ -321,23 +321,11 @@ mod tests {
         c.capabilities.resolve().iter().any(|n| n.as_str() == name)
     }
 
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
     #[test]
     fn minimize_keeps_what_the_predicate_needs_and_cites_a_trial_for_every_part() {
         let keeps =
             |c: &Case| has_cap(c, "SYS_ADMIN") && c.dockerd.args.contains(&"--bridge=none".into());
-        let exp = Pure {
-            keeps,
-            flaky: |_: &Case| false,
-            runs: Cell::new(0),
-            flaky_runs: Cell::new(0),
-        };
+        let exp = keeping(keeps);
         let mut book = Book::new(exp, 2);
         let found = block_on(minimize(&mut book, &case(), SearchOptions { confirm: 3 })).unwrap();
         assert_eq!(
@@ -392,12 +380,7 @@ mod tests {
     #[test]
     fn leave_one_out_measures_each_part_of_the_case() {
         let keeps = |c: &Case| c.runsc.flags.is_empty() || has_cap(c, "NET_RAW");
-        let exp = Pure {
-            keeps,
-            flaky: |_: &Case| false,
-            runs: Cell::new(0),
-            flaky_runs: Cell::new(0),
-        };
+        let exp = keeping(keeps);
         let mut book = Book::new(exp, 2);
         let found = block_on(leave_one_out(
             &mut book,
@@ -417,12 +400,7 @@ mod tests {
 
     #[test]
     fn a_case_that_fails_as_it_is_has_nothing_to_minimise() {
-        let exp = Pure {
-            keeps: |_: &Case| false,
-            flaky: |_: &Case| false,
-            runs: Cell::new(0),
-            flaky_runs: Cell::new(0),
-        };
+        let exp = keeping(|_: &Case| false);
         let mut book = Book::new(exp, 2);
         let err = block_on(minimize(&mut book, &case(), SearchOptions { confirm: 3 })).unwrap_err();
         assert!(

@@ -399,7 +399,7 @@ async fn tried<E: Experiment>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answers::trials::tests::Pure;
+    use crate::answers::trials::tests::{Pure, block_on, keeping};
     use std::cell::Cell;
 
     fn case(text: &str) -> Case {
@@ -415,13 +415,6 @@ mod tests {
                 "name = \"b\"\nrootfs = \"bookworm\"\ncgroup = \"gvisor\"\nsetup = \"mount x\\n\"\n[dockerd]\nargs = [\"--iptables=false\"]\n[runsc]\nflags = [\"--net-raw\"]\n",
             ),
         ]
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]
@@ -447,12 +440,7 @@ mod tests {
     fn single_changes_come_first_and_pairs_only_when_none_fixes_it() {
         let c = corpus()[0].clone();
         let voc = vocabulary(&c, &corpus());
-        let exp = Pure {
-            keeps: |c: &Case| c.cgroup == CgroupMode::Gvisor,
-            flaky: |_: &Case| false,
-            runs: Cell::new(0),
-            flaky_runs: Cell::new(0),
-        };
+        let exp = keeping(|c: &Case| c.cgroup == CgroupMode::Gvisor);
         let mut book = Book::new(exp, 2);
         let options = RepairOptions {
             confirm: 2,
@@ -465,14 +453,9 @@ mod tests {
         assert_eq!(r.fixes[0].confirmed, 1);
         assert!(!r.searched_pairs);
 
-        let exp = Pure {
-            keeps: |c: &Case| {
-                c.cgroup == CgroupMode::Gvisor && c.setup.is_empty() && !c.runsc.flags.is_empty()
-            },
-            flaky: |_: &Case| false,
-            runs: Cell::new(0),
-            flaky_runs: Cell::new(0),
-        };
+        let exp = keeping(|c: &Case| {
+            c.cgroup == CgroupMode::Gvisor && c.setup.is_empty() && !c.runsc.flags.is_empty()
+        });
         let mut book = Book::new(exp, 2);
         let r = block_on(repair(&mut book, &c, &voc, options)).unwrap();
         assert!(r.searched_pairs);

@@ -332,6 +332,24 @@ pub(crate) mod tests {
         pub flaky_runs: Cell<usize>,
     }
 
+    /// A pure experiment that is never flaky.
+    pub fn keeping<F: Fn(&Case) -> bool>(keeps: F) -> Pure<F, fn(&Case) -> bool> {
+        Pure {
+            keeps,
+            flaky: |_| false,
+            runs: Cell::new(0),
+            flaky_runs: Cell::new(0),
+        }
+    }
+
+    /// Runs a search to its end on a runtime of its own.
+    pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     impl<F: Fn(&Case) -> bool, G: Fn(&Case) -> bool> Experiment for Pure<F, G> {
         fn key(&self, case: &Case) -> String {
             crate::answers::parts::config_key(case, "r", "oci", "none")

@@ -129,8 +129,20 @@ impl FromStr for CapabilityName {
 
 impl<'de> Deserialize<'de> for CapabilityName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // Parsed inside the visitor: toml gives the value's own place only to errors raised
+        // while it is deserialized, so a name checked after `String::deserialize` returned
+        // was located at the whole array, not at its element.
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = CapabilityName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CapabilityName, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Name)
     }
 }
 

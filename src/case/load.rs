@@ -16,6 +16,7 @@ use super::permission::Permission;
 pub use super::rules::ALLOWED_BIND_SOURCES;
 use super::rules::{check_dockerd_args, check_mount, is_image_reference, valid_name};
 use super::schema::{Case, MAX_TIMEOUT_SECS};
+use super::spans::{self, Step};
 
 /// Case files larger than this are refused unread: a case is a page of TOML, not a data set.
 pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024;
@@ -81,7 +82,11 @@ impl CaseError {
         self.line = Some(line);
         self.column = Some(column);
         if self.key.is_none() {
-            self.key = key_on_line(text, offset);
+            // A syntax error leaves no parsed keys to take spans from: only its line tells.
+            self.key = match toml::de::DeTable::parse(text) {
+                Ok(_) => spans::key_at(text, offset),
+                Err(_) => key_on_line(text, offset),
+            };
         }
         self.src = Some(NamedSource::new(
             self.file.display().to_string(),
@@ -91,11 +96,22 @@ impl CaseError {
         self
     }
 
-    /// Locates the error at the line where `key` is assigned, if the file assigns it.
-    fn at_key(mut self, text: &str, key: &str) -> Self {
+    /// Locates the error at `key` (a dotted path such as `runsc.flags`), if the file has it.
+    fn at_key(self, text: &str, key: &str) -> Self {
+        self.at_path(text, key, &[])
+    }
+
+    /// Locates the error of `key` at the element `path` names (a flag in a multi-line array,
+    /// a mount in an inline table), or at `key` itself when the file does not have that
+    /// element (it came through `extend`).
+    fn at_path(mut self, text: &str, key: &str, path: &[Step]) -> Self {
         self.key = Some(key.to_string());
-        match find_key(text, key) {
-            Some(offset) => self.at(text, offset, key.len()),
+        let place = Some(path)
+            .filter(|p| !p.is_empty())
+            .and_then(|p| spans::find(text, p))
+            .or_else(|| spans::find(text, &spans::keys(key)));
+        match place {
+            Some(span) => self.at(text, span.start, span.len()),
             None => self,
         }
     }
@@ -396,11 +412,17 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
             .hint("keep it in one of `add` or `drop`"),
         ));
     }
-    for m in &case.mounts {
-        check_mount(m).map_err(|msg| err("mounts", msg.0).hint(msg.1))?;
+    let at = |key: &str, path: &[Step], msg: String| {
+        CaseError::new(&p.file, msg).at_path(&p.text, key, path)
+    };
+    for (i, m) in case.mounts.iter().enumerate() {
+        let path = [Step::Key("mounts"), Step::Index(i)];
+        check_mount(m).map_err(|msg| at("mounts", &path, msg.0).hint(msg.1))?;
     }
-    for f in &case.runsc.flags {
-        super::runsc_flags::check(f).map_err(|r| err("runsc.flags", r.message).hint(r.hint))?;
+    for (i, f) in case.runsc.flags.iter().enumerate() {
+        let path = [Step::Key("runsc"), Step::Key("flags"), Step::Index(i)];
+        super::runsc_flags::check(f)
+            .map_err(|r| at("runsc.flags", &path, r.message).hint(r.hint))?;
     }
     check_dockerd_args(&case.dockerd.args).map_err(|msg| err("dockerd.args", msg.0).hint(msg.1))?;
     if let Some(dj) = &case.dockerd.daemon_json
@@ -424,8 +446,9 @@ fn check(case: &Case, p: &Parsed) -> Result<(), Box<CaseError>> {
             && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(Box::new(
-                err(
+                at(
                     "env",
+                    &[Step::Key("env"), Step::Key(k)],
                     format!("`{k}` is not a valid environment variable name"),
                 )
                 .hint("use letters, digits and `_`, not starting with a digit"),
@@ -482,41 +505,6 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
         Some(s) => format!("{s}.{k}"),
         None => k.to_string(),
     })
-}
-
-/// Byte offset of the line that assigns `key` (a dotted path such as `runsc.flags` is found
-/// as `flags = …` inside `[runsc]`, or as `runsc.flags = …`) or that opens `[key]`.
-fn find_key(text: &str, key: &str) -> Option<usize> {
-    let (section, last) = match key.rsplit_once('.') {
-        Some((s, l)) => (s, l),
-        None => ("", key),
-    };
-    let assigns = |line: &str, name: &str| {
-        line.strip_prefix(name)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    let mut current = String::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        let at = offset + (line.len() - t.len());
-        offset += line.len();
-        if t.starts_with('[') {
-            current = t
-                .trim_end()
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
-            if current == key {
-                return Some(at);
-            }
-            continue;
-        }
-        if (current == section && assigns(t, last)) || (current.is_empty() && assigns(t, key)) {
-            return Some(at);
-        }
-    }
-    None
 }
 
 /// Names of the cases in `corpus` that were given but do not exist, for a clear error.

@@ -2,7 +2,8 @@
 //!
 //! [`schema`] defines the keys of a case file (documented for users in `cases/README.md`),
 //! [`capability`] the capability sets, and [`load`] reads a directory of cases, resolves
-//! `extend` chains and reports a bad file with its line, column and key.
+//! `extend` chains and reports a bad file with its line, column and key, found from `toml`'s
+//! spans ([`spans`]).
 
 pub mod capability;
 mod diff;
@@ -11,6 +12,7 @@ pub mod permission;
 mod rules;
 pub mod runsc_flags;
 pub mod schema;
+mod spans;
 pub mod workload;
 
 pub use capability::{CapabilityBase, CapabilitySet};

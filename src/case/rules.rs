@@ -10,44 +10,13 @@ use super::schema::MountKind;
 /// can never make the harness expose or write a host path it did not mean to.
 pub const ALLOWED_BIND_SOURCES: &[&str] = &["/sys/fs/cgroup", "/lib/modules"];
 
-/// Whether `s` has the shape of an image reference (`[host[:port]/]path[:tag][@digest]`),
-/// with no whitespace and no scheme: what the engine would take, checked before any run.
+/// Whether `s` is an image reference as the engine takes it
+/// (`[host[:port]/]path[:tag][@digest]`), checked before any run. `oci-spec`'s distribution
+/// `Reference` holds the grammar of the Docker distribution's reference: lowercase
+/// repository paths (a leading registry host may have capitals), tags of at most 128
+/// characters, and digests of their algorithm's full length (`sha256:` and 64 hex digits).
 pub(super) fn is_image_reference(s: &str) -> bool {
-    let (name, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    let digest_ok = digest.is_none_or(|d| {
-        d.split_once(':').is_some_and(|(alg, hex)| {
-            !alg.is_empty() && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
-        })
-    });
-    // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (path, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-        None => (name, None),
-    };
-    let tag_ok = tag.is_none_or(|t| {
-        !t.is_empty()
-            && t.len() <= 128
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    });
-    // Repository names are lowercase; only a leading registry host (`a.b`, `host:port`,
-    // `localhost`) may have capitals.
-    let parts: Vec<&str> = path.split('/').collect();
-    let has_host = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost");
-    let path_ok = !path.is_empty()
-        && !path.contains("://")
-        && parts.iter().enumerate().all(|(i, part)| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    (c.is_ascii_alphanumeric() && (i == 0 && has_host || !c.is_ascii_uppercase()))
-                        || "._-:".contains(c)
-                })
-        });
-    path_ok && tag_ok && digest_ok
+    s.parse::<oci_spec::distribution::Reference>().is_ok()
 }
 
 /// dockerd arguments that would take away what the harness depends on: its own socket in
@@ -213,7 +182,8 @@ mod tests {
             "library/docker:27.3-dind",
             "localhost:5000/team/dind:1",
             "dindcheck/custom",
-            "docker@sha256:0123abcd",
+            "docker@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "docker:27@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "Registry.Example/team/dind:1",
         ] {
             assert!(is_image_reference(ok), "{ok}");
@@ -225,6 +195,9 @@ mod tests {
             "docker:",
             "/docker",
             "docker@sha256:xyz",
+            // A digest is its algorithm's full length: no engine pulls a prefix.
+            "docker@sha256:0123abcd",
+            "docker@md5:0123456789abcdef0123456789abcdef",
             "Docker:dind",
             "registry.example/Team/dind",
         ] {

@@ -336,16 +336,10 @@ pub fn disk(home: &Path) -> Check {
     timed(c.evidence(evidence), started)
 }
 
+/// The space of the filesystem holding `path`: bytes available to us, and its size.
 fn statvfs(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a zeroed struct for the kernel to fill.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    let frsize = s.f_frsize as u64;
-    Some((s.f_bavail as u64 * frsize, s.f_blocks as u64 * frsize))
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
 }
 
 /// A root filesystem: present, with dockerd, and the versions its dpkg database records.
@@ -411,4 +405,28 @@ pub fn rootfs(r: &crate::inventory::Rootfs) -> Check {
         }
     };
     timed(c.evidence(evidence), started)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn statvfs_sizes_the_filesystem_df_sizes() {
+        let (available, total) = super::statvfs(Path::new("/")).unwrap();
+        assert!(available <= total);
+        let df = std::process::Command::new("df")
+            .args(["--output=size", "-B1", "/"])
+            .output()
+            .unwrap();
+        let df_total: u64 = String::from_utf8_lossy(&df.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(total, df_total);
+        assert!(super::statvfs(Path::new("/no/such/dir")).is_none());
+    }
 }

@@ -6,15 +6,15 @@
 //! networking, which would hide the very failure the network check looks for.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{Capability, Spec};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use super::facts;
 use crate::case::CgroupMode;
 use crate::launch::flags::GlobalFlags;
+use crate::launch::runsc::Runsc;
 use crate::launch::scratch::{self, Leftovers, TrialDir};
 use crate::launch::spec::{SandboxSpec, config_json};
 use crate::observe::runsc_log_errors;
@@ -188,23 +188,18 @@ impl Probe {
         // namespace: ids must be unique on the host, as the scratch directory's name is.
         let id = format!("dindcheck-doctor-{}", dir.id());
         let bundle_dir = dir.bundle().display().to_string();
-        let mut args = self.flags.with_state(&dir.state(), &dir.logs());
-        args.extend(["run".into(), "--bundle".into(), bundle_dir, id]);
-        let command = std::iter::once(self.runsc.display().to_string())
-            .chain(args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let runsc = Runsc::with_state(&self.runsc, &self.flags, &dir.state(), &dir.logs());
+        let run = ["run", "--bundle", &bundle_dir, &id];
+        let command = runsc.command_line(&run);
         let out = std::fs::File::create(dir.output())
             .map_err(|e| not_launched(format!("failed to create output.log: {e}")))?;
         let err = out
             .try_clone()
             .map_err(|e| not_launched(format!("failed to create output.log: {e}")))?;
-        let child = Command::new(&self.runsc)
-            .args(&args)
-            .stdin(Stdio::null())
+        let child = runsc
+            .command(&run)
             .stdout(out)
             .stderr(err)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| not_launched(format!("failed to run {}: {e}", self.runsc.display())))?;
         Ok(Launched {

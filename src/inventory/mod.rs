@@ -187,9 +187,16 @@ impl ImportedRootfs {
         let text = format!(
             "# Written by `dindcheck import-image`; read with inventory.toml. scripts/setup-host leaves it alone.\n\n{body}"
         );
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| invalid(e.to_string()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| invalid(e.to_string()))
+        // A temporary file of its own (removed if anything fails) with `fs::write`'s mode.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".imported.toml.")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(home)
+            .map_err(|e| invalid(e.to_string()))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        tmp.persist(&path)
+            .map_err(|e| invalid(e.error.to_string()))?;
+        Ok(())
     }
 }
 

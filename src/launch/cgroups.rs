@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::procs::alive;
+
 /// Where the host's cgroup hierarchies are mounted.
 pub(super) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -190,11 +192,6 @@ pub(super) fn reap_stale_cgroups() {
     for id in ids {
         remove_cgroups_within(&id, std::time::Duration::ZERO);
     }
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! the one place that names them, [`launcher`] their names. What they share: runsc's global
 //! flags ([`flags`]), the base OCI spec ([`spec`]) and the files a sandbox reads from its io
 //! directory ([`bundle`]), the runsc binary ([`runsc`]), the trial's scratch directory with
-//! its cleanup ([`scratch`]), the processes it started ([`procs`]), the cgroups a trial
+//! its cleanup ([`scratch`]), the processes it started ([`procs`]) and what `/proc` says of
+//! them and of the host's mounts ([`procfs`]), the cgroups a trial
 //! leaves ([`cgroups`]), and dockerd's socket
 //! pinned in the io directory ([`socket`]), and waiting for a directory to change
 //! ([`watch`]).
@@ -19,6 +20,7 @@ pub mod flags;
 pub mod launcher;
 pub mod netns;
 pub mod oci;
+pub mod procfs;
 pub mod procs;
 pub mod runsc;
 pub mod sandbox;

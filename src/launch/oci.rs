@@ -77,7 +77,7 @@ impl Launch for Oci {
     }
 
     async fn start(&mut self, trial: &Trial, dir: &TrialDir, timeout: Duration) -> Start {
-        let runsc = Runsc::for_trial(trial, dir);
+        let runsc = Runsc::for_trial(trial, &dir.state(), &dir.logs());
         // runsc names its control socket after the container id in the abstract namespace
         // (docs/host-facts.md, "runsc's control socket is named after the container id"),
         // so ids must be unique on the host, not only in one `--root`.
@@ -131,7 +131,9 @@ impl Launch for Oci {
             // gVisor's boot log records every exit of the application (every exited
             // baseline has its status); a sandbox that ended with no such record, killed
             // or with no status at all, was ended from outside.
-            if recorded.is_none() && waited.is_none_or(|w| w == 128 + libc::SIGKILL) {
+            if recorded.is_none()
+                && waited.is_none_or(|w| w == 128 + rustix::process::Signal::KILL.as_raw())
+            {
                 Ended::KilledFromOutside
             } else {
                 Ended::Status(recorded.or(waited))

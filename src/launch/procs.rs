@@ -2,6 +2,8 @@
 //! teardown finds and ends what it started (runsc, its sandbox and gofer, a shim), each held
 //! by a pidfd so that a signal cannot reach a recycled pid.
 
+use super::procfs;
+
 /// SIGKILLs every process whose command line names `needle` and waits for each to end,
 /// until none is left (for at most about 5 s: a sandbox can fork while it dies), calling
 /// `found` once for each new pid. Each process is held by a pidfd from the moment it is
@@ -86,6 +88,25 @@ fn wait_exited(pidfds: &[std::os::fd::OwnedFd], deadline: std::time::Instant) {
         });
     }
 }
+/// Whether process `pid` exists and this process may signal it (kill(2) with signal 0).
+/// A pid that is not positive names no one process (kill(2) would read it as a process
+/// group, or as every process): it is never alive.
+pub fn alive(pid: i32) -> bool {
+    one_process(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Sends `signal` to process `pid`, if there is one: a process already gone is not an
+/// error, and a pid that is not positive (a process group to kill(2)) is never signalled.
+pub fn signal(pid: i32, signal: rustix::process::Signal) {
+    if let Some(p) = one_process(pid) {
+        let _ = rustix::process::kill_process(p, signal);
+    }
+}
+
+fn one_process(pid: i32) -> Option<rustix::process::Pid> {
+    (pid > 0).then(|| rustix::process::Pid::from_raw(pid))?
+}
+
 /// Pids (other than ours) whose command line contains `needle`, as a whole name or as the
 /// start of one (`…/runs/123-` finds every scratch directory of process 123).
 pub fn processes_mentioning(needle: &str) -> Vec<u32> {
@@ -101,16 +122,10 @@ pub fn processes_naming(name: &str) -> Vec<u32> {
 
 fn processes_where(test: impl Fn(&str) -> bool) -> Vec<u32> {
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    procfs::pids()
+        .into_iter()
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| test(&String::from_utf8_lossy(&c)))
-                .unwrap_or(false)
-        })
+        .filter(|pid| procfs::cmdline(*pid).is_some_and(|c| test(&c)))
         .collect()
 }
 
@@ -125,7 +140,35 @@ fn names(text: &str, needle: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::names;
+    use super::{alive, names, signal};
+    use rustix::process::Signal;
+
+    #[test]
+    fn a_signalled_and_reaped_child_is_no_longer_alive() {
+        assert!(alive(std::process::id() as i32));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(alive(pid));
+        signal(pid, Signal::TERM);
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(15)
+        );
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn a_pid_that_is_not_positive_is_neither_alive_nor_signalled() {
+        // kill(2) reads 0 as our process group and -1 as every process we may signal.
+        assert!(!alive(0));
+        assert!(!alive(-1));
+        signal(0, Signal::CONT);
+        signal(-1, Signal::CONT);
+    }
 
     #[test]
     fn a_path_names_itself_not_a_longer_sibling() {

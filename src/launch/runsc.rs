@@ -1,5 +1,7 @@
-//! Driving one runsc binary for one trial: `create`, `start` and `wait`, each with the
-//! global flags the trial needs.
+//! runsc command lines, put together in one place: a binary with the global flags of one
+//! state directory ([`Runsc`]), for a trial's `create`, `start` and `wait`, doctor's probe
+//! sandboxes (`run`), and the teardown's `list`, `kill` and `delete`. The flags themselves
+//! come from [`GlobalFlags`].
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -7,10 +9,9 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 use super::flags::GlobalFlags;
-use super::scratch::TrialDir;
 use crate::plan::Trial;
 
-/// A runsc binary with a trial's global flags.
+/// A runsc binary with the global flags of one state directory.
 #[derive(Debug, Clone)]
 pub struct Runsc {
     path: PathBuf,
@@ -26,10 +27,31 @@ pub struct RunscFailure {
 }
 
 impl Runsc {
-    pub fn for_trial(trial: &Trial, dir: &TrialDir) -> Runsc {
+    /// `path` with `flags`, its own `--root` (`state`) and debug logs under `logs`: a sandbox
+    /// this process starts (a trial's, a doctor probe's).
+    pub fn with_state(path: &Path, flags: &GlobalFlags, state: &Path, logs: &Path) -> Runsc {
         Runsc {
-            path: trial.runtime.path.clone(),
-            global: GlobalFlags::for_trial(trial).with_state(&dir.state(), &dir.logs()),
+            path: path.to_path_buf(),
+            global: flags.with_state(state, logs),
+        }
+    }
+
+    /// A trial's sandbox under its scratch directory's `state` and `logs`.
+    pub fn for_trial(trial: &Trial, state: &Path, logs: &Path) -> Runsc {
+        Runsc::with_state(
+            &trial.runtime.path,
+            &GlobalFlags::for_trial(trial),
+            state,
+            logs,
+        )
+    }
+
+    /// `path` with `--root=<state>` alone: what listing and ending the containers of a state
+    /// directory needs (the teardown, whoever started them).
+    pub fn at_root(path: &Path, state: &Path) -> Runsc {
+        Runsc {
+            path: path.to_path_buf(),
+            global: vec![format!("--root={}", state.display())],
         }
     }
 
@@ -42,12 +64,21 @@ impl Runsc {
             .join(" ")
     }
 
-    fn command(&self, sub: &[&str]) -> Command {
+    /// The subcommand `sub` with the global flags, its stdin empty, killed if dropped.
+    pub fn command(&self, sub: &[&str]) -> Command {
         let mut c = Command::new(&self.path);
         c.args(&self.global)
             .args(sub)
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        c
+    }
+
+    /// The subcommand `sub` with the global flags, run to its end outside an async context
+    /// (a scratch directory's teardown runs in `Drop`).
+    pub fn blocking_command(&self, sub: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.path);
+        c.args(&self.global).args(sub).stdin(Stdio::null());
         c
     }
 
@@ -205,6 +236,36 @@ impl std::fmt::Display for RunscFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Doctor's probe, a trial and the teardown get their command lines from one builder:
+    /// the probe's is what it was when doctor put it together itself.
+    #[test]
+    fn the_command_lines_of_a_probe_and_of_a_teardown() {
+        let probe = Runsc::with_state(
+            Path::new("/r/runsc"),
+            &GlobalFlags::isolated(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        assert_eq!(
+            probe.command_line(&["run", "--bundle", "/b", "id"]),
+            "/r/runsc --root=/s --debug --debug-log=/l/ --overlay2=root:memory --network=none \
+             run --bundle /b id"
+        );
+        let teardown = Runsc::at_root(Path::new("/r/runsc"), Path::new("/s"));
+        assert_eq!(
+            teardown.command_line(&["kill", "--all", "id", "KILL"]),
+            "/r/runsc --root=/s kill --all id KILL"
+        );
+        let c = teardown.blocking_command(&["list", "--quiet"]);
+        assert_eq!(c.get_program(), "/r/runsc");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(args, ["--root=/s", "list", "--quiet"]);
+        let c = probe.command(&["start", "id"]);
+        let args: Vec<_> = c.as_std().get_args().collect();
+        assert_eq!(args.last().unwrap(), &"id");
+        assert_eq!(args.len(), 7);
+    }
 
     #[test]
     fn the_boot_logs_exit_line_is_found_as_the_log_grows() {

@@ -25,14 +25,16 @@
 //! the next run would reap it as left by a dead run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use super::cgroups::HostCgroups;
 use super::cgroups::{reap_stale_cgroups, remove_cgroups};
+use super::procs::alive;
 pub use super::procs::{
     kill_processes_naming, processes_mentioning, processes_naming, still_running_after,
 };
+use super::runsc::Runsc;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -338,9 +340,8 @@ fn end_processes(root: &Path, runsc: &Path) -> Leftovers {
 
 /// The ids of the containers that `runsc --root=<state>` knows; none when it cannot tell.
 pub fn runsc_containers(runsc: &Path, state: &Path) -> Vec<String> {
-    let out = Command::new(runsc)
-        .arg(format!("--root={}", state.display()))
-        .args(["list", "--quiet"])
+    let out = Runsc::at_root(runsc, state)
+        .blocking_command(&["list", "--quiet"])
         .stderr(Stdio::null())
         .output();
     out.map(|o| {
@@ -355,13 +356,13 @@ pub fn runsc_containers(runsc: &Path, state: &Path) -> Vec<String> {
 /// `runsc kill --all <id> KILL`, then `runsc delete --force <id>`, under `--root=<state>`;
 /// failures are ignored (the container may be gone already).
 pub fn end_runsc_container(runsc: &Path, state: &Path, id: &str) {
-    for args in [
-        vec!["kill", "--all", id, "KILL"],
-        vec!["delete", "--force", id],
+    let runsc = Runsc::at_root(runsc, state);
+    for sub in [
+        &["kill", "--all", id, "KILL"][..],
+        &["delete", "--force", id],
     ] {
-        let _ = Command::new(runsc)
-            .arg(format!("--root={}", state.display()))
-            .args(&args)
+        let _ = runsc
+            .blocking_command(sub)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -377,22 +378,13 @@ fn remove(root: &Path) {
 /// trial: runsc mounts inside its own namespaces; a killed dockerd can leave its containers'
 /// mounts). A safety net so that `remove_dir_all` never walks into a mount.
 pub fn unmount_below(root: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(root))
+    let mut points: Vec<PathBuf> = super::procfs::mount_points()
+        .into_iter()
+        .filter(|p| p.starts_with(root))
         .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     for p in points {
-        if let Ok(c) = std::ffi::CString::new(p) {
-            // SAFETY: a plain umount2 call on a NUL-terminated path.
-            unsafe {
-                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-            }
-        }
+        let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
@@ -483,7 +475,35 @@ fn recently_modified(path: &Path) -> bool {
         .is_some_and(|age| age < std::time::Duration::from_secs(60))
 }
 
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mountinfo writes a space in a path as `\040`: read as it is written, a mount under a
+    /// directory with a space was never unmounted, and `remove_dir_all` would walk into it.
+    #[test]
+    fn a_mount_below_a_path_with_a_space_is_unmounted() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("a trial");
+        let point = root.join("io dir");
+        std::fs::create_dir_all(&point).unwrap();
+        let mounted = rustix::mount::mount(
+            "dindcheck-test",
+            &point,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            None,
+        );
+        if let Err(e) = mounted {
+            eprintln!("skipped: cannot mount a tmpfs here ({e}); needs root");
+            return;
+        }
+        assert!(super::super::procfs::mount_points().contains(&point));
+        unmount_below(&root);
+        let left = super::super::procfs::mount_points().contains(&point);
+        if left {
+            let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
+        }
+        assert!(!left, "{} is still mounted", point.display());
+    }
 }

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use oci_spec::image::{Arch, Descriptor, ImageIndex, ImageManifest, Os};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -69,35 +70,6 @@ struct SaveManifest {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: Option<String>,
-    digest: String,
-    #[serde(default)]
-    platform: Option<Platform>,
-    #[serde(default)]
-    annotations: Option<HashMap<String, String>>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OciManifestOrIndex {
-    media_type: Option<String>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
 }
 
 impl ImageTarball {
@@ -202,42 +174,42 @@ impl ImageTarball {
     }
 
     fn read_oci_layout(&mut self) -> Result<(), ImportError> {
-        let index: OciManifestOrIndex = self.read_json("index.json")?;
-        let mut descriptors = index.manifests.unwrap_or_default();
+        let index: ImageIndex = self.read_json("index.json")?;
+        let mut descriptors = index.manifests().clone();
         for _ in 0..MAX_INDEX_DEPTH {
             let chosen = self.choose(&descriptors)?;
             if let Some(tag) = chosen
-                .annotations
+                .annotations()
                 .as_ref()
                 .and_then(|a| a.get("org.opencontainers.image.ref.name"))
             {
                 self.tags.push(tag.clone());
             }
-            let member = blob_member(&chosen.digest).ok_or_else(|| {
-                self.not_an_image(format!("unsupported digest {}", chosen.digest))
-            })?;
-            let doc: OciManifestOrIndex = self.read_json(&member)?;
-            if let Some(layers) = doc.layers {
-                let config = doc.config.ok_or_else(|| {
-                    self.not_an_image(format!("{member}: a manifest without config"))
-                })?;
+            let digest = chosen.digest().to_string();
+            let member = blob_member(&digest)
+                .ok_or_else(|| self.not_an_image(format!("unsupported digest {digest}")))?;
+            // A descriptor may point at an image manifest or at another index: which one is
+            // told by what the document holds.
+            let doc: serde_json::Value = self.read_json(&member)?;
+            if doc.get("layers").is_some() {
+                let manifest: ImageManifest = self.parse_doc(&member, doc)?;
+                let config = manifest.config().digest().to_string();
                 self.config_sha256 = config
-                    .digest
                     .strip_prefix("sha256:")
-                    .unwrap_or(&config.digest)
+                    .unwrap_or(&config)
                     .to_string();
-                self.layers = layers
+                self.layers = manifest
+                    .layers()
                     .iter()
                     .map(|l| {
-                        let member = blob_member(&l.digest).ok_or_else(|| {
-                            self.not_an_image(format!("unsupported layer digest {}", l.digest))
+                        let digest = l.digest().to_string();
+                        let member = blob_member(&digest).ok_or_else(|| {
+                            self.not_an_image(format!("unsupported layer digest {digest}"))
                         })?;
-                        if let Some(t) = &l.media_type
-                            && t.contains("zstd")
-                        {
+                        let t = l.media_type().to_string();
+                        if t.contains("zstd") {
                             return Err(self.not_an_image(format!(
-                                "layer {} is zstd-compressed ({t}), which dindcheck cannot read",
-                                l.digest
+                                "layer {digest} is zstd-compressed ({t}), which dindcheck cannot read"
                             )));
                         }
                         Ok(LayerRef {
@@ -248,15 +220,15 @@ impl ImageTarball {
                     .collect::<Result<_, _>>()?;
                 return Ok(());
             }
-            match doc.manifests {
-                Some(m) => descriptors = m,
-                None => {
-                    return Err(self.not_an_image(format!(
-                        "{member} ({}) is neither an index nor an image manifest",
-                        doc.media_type.unwrap_or_default()
-                    )));
-                }
+            if doc.get("manifests").is_none() {
+                let media_type = doc.get("mediaType").and_then(|t| t.as_str());
+                return Err(self.not_an_image(format!(
+                    "{member} ({}) is neither an index nor an image manifest",
+                    media_type.unwrap_or_default()
+                )));
             }
+            let nested: ImageIndex = self.parse_doc(&member, doc)?;
+            descriptors = nested.manifests().clone();
         }
         Err(self.not_an_image("indexes nested too deep".into()))
     }
@@ -269,9 +241,9 @@ impl ImageTarball {
             many => many
                 .iter()
                 .find(|d| {
-                    d.platform
+                    d.platform()
                         .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                        .is_some_and(|p| *p.os() == Os::Linux && *p.architecture() == Arch::Amd64)
                 })
                 .ok_or_else(|| {
                     self.not_an_image(format!(
@@ -280,6 +252,15 @@ impl ImageTarball {
                     ))
                 }),
         }
+    }
+
+    /// `doc`, read from `member`, as the document it should be.
+    fn parse_doc<T: serde::de::DeserializeOwned>(
+        &self,
+        member: &str,
+        doc: serde_json::Value,
+    ) -> Result<T, ImportError> {
+        serde_json::from_value(doc).map_err(|e| self.not_an_image(format!("{member}: {e}")))
     }
 
     fn read_json<T: serde::de::DeserializeOwned>(&self, member: &str) -> Result<T, ImportError> {

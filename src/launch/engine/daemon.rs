@@ -271,13 +271,7 @@ impl OuterEngine {
         let Some(pid) = self.pid() else {
             return true;
         };
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
-                Some(state != "Z" && state != "X")
-            })
-            .unwrap_or(false)
+        crate::launch::procfs::state(pid).is_some_and(|s| s != 'Z' && s != 'X')
     }
 
     /// How long each reload for new runtimes took, in milliseconds.
@@ -337,8 +331,8 @@ impl OuterEngine {
         };
         let mut events = self.docker.events(Some(options));
         let started = Instant::now();
-        // SAFETY: kill(2) on the dockerd this engine spawned and still holds.
-        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        // The dockerd this engine spawned and still holds.
+        crate::launch::procs::signal(pid as i32, rustix::process::Signal::HUP);
         let reloaded = tokio::time::timeout(RELOAD_TIMEOUT, events.next()).await;
         let have = self.docker.info().await?.runtimes.unwrap_or_default();
         if !missing.iter().all(|r| have.contains_key(&r.name)) {

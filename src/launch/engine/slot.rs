@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Mutex;
@@ -15,6 +14,11 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use bollard::{ClientVersion, Docker};
+
+use rustix::process::Signal;
+
+use crate::launch::procfs;
+use crate::launch::procs::{alive, signal};
 
 use super::error::{EngineError, dir_err, mkdir};
 use super::sweep;
@@ -164,22 +168,20 @@ pub(super) fn stop_slot(slot: &Path, child: Option<Child>) -> Vec<String> {
             .and_then(|s| s.trim().parse().ok()),
     };
     if let Some(pid) = pid {
-        // SAFETY: kill(2) on dockerd's pid; at worst it is already gone.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // dockerd's pid; at worst it is already gone.
+        signal(pid, Signal::TERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         let mut child = child;
         loop {
             let gone = match child.as_mut() {
                 Some(c) => c.try_wait().map(|s| s.is_some()).unwrap_or(true),
-                // SAFETY: signal 0 only checks for existence.
-                None => unsafe { libc::kill(pid, 0) != 0 },
+                None => !alive(pid),
             };
             if gone {
                 break;
             }
             if Instant::now() > deadline {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                signal(pid, Signal::KILL);
                 if let Some(c) = child.as_mut() {
                     let _ = c.wait();
                 }
@@ -221,8 +223,8 @@ pub fn reap_stale_engines(home: &Path) -> Vec<String> {
         else {
             continue;
         };
-        // SAFETY: flock(2) on a file descriptor we own; the lock goes with `f`.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        // The lock goes with `f`.
+        if lock_exclusive(&f) {
             found.extend(
                 reap_slot(&slot)
                     .into_iter()
@@ -242,9 +244,10 @@ pub(super) fn reap_slot(slot: &Path) -> Vec<String> {
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(&*exec.to_string_lossy()))
-                .unwrap_or(false)
+            u32::try_from(*pid)
+                .ok()
+                .and_then(procfs::cmdline)
+                .is_some_and(|c| c.contains(&*exec.to_string_lossy()))
         });
     let mut found = Vec::new();
     if let Some(pid) = live {
@@ -275,12 +278,17 @@ pub(super) fn try_slots(base: &Path) -> Result<Option<(PathBuf, File)>, EngineEr
             .write(true)
             .open(&path)
             .map_err(|e| dir_err(&path, e))?;
-        // SAFETY: flock(2) on a file descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if lock_exclusive(&f) {
             return Ok(Some((slot, f)));
         }
     }
     Ok(None)
+}
+
+/// Takes an exclusive `flock` on `f` without waiting; whether it was free. The lock is held
+/// until `f` (its open file description) is closed.
+fn lock_exclusive(f: &File) -> bool {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 /// The last lines dockerd wrote to the slot's log.
@@ -288,4 +296,23 @@ pub(super) fn log_tail(slot: &Path) -> String {
     let text = std::fs::read_to_string(slot.join("dockerd.log")).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::try_slots;
+
+    #[test]
+    fn a_held_slot_is_skipped_and_freed_when_its_lock_file_closes() {
+        let base = tempfile::tempdir().unwrap();
+        let (first, held) = try_slots(base.path()).unwrap().unwrap();
+        assert!(first.ends_with("slot-0"));
+        let (second, other) = try_slots(base.path()).unwrap().unwrap();
+        assert!(second.ends_with("slot-1"));
+        assert!(try_slots(base.path()).unwrap().is_none(), "both slots held");
+        drop(held);
+        let (again, _) = try_slots(base.path()).unwrap().unwrap();
+        assert!(again.ends_with("slot-0"));
+        drop(other);
+    }
 }

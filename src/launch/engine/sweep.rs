@@ -52,9 +52,7 @@ fn runsc_roots(exec_root: &Path) -> Vec<std::path::PathBuf> {
 pub fn end_processes_naming(needle: &str) -> Vec<String> {
     let mut ended = Vec::new();
     kill_processes_naming(needle, |pid| {
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into());
+        let name = crate::launch::procfs::comm(pid).unwrap_or_else(|| "?".into());
         ended.push(format!("{name} (pid {pid})"));
     });
     ended
