@@ -323,12 +323,17 @@ pub fn normalise(line: &str) -> String {
     static URL_HOST: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#"\b(https?://)[^/\s"']+"#).unwrap());
     static LOOKUP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\blookup \S+ on \S+:").unwrap());
+    // Which of the outer engine's slots a trial's engine ran in depends on what else ran at
+    // the same time: `<home>/engine/slot-<n>` reads the same from every slot.
+    static ENGINE_SLOT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"/[^\s:()]*/engine/slot-[0-9]+\b").unwrap());
     let s = TIME.replace_all(line, "");
     let s = URL_HOST.replace_all(&s, "${1}<host>");
     let s = LOOKUP.replace_all(&s, "lookup <host> on <resolver>:");
     let s = ISO.replace_all(&s, "<time>");
     let s = HEX.replace_all(&s, "<id>");
     let s = SCRATCH.replace_all(&s, "<scratch>");
+    let s = ENGINE_SLOT.replace_all(&s, "<engine-slot>");
     let s = PID.replace_all(&s, "pid=<n>");
     let s = PROC.replace_all(&s, "/proc/<pid>/");
     SPACES.replace_all(s.trim(), " ").into_owned()
@@ -459,5 +464,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((v.major_version, v.minor_version), (1, 41));
+    }
+
+    #[test]
+    fn an_engine_slot_reads_the_same_from_every_slot() {
+        let line = "unable to retrieve OCI runtime error (open /var/lib/dindcheck/engine/slot-1/exec/x/log.json: no such file or directory): /var/lib/dindcheck/engine/slot-0/data/runtimes/dindcheck-20251215-d101cde7ff did not terminate";
+        assert_eq!(
+            normalise(line),
+            "unable to retrieve OCI runtime error (open <engine-slot>/exec/x/log.json: no such file or directory): <engine-slot>/data/runtimes/dindcheck-20251215-d101cde7ff did not terminate"
+        );
     }
 }
