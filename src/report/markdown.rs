@@ -446,6 +446,7 @@ mod tests {
             merged_from: Vec::new(),
             disagreements: Vec::new(),
             answers: Default::default(),
+            exploration: None,
             claims: Vec::new(),
         }
     }

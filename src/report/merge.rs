@@ -120,6 +120,7 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
         merged_from,
         disagreements: Vec::new(),
         answers: Default::default(),
+        exploration: None,
         complete: true,
         host: if several_hosts {
             parts
