@@ -259,7 +259,7 @@ fn exploration(md: &mut String, e: &Exploration) {
     let _ = writeln!(
         md,
         "Over the exploration sweep (`scripts/explore`: {} searches around the corpus's \
-         recipes, saved under `{}`), measured by `dindcheck gaps {}`: {}.",
+         recipes, saved under `{}`), measured by `dindcheck gaps {}`: {}.\n",
         e.searches,
         cell(&e.dir),
         cell(&e.dir),
