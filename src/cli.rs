@@ -66,6 +66,25 @@ pub enum Command {
     /// pairs, from the changes the corpus itself makes, each with its trial's evidence.
     #[command(after_help = EXIT_STATUS)]
     Repair(RepairArgs),
+    /// The error catalogue's coverage: every failure of saved results (a run's verdicts and
+    /// failed probes, every minimize and repair trial) clustered by its line, with its
+    /// count, an example and the configuration that produced it, most frequent first, and
+    /// how many no catalogue entry explains.
+    Gaps(GapsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct GapsArgs {
+    /// results.json files, saved minimize/repair results, or directories of them (a report
+    /// directory: its results.json and its answers/).
+    #[arg(default_value = "reports")]
+    pub saved: Vec<PathBuf>,
+    /// Also the clusters the catalogue explains.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the clusters and the counts as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `minimize` and `repair` share.
@@ -504,6 +523,11 @@ pub fn write(
     if !saved.is_empty() {
         results.answers = saved;
     }
+    // Saved searches keep their lines: an entry added since explains them in this report.
+    let catalogue = dindcheck::classify::Catalogue::builtin();
+    results.answers.rediagnose(catalogue);
+    let explore = dir.join(report::gaps::EXPLORE_DIR);
+    results.exploration = report::gaps::Exploration::read(&explore, catalogue);
     Ok(out.write_results(results)?)
 }
 

@@ -1,14 +1,17 @@
 //! The `minimize` and `repair` commands: the command line made into a request, the search
 //! run until done or interrupted, and what it found printed. The work is the library's
-//! (`dindcheck::answers`).
+//! (`dindcheck::answers`). And `gaps`, the catalogue measured over what they (and runs) saved
+//! (`dindcheck::report::gaps`).
 
 use std::process::ExitCode;
 
 use dindcheck::answers::command::{self, AnswerError, Request};
 use dindcheck::answers::render;
+use dindcheck::classify::Catalogue;
+use dindcheck::report::gaps::{self, Saved};
 use dindcheck::session::{self, Selection, SessionError, signal};
 
-use crate::cli::{AnswerArgs, MinimizeArgs, RepairArgs};
+use crate::cli::{AnswerArgs, GapsArgs, MinimizeArgs, RepairArgs};
 
 fn request(a: &AnswerArgs) -> Request {
     Request {
@@ -90,4 +93,24 @@ pub fn repair(args: RepairArgs) -> Result<ExitCode, SessionError> {
     let a = &args.answer;
     let done = drive(a, command::repair(request(a), args.max_trials, args.pairs))?;
     Ok(finish(done, |r| (render::repaired(r), !r.fixes.is_empty())))
+}
+
+/// Exit status: 0 the saved results were read (whatever the catalogue explains), 2 one
+/// could not be.
+pub fn gaps(args: GapsArgs) -> ExitCode {
+    let saved = match Saved::read(&args.saved) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return ExitCode::from(2);
+        }
+    };
+    let gaps = saved.gaps(Catalogue::builtin());
+    if args.json {
+        let json = serde_json::to_string_pretty(&gaps).expect("gaps serialise");
+        println!("{json}");
+    } else {
+        print!("{}", gaps::render(&gaps, args.all));
+    }
+    ExitCode::SUCCESS
 }

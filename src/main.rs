@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::ImportImage(args) => import_image(args),
         Command::Minimize(args) => cli_answers::minimize(args),
         Command::Repair(args) => cli_answers::repair(args),
+        Command::Gaps(args) => Ok(cli_answers::gaps(args)),
     };
     result.unwrap_or_else(|e| {
         let status = cli::exit_status(e.fault());
@@ -99,9 +100,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         };
         let (heading, gaps) = doctor::render::before_run(&d);
         eprintln!("dindcheck: {heading}");
-        for g in gaps {
-            eprintln!("  {g}");
-        }
+        gaps.iter().for_each(|g| eprintln!("  {g}"));
         Some(d)
     };
     // A trial that this host cannot test is not run: its failure would be the host's.

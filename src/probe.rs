@@ -148,6 +148,14 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
     };
     let load = with_retry(Probe::ImageLoad, &docker, || image_load(&docker, image)).await;
     let image_ok = load.verdict == ProbeVerdict::Ok;
+    // The skip names the import's error when its own result is not reported (a search's
+    // target without image-load): it is then the only line that says why.
+    let skip_reason = if selected.contains(&Probe::ImageLoad) {
+        "the image could not be imported (see image-load)".to_string()
+    } else {
+        let error = load.detail.as_deref().unwrap_or("no error");
+        format!("the image could not be imported: {error}")
+    };
     let mut results = Vec::new();
     if selected.contains(&Probe::ImageLoad) {
         results.push(load);
@@ -158,12 +166,10 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
     let rest = selected.into_iter().filter(|p| *p != Probe::ImageLoad);
     let runs = rest.map(|probe| {
         let docker = &docker;
+        let skip_reason = &skip_reason;
         async move {
             if !image_ok {
-                return ProbeResult::skipped(
-                    probe,
-                    "the image could not be imported (see image-load)",
-                );
+                return ProbeResult::skipped(probe, skip_reason);
             }
             match probe {
                 Probe::ImageLoad => unreachable!("run first, above"),

@@ -134,6 +134,7 @@ fn fixture() -> Results {
         merged_from: Vec::new(),
         disagreements: Vec::new(),
         answers: Default::default(),
+        exploration: None,
         claims: vec![],
     }
 }

@@ -77,6 +77,9 @@ pub fn minimized(m: &Minimized) -> String {
             (_, PartStatus::Flaky) => "flaky",
         };
         let _ = writeln!(s, "  {status:<10} {}: {}", f.part, f.evidence);
+        if let Some(cause) = f.cause(&m.trials, crate::classify::Catalogue::builtin()) {
+            let _ = writeln!(s, "  {:<10} {cause}", "");
+        }
     }
     let ids: Vec<String> = m.confirmations.iter().map(|i| i.to_string()).collect();
     let _ = writeln!(

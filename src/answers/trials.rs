@@ -82,8 +82,23 @@ impl Target {
                 }
                 Some((ProbeVerdict::Skipped, r)) => {
                     pass = false;
-                    words.push(format!("{p} skipped"));
-                    line = line.or(r.detail.clone());
+                    // A probe is skipped when the image could not be imported: the import's
+                    // own error says why (the skip's reason only points at it).
+                    let load = o
+                        .probes
+                        .iter()
+                        .find(|l| l.probe == Probe::ImageLoad && l.verdict == ProbeVerdict::Failed);
+                    match load {
+                        Some(l) => {
+                            let why = l.diagnosis.as_deref().unwrap_or("unknown");
+                            words.push(format!("{p} skipped ({why})"));
+                            line = line.or(l.detail.clone());
+                        }
+                        None => {
+                            words.push(format!("{p} skipped"));
+                            line = line.or(r.detail.clone());
+                        }
+                    }
                 }
                 None => {
                     pass = false;
@@ -387,6 +402,33 @@ pub(crate) mod tests {
             Target::parse("ready,fly")
                 .unwrap_err()
                 .contains("unknown target `fly`")
+        );
+    }
+
+    /// A probe skipped because the image could not be imported is judged by the import's
+    /// error, not by the skip's pointer to it (which no catalogue entry can explain).
+    #[test]
+    fn a_skipped_probe_is_judged_by_the_image_imports_error() {
+        let o: Outcome = serde_json::from_value(serde_json::json!({
+            "trial": "t::oci::r", "case": "t", "runtime": "r", "launcher": "oci",
+            "network": "none", "network_substituted": false, "verdict": "ready",
+            "ready_ms": 1, "exit_code": null, "decisive": null, "error_lines": [],
+            "log_tail": [],
+            "probes": [
+                {"probe": "image-load", "verdict": "failed", "ms": 1,
+                 "detail": "load failed: mount: permission denied", "diagnosis": "unknown"},
+                {"probe": "run-none", "verdict": "skipped", "ms": 0,
+                 "detail": "the image could not be imported (see image-load)"}
+            ]
+        }))
+        .unwrap();
+        let target = Target::parse("ready,run-none").unwrap();
+        let seen = target.judge(&o);
+        assert!(!seen.pass);
+        assert_eq!(seen.observed, "ready; run-none skipped (unknown)");
+        assert_eq!(
+            seen.line.as_deref(),
+            Some("load failed: mount: permission denied")
         );
     }
 }

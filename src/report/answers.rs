@@ -7,6 +7,23 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::{Catalogue, UNKNOWN};
+
+/// Diagnoses `trials` again: (id, old observed, new observed) of each that changed.
+fn rediagnose_trials(
+    trials: &mut [TrialEvidence],
+    catalogue: &Catalogue,
+) -> Vec<(usize, String, String)> {
+    let mut changed = Vec::new();
+    for t in trials {
+        if let Some(now) = t.rediagnosed(catalogue) {
+            let old = std::mem::replace(&mut t.observed, now.clone());
+            changed.push((t.id, old, now));
+        }
+    }
+    changed
+}
+
 /// Where the commands save their results, under a run's output directory.
 pub const ANSWERS_DIR: &str = "answers";
 
@@ -65,6 +82,44 @@ pub struct TrialEvidence {
     pub rerun: bool,
 }
 
+impl TrialEvidence {
+    /// The first failure `observed` names (`exited (…)`, `run-none fails (…)`, `run-none
+    /// skipped (…)`, `run-none not run`), none when the trial kept its target.
+    fn first_failure(&self) -> Option<&str> {
+        if self.pass {
+            return None;
+        }
+        self.observed
+            .split("; ")
+            .find(|w| *w != "ready" && !w.ends_with(" ok"))
+    }
+
+    /// The catalogue id that explains its failure, as `observed` shows it: none when it kept
+    /// its target or its failure names no id (a probe not run, a skip recorded before skips
+    /// named their cause).
+    pub fn diagnosis(&self) -> Option<&str> {
+        let w = self.first_failure()?.strip_suffix(')')?;
+        w.rfind('(').map(|i| &w[i + 1..])
+    }
+
+    /// Its failure diagnosed again from its line by `catalogue`, when `observed` calls it
+    /// `unknown` or names no cause for a line it has: the new `observed`, or none when nothing
+    /// changes.
+    fn rediagnosed(&self, catalogue: &Catalogue) -> Option<String> {
+        let line = self.line.as_deref()?;
+        let first = self.first_failure()?;
+        let bare = match self.diagnosis() {
+            Some(UNKNOWN) => first.strip_suffix(" (unknown)")?,
+            Some(_) => return None,
+            None if first.ends_with(" skipped") => first,
+            None => return None,
+        };
+        let id = catalogue.diagnose(Some(line));
+        let now = format!("{bare} ({id})");
+        (now != first).then(|| self.observed.replacen(first, &now, 1))
+    }
+}
+
 /// What the search concluded about one part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -95,6 +150,33 @@ pub enum SearchKind {
     Minimize,
     /// Each part of the case removed alone ("why each flag, measured").
     LeaveOneOut,
+}
+
+impl PartFinding {
+    /// Why a needed part is needed, in the catalogue's words: the cause of what broke in the
+    /// first trial without it (`trials`: its search's), its layer and the explanation's first
+    /// sentence; `unknown` says that no entry explains it. None for a part not needed, or
+    /// flaky.
+    pub fn cause(&self, trials: &[TrialEvidence], catalogue: &Catalogue) -> Option<String> {
+        if self.status != PartStatus::Needed {
+            return None;
+        }
+        let t = trials.iter().find(|t| Some(&t.id) == self.trials.first())?;
+        let id = t.diagnosis().unwrap_or(UNKNOWN);
+        Some(match catalogue.get(id) {
+            Some(s) => format!(
+                "cause {id} ({}): {}",
+                s.layer.as_str(),
+                first_sentence(&s.explanation)
+            ),
+            None => format!("cause {UNKNOWN}: no catalogue entry explains this line yet"),
+        })
+    }
+}
+
+/// Up to the end of the first sentence (a `.` followed by a space, or the end).
+fn first_sentence(text: &str) -> &str {
+    text.find(". ").map_or(text, |i| &text[..=i])
 }
 
 /// A `minimize` (or `minimize --leave-one-out`) result.
@@ -176,6 +258,33 @@ impl Answers {
         self.minimized.is_empty() && self.repaired.is_empty()
     }
 
+    /// Diagnoses again, with `catalogue`, every failing trial whose `observed` says `unknown`
+    /// (or names no cause for the line it has), and mends the evidence and `failing` lines
+    /// that quote it: a saved search keeps its lines, so an entry added since explains them
+    /// without re-running a trial, and the report shows the same diagnosis everywhere.
+    pub fn rediagnose(&mut self, catalogue: &Catalogue) {
+        for m in &mut self.minimized {
+            let changed = rediagnose_trials(&mut m.trials, catalogue);
+            for f in &mut m.parts {
+                for (old, new) in changed
+                    .iter()
+                    .filter(|(id, _, _)| f.trials.contains(id))
+                    .map(|(_, o, n)| (o, n))
+                {
+                    f.evidence = f.evidence.replace(old.as_str(), new);
+                }
+            }
+        }
+        for r in &mut self.repaired {
+            let changed = rediagnose_trials(&mut r.trials, catalogue);
+            if let Some((_, old, new)) = changed.iter().find(|(id, _, _)| *id == 1)
+                && r.failing == *old
+            {
+                r.failing = new.clone();
+            }
+        }
+    }
+
     /// Reads `minimize-*.json`, `leave-one-out-*.json` and `repair-*.json` from `dir`, in
     /// name order; a file that is not a result is skipped with a warning (the report is
     /// still written). No directory: no answers.
@@ -186,7 +295,7 @@ impl Answers {
         };
         let mut files: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| is_answer_file(p))
             .collect();
         files.sort();
         for path in files {
@@ -205,6 +314,16 @@ impl Answers {
     }
 }
 
+/// Whether `path` is named as a saved result is (`minimize-*.json`, `leave-one-out-*.json`,
+/// `repair-*.json`): a directory of them may hold a `results.json` too.
+pub fn is_answer_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".json")
+        && ["minimize-", "leave-one-out-", "repair-"]
+            .iter()
+            .any(|k| name.starts_with(k))
+}
+
 /// The file name a result is saved under: `minimize-<case>-<runtime>.json`,
 /// `leave-one-out-<case>-<runtime>.json`, `repair-<case>-<runtime>.json` (a forced
 /// platform's `@` becomes `-`).
@@ -213,15 +332,14 @@ pub fn file_name(kind: &str, case: &str, runtime: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn saved_results_are_read_by_their_file_names_and_a_stray_file_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let repaired = Repaired {
+    /// A repair of case `c` on `runtime` whose case failed as `exited`, with `trials`.
+    pub(crate) fn repaired(runtime: &str, trials: Vec<TrialEvidence>) -> Repaired {
+        Repaired {
             case: "c".into(),
-            runtime: "r".into(),
+            runtime: runtime.into(),
             launcher: "oci".into(),
             network: "none".into(),
             target: vec!["ready".into()],
@@ -231,10 +349,16 @@ mod tests {
             searched_pairs: false,
             budget_exhausted: false,
             fixes: Vec::new(),
-            trials: Vec::new(),
+            trials,
             memo_hits: 0,
             elapsed_ms: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn saved_results_are_read_by_their_file_names_and_a_stray_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let repaired = repaired("r", Vec::new());
         let name = file_name("repair", "c", "runsc-20240729@systrap");
         assert_eq!(name, "repair-c-runsc-20240729-systrap.json");
         std::fs::write(
@@ -247,5 +371,60 @@ mod tests {
         assert_eq!(answers.repaired, [repaired]);
         assert!(answers.minimized.is_empty());
         assert!(Answers::read_dir(&dir.path().join("absent")).is_empty());
+    }
+
+    fn evidence(id: usize, observed: &str, line: &str) -> TrialEvidence {
+        TrialEvidence {
+            id,
+            change: Vec::new(),
+            pass: false,
+            observed: observed.into(),
+            line: Some(line.into()),
+            ms: 0,
+            rerun: false,
+        }
+    }
+
+    /// A saved search keeps its lines: an entry added since it ran explains them, in its
+    /// trials, its parts' evidence and its `failing` line alike; a known diagnosis stays.
+    #[test]
+    fn saved_unknowns_are_diagnosed_again_by_the_current_catalogue() {
+        let chown = "failed to load listeners: can't create unix socket /run/dindcheck/docker.sock: chown /run/dindcheck/docker.sock: operation not permitted";
+        let caps = "Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown";
+        let mut a = Answers {
+            minimized: Vec::new(),
+            repaired: vec![{
+                let mut r = repaired(
+                    "r",
+                    vec![
+                        evidence(1, "exited (unknown)", chown),
+                        evidence(2, "ready; run-none fails (unknown)", caps),
+                        evidence(
+                            3,
+                            "ready; run-none skipped",
+                            "the image could not be imported (see image-load)",
+                        ),
+                        evidence(4, "exited (devices-cgroup-missing)", chown),
+                    ],
+                );
+                r.failing = "exited (unknown)".into();
+                r
+            }],
+        };
+        a.rediagnose(Catalogue::builtin());
+        let r = &a.repaired[0];
+        assert_eq!(r.failing, "exited (cap-chown-missing)");
+        let observed: Vec<&str> = r.trials.iter().map(|t| t.observed.as_str()).collect();
+        assert_eq!(
+            observed,
+            [
+                "exited (cap-chown-missing)",
+                "ready; run-none fails (nested-runc-apply-caps)",
+                "ready; run-none skipped (unknown)",
+                "exited (devices-cgroup-missing)",
+            ]
+        );
+        assert_eq!(r.trials[1].diagnosis(), Some("nested-runc-apply-caps"));
+        assert_eq!(r.trials[2].diagnosis(), Some(UNKNOWN));
     }
 }

@@ -5,8 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::answers::{Answers, Minimized, Part, PartStatus, SearchKind};
+use super::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
 use super::table::cell;
+use crate::classify::Catalogue;
 
 /// The three sections, each only when some saved result feeds it.
 pub fn sections(md: &mut String, a: &Answers) {
@@ -26,6 +27,13 @@ fn search_line(m: &Minimized) -> String {
         m.launcher,
         m.network
     )
+}
+
+/// `. Why: cause …` for a needed part: the catalogue's cause of what broke without it.
+fn because(f: &PartFinding, m: &Minimized) -> String {
+    f.cause(&m.trials, Catalogue::builtin())
+        .map(|c| format!(". Why: {}", cell(&c)))
+        .unwrap_or_default()
 }
 
 fn minimal_recipes(md: &mut String, a: &Answers) {
@@ -91,9 +99,10 @@ fn minimal_recipes(md: &mut String, a: &Answers) {
             };
             let _ = writeln!(
                 md,
-                "- {what}: {}: {}",
+                "- {what}: {}: {}{}",
                 cell(&f.part.to_string()),
-                cell(&f.evidence)
+                cell(&f.evidence),
+                because(f, m)
             );
         }
         let removed: Vec<String> = m
@@ -226,9 +235,10 @@ fn why_each_flag(md: &mut String, a: &Answers) {
             };
             let _ = writeln!(
                 md,
-                "| {} | {needed} | {} | {} |",
+                "| {} | {needed} | {}{} | {} |",
                 cell(&f.part.to_string()),
                 cell(&f.evidence),
+                because(f, m),
                 note_reason(&f.part)
             );
         }
@@ -239,7 +249,7 @@ fn why_each_flag(md: &mut String, a: &Answers) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::answers::{Fix, PartFinding, Repaired, TrialEvidence};
+    use crate::report::answers::{Fix, Repaired, TrialEvidence};
 
     fn trial(id: usize, pass: bool, observed: &str) -> TrialEvidence {
         TrialEvidence {
@@ -282,7 +292,10 @@ mod tests {
             confirmed: 3,
             stable: true,
             case_file: None,
-            trials: vec![trial(1, true, "ready; run-none ok")],
+            trials: vec![
+                trial(1, true, "ready; run-none ok"),
+                trial(3, false, "exited (devices-cgroup-missing)"),
+            ],
             memo_hits: 1,
             elapsed_ms: 1000,
         }
@@ -326,7 +339,16 @@ mod tests {
             md.contains("| runsc-20240729 | gvisor-tutorial | 1 of 2 | 1: SYS_ADMIN |"),
             "{md}"
         );
-        assert!(md.contains("- kept: CAP_SYS_ADMIN: without it: exited (devices-cgroup-missing)"));
+        // A kept part says what broke without it, and the catalogue's cause for that.
+        assert!(
+            md.contains(
+                "- kept: CAP_SYS_ADMIN: without it: exited (devices-cgroup-missing) (trial 3). \
+                 Why: cause devices-cgroup-missing (dockerd): dockerd (cgroup v1) refuses to \
+                 start unless a 'devices' cgroup controller is mounted: it treats the devices \
+                 cgroup as a hard requirement for container security.\n"
+            ),
+            "{md}"
+        );
         assert!(md.contains("## One change that fixes it"));
         assert!(
             md.contains("cgroup = \"gvisor\" (trial 2: ready; 1/1)"),

@@ -447,6 +447,7 @@ mod tests {
             merged_from: Vec::new(),
             disagreements: Vec::new(),
             answers: Default::default(),
+            exploration: None,
             claims: Vec::new(),
         }
     }

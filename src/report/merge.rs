@@ -135,6 +135,7 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
             minimized: once_each(parts.iter().flat_map(|(_, r)| &r.answers.minimized)),
             repaired: once_each(parts.iter().flat_map(|(_, r)| &r.answers.repaired)),
         },
+        exploration: None,
         complete: true,
         host: if several_hosts {
             parts

@@ -13,12 +13,14 @@
 //!   `list --json`, generated from the types.
 //! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
 //! - [`claims`]: each case's claim judged against what was measured.
+//! - [`gaps`]: every saved failure clustered by its line: the catalogue's coverage.
 
 pub mod answers;
 pub mod answers_md;
 mod case_page;
 pub mod claims;
 pub mod fail_on;
+pub mod gaps;
 mod heatmap;
 pub mod markdown;
 pub mod merge;

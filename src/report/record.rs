@@ -89,6 +89,7 @@ impl Results {
             merged_from: Vec::new(),
             disagreements: Vec::new(),
             answers: Default::default(),
+            exploration: None,
         };
         results.claims = judge_all(&results);
         results

@@ -76,6 +76,10 @@ pub struct Results {
     /// read when the report is written (never recomputed).
     #[serde(default, skip_serializing_if = "super::answers::Answers::is_empty")]
     pub answers: super::answers::Answers,
+    /// The catalogue's coverage over the exploration sweep saved beside the report
+    /// (`explore/`, written by `scripts/explore`), read when the report is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploration: Option<super::gaps::Exploration>,
 }
 
 /// One input of `report --merge`, as its header described it.

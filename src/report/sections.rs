@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::gaps::{Exploration, Gaps, of_answers, of_outcomes};
 use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
 use super::stability::Stability;
 use super::table::{View, catalogue_link, cell, is_not_expressible, short_cell};
@@ -207,46 +208,68 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
     }
 }
 
-/// Failures that no entry of the error catalogue explains.
+/// Failures that no entry of the error catalogue explains, from every input of the report:
+/// the run's trials and every saved search's ([`super::gaps`]), clustered by their lines.
 pub(super) fn catalogue_gaps(md: &mut String, r: &Results) {
-    let mut gaps = Vec::new();
-    for o in &r.outcomes {
-        if o.diagnosis.as_deref() == Some(UNKNOWN) {
-            let line = o.decisive.as_deref().unwrap_or("(no line)");
-            gaps.push(format!(
-                "`{}` {}: {}",
-                cell(&o.trial),
-                o.verdict,
-                cell(line)
-            ));
-        }
-        for p in &o.probes {
-            if p.diagnosis.as_deref() == Some(UNKNOWN) {
-                let line = p.detail.as_deref().unwrap_or("(no error)");
-                gaps.push(format!(
-                    "`{}` probe {}: {}",
-                    cell(&o.trial),
-                    p.probe,
-                    cell(line)
-                ));
-            }
-        }
-    }
+    let gaps = Gaps::of(
+        of_outcomes(&r.outcomes)
+            .into_iter()
+            .chain(of_answers(&r.answers)),
+    );
     let _ = writeln!(md, "\n## Catalogue gaps\n");
-    if gaps.is_empty() {
+    if let Some(e) = &r.exploration {
+        exploration(md, e);
+    }
+    if gaps.unknown == 0 {
         let _ = writeln!(
             md,
-            "None: every failure is explained by an entry of `catalogue/errors.toml`."
+            "None: every failure ({} in all: the run's trials and the searches' trials) is \
+             explained by an entry of `catalogue/errors.toml`.",
+            gaps.failures
         );
         return;
     }
     let _ = writeln!(
         md,
-        "Failures that no entry of `catalogue/errors.toml` explains (add a signature):\n"
+        "Failures that no entry of `catalogue/errors.toml` explains (add a signature), over \
+         the run's trials and the searches' trials: {}. Each line once, with how often it \
+         was seen and where first (`dindcheck gaps reports/` lists them with the explained \
+         ones):\n",
+        gaps.rate()
     );
-    for g in gaps {
-        let _ = writeln!(md, "- {g}");
+    unexplained_lines(md, &gaps);
+}
+
+/// Each unexplained cluster: how often, an example, and where first.
+fn unexplained_lines(md: &mut String, gaps: &Gaps) {
+    for c in gaps.unexplained() {
+        let _ = writeln!(
+            md,
+            "- {}×: {} (first: {})",
+            c.count,
+            cell(&c.example),
+            cell(&c.configuration)
+        );
     }
+}
+
+/// The catalogue's coverage over the exploration sweep: configurations nobody wrote down,
+/// as a user's own recipe is.
+fn exploration(md: &mut String, e: &Exploration) {
+    let _ = writeln!(
+        md,
+        "Over the exploration sweep (`scripts/explore`: {} searches around the corpus's \
+         recipes, saved under `{}`), measured by `dindcheck gaps {}`: {}.\n",
+        e.searches,
+        cell(&e.dir),
+        cell(&e.dir),
+        e.gaps.rate()
+    );
+    if e.gaps.unknown > 0 {
+        let _ = writeln!(md, "Its unexplained lines:\n");
+    }
+    unexplained_lines(md, &e.gaps);
+    let _ = writeln!(md, "\nIn this report's own inputs:\n");
 }
 
 /// One catalogue id as the report shows it for a failure: the id, the layer at fault, the
