@@ -83,8 +83,13 @@ fn every_allowed_flag_takes_only_its_kind_of_value_on_every_installed_runsc() {
                 );
             }
             let path_flag = format!("--{name}={}", probe_path.display());
+            let parses = runsc_parses(&bin.path, scratch.path(), &path_flag);
+            // A choice's values are the loader's own list (a case file can pass no other), so
+            // a runsc that checks the value only later (runsc 20251215 takes
+            // `--watchdog-action=<path>` at parse time) gives a case no path; any other kind
+            // must refuse one.
             assert!(
-                !runsc_parses(&bin.path, scratch.path(), &path_flag),
+                !parses || matches!(kind, FlagValue::Choice(_)),
                 "runsc {} accepts a path for `--{name}`: it must not be on the allow list",
                 bin.release
             );

@@ -60,7 +60,9 @@ fn mentions_this_process(pid: u32) -> bool {
 
 #[test]
 fn a_ready_trial_records_when_dockerd_began_to_serve_and_when_it_was_seen() {
-    let Some((inv, runtime)) = common::newest_runsc_or_skip() else {
+    // merged-o-latest passes --TESTONLY-allow-packet-endpoint-write, which only Debian's
+    // runsc know (the catalogue's runsc-unknown-flag).
+    let Some((inv, runtime)) = common::newest_debian_runsc_or_skip() else {
         return;
     };
     let outcome = run(

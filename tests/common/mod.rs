@@ -49,6 +49,41 @@ pub fn newest_runsc_or_skip() -> Option<(Inventory, Runtime)> {
     Some((inv, runtime))
 }
 
+/// The inventory and the newest of its runsc whose sandbox networking cannot start on this
+/// host (docs/host-facts.md, "Sandbox networking"), or a skip: what a test that needs a
+/// sandbox that fails at start uses.
+pub fn runsc_without_sandbox_network_or_skip() -> Option<(Inventory, Runtime)> {
+    let inv = inventory_or_skip()?;
+    let runtime = or_skip(
+        inv.runtimes()
+            .into_iter()
+            .rfind(|r| r.sandbox_network.is_some())
+            .ok_or_else(|| "every runsc of the inventory has sandbox networking here".to_string()),
+    )?;
+    Some((inv, runtime))
+}
+
+/// The inventory and the newest of Debian's runsc (not one built from gVisor's Go module),
+/// or a skip: for a test whose case uses a flag that only the older releases know.
+pub fn newest_debian_runsc_or_skip() -> Option<(Inventory, Runtime)> {
+    let inv = inventory_or_skip()?;
+    let debian: Vec<&str> = inv
+        .runsc
+        .iter()
+        .filter(|b| b.go_module.is_none())
+        .map(|b| b.release.as_str())
+        .collect();
+    let runtime = or_skip(
+        inv.runtimes()
+            .into_iter()
+            .rfind(|r| debian.contains(&r.release.as_str()))
+            .ok_or_else(|| {
+                "the inventory lists no Debian runsc: rerun scripts/setup-host".to_string()
+            }),
+    )?;
+    Some((inv, runtime))
+}
+
 /// The cases in `cases/`.
 pub fn corpus() -> Corpus {
     case::load_dir(&root().join("cases")).expect("the cases directory loads")
