@@ -39,18 +39,6 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// Every probe, in the order they run.
-    pub const ALL: [Probe; 8] = [
-        Probe::ImageLoad,
-        Probe::RunNone,
-        Probe::RunHost,
-        Probe::RunDefault,
-        Probe::Build,
-        Probe::Exec,
-        Probe::Limits,
-        Probe::RunPrivileged,
-    ];
-
     /// The probes of a case that lists none: every probe but the opt-in ones.
     pub const DEFAULT: [Probe; 7] = [
         Probe::ImageLoad,
@@ -61,6 +49,17 @@ impl Probe {
         Probe::Exec,
         Probe::Limits,
     ];
+
+    /// Every probe, in the order they run: the default ones, then `run-privileged`.
+    pub const ALL: [Probe; 8] = {
+        let mut all = [Probe::RunPrivileged; 8];
+        let mut i = 0;
+        while i < Probe::DEFAULT.len() {
+            all[i] = Probe::DEFAULT[i];
+            i += 1;
+        }
+        all
+    };
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,5 +78,16 @@ impl Probe {
 impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_is_the_default_ones_then_the_opt_in_one() {
+        assert_eq!(Probe::ALL[..7], Probe::DEFAULT);
+        assert_eq!(Probe::ALL[7], Probe::RunPrivileged);
     }
 }
