@@ -298,12 +298,16 @@ fn committed_results() -> Results {
 }
 
 /// GitHub stops rendering a file at 512 KB; the report is read in a minute only if short.
+/// The bound was 100 KB for the 98 trials of two runsc; with four runsc (212 trials) and
+/// evidence lines no longer cut, the committed report is 137 KB (issue 22's closing note):
+/// its first screen still answers the three questions, and splitting the long answer
+/// sections into pages of their own is the newcomer issue's to do.
 #[test]
-fn the_report_of_the_default_corpus_stays_under_100_kb() {
+fn the_report_of_the_default_corpus_stays_under_160_kb() {
     let r = committed_results();
     let rendered = report::render(&r);
     assert!(
-        rendered.markdown.len() < 100 * 1024,
+        rendered.markdown.len() < 160 * 1024,
         "REPORT.md is {} bytes",
         rendered.markdown.len()
     );
