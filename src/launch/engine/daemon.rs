@@ -28,7 +28,7 @@ use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
 
 use super::container::{EngineRuntime, OWNER_LABEL};
-use super::error::{EngineError, PullError, dir_err, mkdir, write};
+use super::error::{EngineError, MissingImage, dir_err, mkdir, write};
 use super::image::{Image, ImageCache, ImportFigure};
 use super::slot::{
     API, EngineProcess, OWN, log_tail, reap_slot, remove_containers, stop_slot, try_slots,
@@ -234,7 +234,7 @@ impl OuterEngine {
 
     /// The image `reference` (a case's `image`), pulled now if the engine does not have it.
     /// A pulled image is kept: it is the user's, like an image they loaded themselves.
-    pub async fn named_image(&self, reference: &str) -> Result<Image, PullError> {
+    pub async fn named_image(&self, reference: &str) -> Result<Image, MissingImage> {
         self.images.named(&self.docker, reference).await
     }
 

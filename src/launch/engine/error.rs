@@ -50,17 +50,15 @@ pub enum ImportFailure {
     Engine(#[from] bollard::errors::Error),
 }
 
-/// Why the outer engine has no image a case names: what the trial's outcome says.
+/// A case's image that the outer engine does not have: what the trial's outcome says.
+/// dindcheck never pulls one: a pull is traffic to a registry off this machine
+/// (docs/host-facts.md, "A Docker Engine with runsc as a runtime"), and ours reach none.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum PullError {
-    /// dindcheck never pulls: a pull is traffic to a registry off this machine (the README's
-    /// network rule), and our machines reach none.
-    #[error(
-        "dindcheck does not pull images (a pull would reach a registry off this machine): \
-         load it into the outer engine first (`docker load`)"
-    )]
-    NotPresent,
-}
+#[error(
+    "dindcheck does not pull images (a pull would reach a registry off this machine): \
+     load it into the outer engine first (`docker load`)"
+)]
+pub struct MissingImage;
 
 /// The engine's own message for a refused request (`OCI runtime start failed: …`, a failed
 /// pull's `Get "https://…/v2/": …`).

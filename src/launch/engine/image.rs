@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use bollard::Docker;
 
-use super::error::{EngineError, ImportFailure, PullError};
+use super::error::{EngineError, ImportFailure, MissingImage};
 use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
@@ -123,20 +123,20 @@ impl ImageCache {
     }
 
     /// The image `reference` (a case's `image`), if the engine has it. Err: it has not;
-    /// dindcheck never pulls one ([`PullError::NotPresent`]).
-    pub async fn named(&self, docker: &Docker, reference: &str) -> Result<Image, PullError> {
+    /// dindcheck never pulls one ([`MissingImage`]).
+    pub async fn named(&self, docker: &Docker, reference: &str) -> Result<Image, MissingImage> {
         let key = format!("image {reference}");
         let mut known = self.0.lock().await;
         if let Some(i) = known.get(&key) {
             return Ok(i.clone());
         }
         if docker.inspect_image(reference).await.is_err() {
-            return Err(PullError::NotPresent);
+            return Err(MissingImage);
         }
-        let import_ms = None;
+        // The user's own image: nothing was imported.
         let image = Image {
             reference: reference.to_string(),
-            import_ms,
+            import_ms: None,
         };
         known.insert(key, image.clone());
         Ok(image)
