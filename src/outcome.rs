@@ -125,6 +125,14 @@ impl Timing {
 }
 
 impl Outcome {
+    /// The probes that could run here: all but the "not applicable" network probes of a
+    /// sandbox without a network, which count neither as passed nor as failed.
+    pub fn applicable_probes(&self) -> impl Iterator<Item = &ProbeResult> {
+        self.probes
+            .iter()
+            .filter(|p| p.verdict != ProbeVerdict::NotApplicable)
+    }
+
     /// Names every error line of this outcome with `catalogue`, and explains each of its failures (the verdict
     /// when not ready, each failed probe). The decisive line comes first: it is the one the
     /// runner judged most telling.

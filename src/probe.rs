@@ -16,25 +16,26 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use crate::case::Probe;
+pub use network::Transfer;
+
+mod endpoint;
+mod local;
+mod network;
+
+use local::{build, exec, image_load, limits, run_marker, run_privileged};
 
 /// The image the probes import, and the one `build` makes from it.
 pub const IMAGE: &str = "dindcheck/busybox:probe";
-const BUILT_IMAGE: &str = "dindcheck/built:probe";
 /// What a probe's container prints when it ran.
 const MARKER: &str = "dindcheck-probe-ok";
-/// The `limits` probe's memory limit (64 MiB) and CPU share (half a CPU).
-const MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
-const NANO_CPUS: i64 = 500_000_000;
 /// How long one probe may take, cleanup excluded.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long removing a probe's container may take.
@@ -46,6 +47,9 @@ pub enum ProbeVerdict {
     Ok,
     Failed,
     Skipped,
+    /// A network probe where the sandbox has no network the harness can reach: not a
+    /// failure of the recipe, and not counted as one.
+    NotApplicable,
 }
 
 impl ProbeVerdict {
@@ -54,6 +58,7 @@ impl ProbeVerdict {
             ProbeVerdict::Ok => "ok",
             ProbeVerdict::Failed => "failed",
             ProbeVerdict::Skipped => "skipped",
+            ProbeVerdict::NotApplicable => "not-applicable",
         }
     }
 }
@@ -74,17 +79,29 @@ pub struct ProbeResult {
     /// there was a second (whose verdict this is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried: Option<String>,
+    /// The `bulk` probe's download: bytes and the endpoint's time for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
 }
 
 impl ProbeResult {
     fn skipped(probe: Probe, reason: &str) -> ProbeResult {
+        ProbeResult::unrun(probe, ProbeVerdict::Skipped, reason)
+    }
+
+    fn not_applicable(probe: Probe, reason: &str) -> ProbeResult {
+        ProbeResult::unrun(probe, ProbeVerdict::NotApplicable, reason)
+    }
+
+    fn unrun(probe: Probe, verdict: ProbeVerdict, reason: &str) -> ProbeResult {
         ProbeResult {
             probe,
-            verdict: ProbeVerdict::Skipped,
+            verdict,
             ms: 0,
             detail: Some(reason.to_string()),
             diagnosis: None,
             retried: None,
+            transfer: None,
         }
     }
 }
@@ -101,9 +118,10 @@ pub async fn run_pinned(
     selected: &[Probe],
     socket: &crate::launch::socket::DaemonSocket,
     image: Option<&Path>,
+    uplink: Result<&str, String>,
 ) -> Vec<ProbeResult> {
     match socket.pin() {
-        Ok(Some(pinned)) => run(selected, &pinned.path(), image).await,
+        Ok(Some(pinned)) => run(selected, &pinned.path(), image, uplink).await,
         other => {
             let reason = match other {
                 Err(refused) => refused,
@@ -121,11 +139,44 @@ pub async fn run_pinned(
 /// Runs `selected` (in [`Probe::ALL`]'s order) against the dockerd at `socket`. `image` is
 /// the busybox tarball, if the host has one. Every probe but `image-load` needs the image:
 /// it is imported even when `image-load` is not selected, and they are skipped if it fails.
-pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec<ProbeResult> {
+/// `uplink` is the trial's uplink namespace, where the network probes reach the sandbox
+/// from, or why there is none: they are then "not applicable".
+pub async fn run(
+    selected: &[Probe],
+    socket: &Path,
+    image: Option<&Path>,
+    uplink: Result<&str, String>,
+) -> Vec<ProbeResult> {
     let selected: Vec<Probe> = Probe::ALL
         .into_iter()
         .filter(|p| selected.contains(p))
         .collect();
+    let (selected, not_applicable): (Vec<Probe>, Vec<ProbeResult>) = match &uplink {
+        Ok(_) => (selected, Vec::new()),
+        Err(reason) => {
+            let (network, local): (Vec<Probe>, Vec<Probe>) =
+                selected.into_iter().partition(|p| p.is_network());
+            let na = network
+                .into_iter()
+                .map(|p| ProbeResult::not_applicable(p, reason))
+                .collect();
+            (local, na)
+        }
+    };
+    let mut results = run_applicable(&selected, socket, image, uplink.ok()).await;
+    results.extend(not_applicable);
+    results.sort_by_key(|r| r.probe);
+    results
+}
+
+/// Runs `selected`, every one of which can run here (a network probe only with `uplink`).
+async fn run_applicable(
+    selected: &[Probe],
+    socket: &Path,
+    image: Option<&Path>,
+    uplink: Option<&str>,
+) -> Vec<ProbeResult> {
+    let selected = selected.to_vec();
     if selected.is_empty() {
         return Vec::new();
     }
@@ -146,7 +197,10 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
             .map(|p| ProbeResult::skipped(*p, reason))
             .collect();
     };
-    let load = with_retry(Probe::ImageLoad, &docker, || image_load(&docker, image)).await;
+    let load = with_retry(Probe::ImageLoad, &docker, || {
+        plain(image_load(&docker, image))
+    })
+    .await;
     let image_ok = load.verdict == ProbeVerdict::Ok;
     // The skip names the import's error when its own result is not reported (a search's
     // target without image-load): it is then the only line that says why.
@@ -160,10 +214,23 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
     if selected.contains(&Probe::ImageLoad) {
         results.push(load);
     }
+    // The harness's endpoint, for the probes that fetch from outside the sandbox.
+    let needs_endpoint = selected
+        .iter()
+        .any(|p| matches!(p, Probe::Egress | Probe::EgressHost | Probe::Bulk));
+    let endpoint = match uplink {
+        Some(uplink) if needs_endpoint && image_ok => Some(
+            endpoint::Endpoint::start(uplink)
+                .await
+                .map_err(|e| format!("the harness could not start its endpoint: {e}")),
+        ),
+        _ => None,
+    };
     // Once the image is there the other probes do not depend on one another (each has its
     // own container name, `build` its own tag): they run at once against the same dockerd,
     // and their results keep `Probe::ALL`'s order.
     let rest = selected.into_iter().filter(|p| *p != Probe::ImageLoad);
+    let endpoint = endpoint.as_ref();
     let runs = rest.map(|probe| {
         let docker = &docker;
         let skip_reason = &skip_reason;
@@ -171,21 +238,57 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
             if !image_ok {
                 return ProbeResult::skipped(probe, skip_reason);
             }
+            let endpoint = match (endpoint, probe) {
+                (Some(Err(e)), Probe::Egress | Probe::EgressHost | Probe::Bulk) => {
+                    return ProbeResult::skipped(probe, e);
+                }
+                (Some(Ok(endpoint)), _) => Some(endpoint),
+                _ => None,
+            };
+            let endpoint = || endpoint.expect("started for the probes that fetch");
+            let uplink = || uplink.expect("a network probe runs only with an uplink");
             match probe {
                 Probe::ImageLoad => unreachable!("run first, above"),
                 Probe::RunNone => {
-                    with_retry(probe, docker, || run_marker(docker, probe, "none")).await
+                    with_retry(probe, docker, || plain(run_marker(docker, probe, "none"))).await
                 }
                 Probe::RunHost => {
-                    with_retry(probe, docker, || run_marker(docker, probe, "host")).await
+                    with_retry(probe, docker, || plain(run_marker(docker, probe, "host"))).await
                 }
                 Probe::RunDefault => {
-                    with_retry(probe, docker, || run_marker(docker, probe, "default")).await
+                    with_retry(probe, docker, || {
+                        plain(run_marker(docker, probe, "default"))
+                    })
+                    .await
                 }
-                Probe::Build => with_retry(probe, docker, || build(docker)).await,
-                Probe::Exec => with_retry(probe, docker, || exec(docker)).await,
-                Probe::Limits => with_retry(probe, docker, || limits(docker)).await,
-                Probe::RunPrivileged => with_retry(probe, docker, || run_privileged(docker)).await,
+                Probe::Build => with_retry(probe, docker, || plain(build(docker))).await,
+                Probe::Exec => with_retry(probe, docker, || plain(exec(docker))).await,
+                Probe::Limits => with_retry(probe, docker, || plain(limits(docker))).await,
+                Probe::RunPrivileged => {
+                    with_retry(probe, docker, || plain(run_privileged(docker))).await
+                }
+                Probe::Egress => {
+                    with_retry(probe, docker, || {
+                        plain(network::egress(docker, probe, "default"))
+                    })
+                    .await
+                }
+                Probe::EgressHost => {
+                    with_retry(probe, docker, || {
+                        plain(network::egress(docker, probe, "host"))
+                    })
+                    .await
+                }
+                Probe::Publish => {
+                    with_retry(probe, docker, || plain(network::publish(docker, uplink()))).await
+                }
+                Probe::Dns => with_retry(probe, docker, || plain(network::dns(docker))).await,
+                Probe::Bulk => {
+                    with_retry(probe, docker, || async {
+                        network::bulk(docker, endpoint()).await.map(Some)
+                    })
+                    .await
+                }
             }
         }
     });
@@ -193,25 +296,40 @@ pub async fn run(selected: &[Probe], socket: &Path, image: Option<&Path>) -> Vec
     results
 }
 
-/// Runs one probe under [`PROBE_TIMEOUT`], then removes its container whatever happened.
-async fn timed(
-    probe: Probe,
-    docker: &Docker,
-    work: impl Future<Output = Result<(), String>>,
-) -> ProbeResult {
+/// What a probe's work gives: nothing but success, or a transfer's figures (`bulk`).
+type Work = Result<Option<Transfer>, String>;
+
+/// A probe's work that has no figures of its own.
+async fn plain(work: impl Future<Output = Result<(), String>>) -> Work {
+    work.await.map(|()| None)
+}
+
+/// Runs one probe under [`PROBE_TIMEOUT`], then removes what it made whatever happened.
+async fn timed(probe: Probe, docker: &Docker, work: impl Future<Output = Work>) -> ProbeResult {
     let started = Instant::now();
     let outcome = tokio::time::timeout(PROBE_TIMEOUT, work).await;
     let ms = started.elapsed().as_millis() as u64;
-    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, remove(docker, &container(probe))).await;
-    let (verdict, detail) = match outcome {
-        Ok(Ok(())) => (ProbeVerdict::Ok, None),
-        Ok(Err(e)) => (ProbeVerdict::Failed, Some(crate::observe::normalise(&e))),
+    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, async {
+        remove(docker, &container(probe)).await;
+        if probe == Probe::Dns {
+            network::remove_dns(docker).await;
+        }
+    })
+    .await;
+    let (verdict, detail, transfer) = match outcome {
+        Ok(Ok(transfer)) => (ProbeVerdict::Ok, None, transfer),
+        Ok(Err(e)) => (
+            ProbeVerdict::Failed,
+            Some(crate::observe::normalise(&e)),
+            None,
+        ),
         Err(_) => (
             ProbeVerdict::Failed,
             Some(format!(
                 "dindcheck: probe {probe} did not finish within {} s",
                 PROBE_TIMEOUT.as_secs()
             )),
+            None,
         ),
     };
     ProbeResult {
@@ -221,25 +339,37 @@ async fn timed(
         detail,
         diagnosis: None,
         retried: None,
+        transfer,
     }
+}
+
+/// Whether a network probe's failure has a catalogued cause that lasts (not `transient`):
+/// trying again would only repeat it, at the cost of its timeouts (a missing NAT rule makes
+/// `egress` wait 10 s for nothing). The other probes are always tried twice.
+fn lasting(probe: Probe, failed: &ProbeResult) -> bool {
+    let catalogue = crate::classify::Catalogue::builtin();
+    let id = catalogue.diagnose(failed.detail.as_deref());
+    probe.is_network() && catalogue.get(&id).is_some_and(|s| !s.transient)
 }
 
 /// Runs a probe under [`timed`], and once more if it failed: nested containers under gVisor
 /// do not always behave the same from run to run (an exec probe's detached container once
 /// failed to start, "cannot start a stopped process", in about 350 executions), and one
 /// stray failure must not decide a probe's verdict. The first error is kept in `retried`.
-/// A probe that ran out of time is not retried: it would only double a hang.
+/// A probe that ran out of time is not retried: it would only double a hang; nor is a
+/// transfer that ran out of its own bound (a stalled `bulk`, whose cause lasts: gVisor's
+/// forwarding drops coalesced frames, docs/networking.md).
 async fn with_retry<F, Fut>(probe: Probe, docker: &Docker, work: F) -> ProbeResult
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Work>,
 {
     let first = timed(probe, docker, work()).await;
-    let timed_out = first
-        .detail
-        .as_deref()
-        .is_some_and(|d| d.ends_with(&format!("within {} s", PROBE_TIMEOUT.as_secs())));
-    if first.verdict != ProbeVerdict::Failed || timed_out {
+    let timed_out = first.detail.as_deref().is_some_and(|d| {
+        d.ends_with(&format!("within {} s", PROBE_TIMEOUT.as_secs()))
+            || d.starts_with(network::STALLED)
+    });
+    if first.verdict != ProbeVerdict::Failed || timed_out || lasting(probe, &first) {
         return first;
     }
     let mut second = timed(probe, docker, work()).await;
@@ -263,29 +393,20 @@ fn api_error(e: bollard::errors::Error) -> String {
     }
 }
 
-async fn image_load(docker: &Docker, tarball: &Path) -> Result<(), String> {
-    let file = tokio::fs::File::open(tarball)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", tarball.display()))?;
-    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
-    let (repo, tag) = IMAGE.split_once(':').unwrap_or((IMAGE, "latest"));
-    let opts = CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(repo)
-        .tag(tag)
-        .build();
-    let mut stream = docker.create_image(Some(opts), Some(body), None);
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(api_error)?;
-        if let Some(msg) = info.error_detail.and_then(|d| d.message) {
-            return Err(msg);
-        }
-    }
+/// Creates and starts `name`, a container that keeps running (a server, or one to exec
+/// into); one of that name left by an earlier attempt is removed first.
+async fn start_detached(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<(), String> {
+    remove(docker, name).await;
+    let opts = CreateContainerOptionsBuilder::default().name(name).build();
     docker
-        .inspect_image(IMAGE)
+        .create_container(Some(opts), body)
         .await
-        .map_err(|e| format!("the import reported no error, but: {}", api_error(e)))?;
-    Ok(())
+        .map_err(api_error)?;
+    docker.start_container(name, None).await.map_err(api_error)
 }
 
 /// Creates, starts and waits for `name`, returning its exit code and its output.
@@ -333,186 +454,9 @@ fn excerpt(output: &str) -> String {
     one.chars().take(300).collect()
 }
 
-async fn run_marker(docker: &Docker, probe: Probe, network: &str) -> Result<(), String> {
-    let host_config = HostConfig {
-        network_mode: Some(network.into()),
-        ..Default::default()
-    };
-    marker_in(docker, probe, host_config).await
-}
-
-/// A privileged nested container (`--privileged`) on the daemon's default network.
-async fn run_privileged(docker: &Docker) -> Result<(), String> {
-    let host_config = HostConfig {
-        privileged: Some(true),
-        ..Default::default()
-    };
-    marker_in(docker, Probe::RunPrivileged, host_config).await
-}
-
-/// Runs the image printing [`MARKER`] with `host_config`; fails unless it printed it and
-/// exited 0.
-async fn marker_in(docker: &Docker, probe: Probe, host_config: HostConfig) -> Result<(), String> {
-    let body = ContainerCreateBody {
-        image: Some(IMAGE.into()),
-        cmd: command(&["/bin/busybox", "echo", MARKER]),
-        host_config: Some(host_config),
-        ..Default::default()
-    };
-    let (code, output) = run_to_end(docker, &container(probe), body).await?;
-    if code != 0 || !output.contains(MARKER) {
-        return Err(format!(
-            "the container exited {code} without printing the marker; output: {}",
-            excerpt(&output)
-        ));
-    }
-    Ok(())
-}
-
-/// A build context: a Dockerfile `FROM` the probe image with one `RUN` step.
-fn build_context() -> Result<Vec<u8>, String> {
-    let dockerfile = format!("FROM {IMAGE}\nRUN /bin/busybox echo {MARKER} > /built\n");
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .and_then(|_| tar.into_inner())
-        .map_err(|e| format!("cannot make the build context: {e}"))
-}
-
-async fn build(docker: &Docker) -> Result<(), String> {
-    let context = build_context()?;
-    let opts = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(BUILT_IMAGE)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
-    let mut log = String::new();
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(api_error)?;
-        if let Some(msg) = info.error_detail.and_then(|d| d.message) {
-            return Err(msg);
-        }
-        if let Some(s) = info.stream {
-            log.push_str(&s);
-        }
-    }
-    docker.inspect_image(BUILT_IMAGE).await.map_err(|e| {
-        format!(
-            "the build reported no error, but: {}; build output: {}",
-            api_error(e),
-            excerpt(&log)
-        )
-    })?;
-    Ok(())
-}
-
-async fn exec(docker: &Docker) -> Result<(), String> {
-    let name = container(Probe::Exec);
-    remove(docker, &name).await;
-    let body = ContainerCreateBody {
-        image: Some(IMAGE.into()),
-        cmd: command(&["/bin/busybox", "sleep", "600"]),
-        host_config: Some(HostConfig {
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(api_error)?;
-    docker
-        .start_container(&name, None)
-        .await
-        .map_err(api_error)?;
-    let config = ExecConfig {
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        cmd: command(&["/bin/busybox", "echo", MARKER]),
-        ..Default::default()
-    };
-    let created = docker.create_exec(&name, config).await.map_err(api_error)?;
-    let mut output = String::new();
-    match docker
-        .start_exec(&created.id, Some(StartExecOptions::default()))
-        .await
-        .map_err(api_error)?
-    {
-        StartExecResults::Attached {
-            output: mut out, ..
-        } => {
-            while let Some(chunk) = out.next().await {
-                output.push_str(&chunk.map_err(api_error)?.to_string());
-            }
-        }
-        StartExecResults::Detached => return Err("the exec detached".into()),
-    }
-    let inspect = docker.inspect_exec(&created.id).await.map_err(api_error)?;
-    let code = inspect.exit_code.unwrap_or(-1);
-    if code != 0 || !output.contains(MARKER) {
-        return Err(format!(
-            "the exec exited {code} without printing the marker; output: {}",
-            excerpt(&output)
-        ));
-    }
-    Ok(())
-}
-
-async fn limits(docker: &Docker) -> Result<(), String> {
-    // cgroup v1 shows the limit in the memory controller, v2 in memory.max.
-    let script = format!(
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; echo {MARKER}"
-    );
-    let body = ContainerCreateBody {
-        image: Some(IMAGE.into()),
-        cmd: command(&["/bin/busybox", "sh", "-c", &script]),
-        host_config: Some(HostConfig {
-            network_mode: Some("none".into()),
-            memory: Some(MEMORY_LIMIT),
-            nano_cpus: Some(NANO_CPUS),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let (code, output) = run_to_end(docker, &container(Probe::Limits), body).await?;
-    if code != 0 || !output.contains(MARKER) {
-        return Err(format!(
-            "the container exited {code} without printing the marker; output: {}",
-            excerpt(&output)
-        ));
-    }
-    let seen = output.lines().next().unwrap_or("").trim();
-    if seen != MEMORY_LIMIT.to_string() {
-        return Err(format!(
-            "the container ran, but its memory limit is not in force: the cgroup says `{seen}`, \
-             not {MEMORY_LIMIT}"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_build_context_holds_the_dockerfile() {
-        let tar = build_context().unwrap();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, ["Dockerfile"]);
-    }
 
     #[test]
     fn probe_names_round_trip() {

@@ -200,7 +200,8 @@ impl Drive for Flow<'_> {
         let probes = match &waited {
             Ok(Readiness::Ready { .. }) if !ctx.no_probes => {
                 let image = ctx.inventory.images.busybox.as_deref();
-                crate::probe::run_pinned(&trial.case.selected_probes(), dir.socket(), image).await
+                let selected = trial.case.selected_probes();
+                crate::probe::run_pinned(&selected, dir.socket(), image, launcher.uplink()).await
             }
             _ => Vec::new(),
         };

@@ -37,7 +37,7 @@ fn mine() -> Vec<String> {
 fn a_trial_network_is_two_namespaces_linked_to_nothing_else() {
     let host_links = ip(&["-o", "link", "show"]);
     let id = format!("{}-900001", std::process::id());
-    let net = TrialNetwork::create(&id).expect("the namespaces are made");
+    let net = TrialNetwork::create(&id, true).expect("the namespaces are made");
     let sandbox = format!("dindcheck-{id}");
     assert_eq!(mine(), vec![sandbox.clone(), format!("{sandbox}-up")]);
     assert_eq!(
@@ -69,7 +69,7 @@ fn the_namespaces_of_a_run_that_died_are_reaped() {
     let dead = child.id();
     child.wait().unwrap();
     let id = format!("{dead}-1");
-    std::mem::forget(TrialNetwork::create(&id).expect("the namespaces are made"));
+    std::mem::forget(TrialNetwork::create(&id, true).expect("the namespaces are made"));
     let name = format!("dindcheck-{id}");
     assert!(netns::own_namespaces().contains(&name));
     let reaped = netns::reap_stale(|pid| pid != dead as i32);

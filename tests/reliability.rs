@@ -16,7 +16,6 @@ use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{RunContext, run_trial};
 
 const RUNTIME: &str = "runsc-20240729";
 
@@ -149,16 +148,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
         dindcheck::launch::Launcher::Oci,
         &RunOptions::default(),
     );
-    let ctx = RunContext {
-        home: inventory::home(),
-        inventory: inv,
-        keep_scratch: false,
-        no_probes: false,
-        engine: None,
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt.block_on(run_trial(&trial, &ctx)).unwrap();
-    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    let result = common::run_once(&trial, &inv, false);
     // kvm may also fail outright on a host without nested virtualisation; what it must not
     // do is hang past the timeout or report readiness it did not reach.
     assert_ne!(

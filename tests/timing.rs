@@ -15,7 +15,6 @@ use dindcheck::launch::Launcher;
 use dindcheck::launch::scratch;
 use dindcheck::outcome::{Outcome, Verdict};
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{RunContext, run_trial};
 
 /// Runs `case` once under the OCI launcher, with probes or without.
 fn run(case: &Case, inv: &Inventory, runtime: &Runtime, no_probes: bool) -> Outcome {
@@ -24,16 +23,7 @@ fn run(case: &Case, inv: &Inventory, runtime: &Runtime, no_probes: bool) -> Outc
         launchers: vec![Launcher::Oci],
     };
     let trial = Trial::new(case, runtime, Launcher::Oci, &options);
-    let ctx = RunContext {
-        home: inventory::home(),
-        inventory: inv.clone(),
-        keep_scratch: false,
-        no_probes,
-        engine: None,
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt.block_on(run_trial(&trial, &ctx)).unwrap();
-    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    let result = common::run_once(&trial, inv, no_probes);
     let root = inventory::home().join("runs");
     let running = scratch::processes_mentioning(&root.to_string_lossy());
     assert!(

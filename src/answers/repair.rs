@@ -40,6 +40,8 @@ pub enum Change {
     DropEnv(String),
     SpecEdit(SpecEdit),
     DropSpecEdit(SpecEdit),
+    /// `runsc.uplink_offload`: whether the host hands the sandbox coalesced frames.
+    UplinkOffload(bool),
 }
 
 fn quoted<T: serde::Serialize>(v: &T) -> String {
@@ -68,6 +70,7 @@ impl std::fmt::Display for Change {
             Change::DaemonJson { from, .. } => write!(f, "daemon.json of {from}"),
             Change::NoDaemonJson => write!(f, "no daemon.json"),
             Change::Env(k, v) => write!(f, "+ env {k}={v}"),
+            Change::UplinkOffload(on) => write!(f, "runsc.uplink_offload = {on}"),
             Change::DropEnv(k) => write!(f, "- env {k}"),
             Change::SpecEdit(e) => write!(f, "+ spec edit {}", quoted(e).trim_matches('"')),
             Change::DropSpecEdit(e) => write!(f, "- spec edit {}", quoted(e).trim_matches('"')),
@@ -168,6 +171,11 @@ pub fn vocabulary(case: &Case, corpus: &[Case]) -> Vec<Change> {
         {
             push(Change::SpecEdit(*e), &mut v);
         }
+        if let Some(on) = other.runsc.uplink_offload
+            && case.runsc.uplink_offload.unwrap_or(true) != on
+        {
+            push(Change::UplinkOffload(on), &mut v);
+        }
     }
     // Setup scripts by the first case (in name order) that has each.
     let mut by_case: Vec<(&str, &str)> = setups.into_iter().map(|(s, n)| (n, s)).collect();
@@ -253,6 +261,7 @@ pub fn apply(case: &Case, change: &Change) -> Case {
         }
         Change::SpecEdit(e) => c.spec_edits.push(*e),
         Change::DropSpecEdit(e) => c.spec_edits.retain(|x| x != e),
+        Change::UplinkOffload(on) => c.runsc.uplink_offload = Some(*on),
     }
     c
 }

@@ -74,6 +74,8 @@ impl Target {
             let r = o.probes.iter().find(|r| r.probe == *p);
             match r.map(|r| (r.verdict, r)) {
                 Some((ProbeVerdict::Ok, _)) => words.push(format!("{p} ok")),
+                // A network probe where the sandbox has none: neither a pass nor a failure.
+                Some((ProbeVerdict::NotApplicable, _)) => words.push(format!("{p} n/a")),
                 Some((ProbeVerdict::Failed, r)) => {
                     pass = false;
                     let why = r.diagnosis.as_deref().unwrap_or("unknown");

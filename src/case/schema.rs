@@ -185,6 +185,13 @@ pub struct Runsc {
     /// Extra runsc flags, e.g. `--net-raw`. Placed before the subcommand.
     #[serde(default)]
     pub flags: Vec<String>,
+    /// Whether the host's side of the sandbox's link hands it coalesced frames, larger than
+    /// its MTU (GRO/TSO), as a veth does by default (`true`, the default). `false` models a
+    /// host that turned offloading off for the sandbox's link (`ethtool -K <veth> gro off
+    /// gso off tso off`): the harness's uplink then sends only frames of the link's MTU
+    /// (docs/networking.md, "Coalesced frames"). Only with sandbox networking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink_offload: Option<bool>,
 }
 
 #[derive(

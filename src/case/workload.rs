@@ -33,14 +33,35 @@ pub enum Probe {
     Exec,
     /// A run with `--memory` and `--cpus`, checking that the memory limit is in force.
     Limits,
+    /// A container on the daemon's default network fetches a page from the harness's HTTP
+    /// endpoint outside the sandbox (through the sandbox's NAT, if any).
+    Egress,
+    /// The same from a container with `--network=host`: no nested NAT on the way.
+    EgressHost,
+    /// A container publishes a port (`-p`); the harness connects to it from outside the
+    /// sandbox and must get the container's answer.
+    Publish,
+    /// Two containers on a user-defined network: one reaches the other by its name (Docker's
+    /// embedded DNS).
+    Dns,
+    /// A container on the default network downloads several MiB from the harness's endpoint
+    /// within a bound; the throughput is recorded.
+    Bulk,
     /// `docker run --rm --privileged` printing a known string: gVisor's own Docker test runs
     /// privileged nested containers. Only where a case lists it (not in [`Probe::DEFAULT`]).
     RunPrivileged,
 }
 
 impl Probe {
-    /// The probes of a case that lists none: every probe but the opt-in ones.
-    pub const DEFAULT: [Probe; 7] = [
+    /// Whether the probe needs the sandbox's network ([`Probe::NETWORK`]).
+    pub fn is_network(self) -> bool {
+        Probe::NETWORK.contains(&self)
+    }
+
+    /// The probes of a case that lists none: every probe but the opt-in ones. The network
+    /// ones ([`Probe::NETWORK`]) run where the sandbox has a network the harness can reach,
+    /// and are "not applicable" elsewhere.
+    pub const DEFAULT: [Probe; 12] = [
         Probe::ImageLoad,
         Probe::RunNone,
         Probe::RunHost,
@@ -48,11 +69,25 @@ impl Probe {
         Probe::Build,
         Probe::Exec,
         Probe::Limits,
+        Probe::Egress,
+        Probe::EgressHost,
+        Probe::Publish,
+        Probe::Dns,
+        Probe::Bulk,
+    ];
+
+    /// The probes that need the sandbox's network and the harness's uplink.
+    pub const NETWORK: [Probe; 5] = [
+        Probe::Egress,
+        Probe::EgressHost,
+        Probe::Publish,
+        Probe::Dns,
+        Probe::Bulk,
     ];
 
     /// Every probe, in the order they run: the default ones, then `run-privileged`.
-    pub const ALL: [Probe; 8] = {
-        let mut all = [Probe::RunPrivileged; 8];
+    pub const ALL: [Probe; 13] = {
+        let mut all = [Probe::RunPrivileged; 13];
         let mut i = 0;
         while i < Probe::DEFAULT.len() {
             all[i] = Probe::DEFAULT[i];
@@ -70,6 +105,11 @@ impl Probe {
             Probe::Build => "build",
             Probe::Exec => "exec",
             Probe::Limits => "limits",
+            Probe::Egress => "egress",
+            Probe::EgressHost => "egress-host",
+            Probe::Publish => "publish",
+            Probe::Dns => "dns",
+            Probe::Bulk => "bulk",
             Probe::RunPrivileged => "run-privileged",
         }
     }
@@ -87,7 +127,8 @@ mod tests {
 
     #[test]
     fn every_probe_is_the_default_ones_then_the_opt_in_one() {
-        assert_eq!(Probe::ALL[..7], Probe::DEFAULT);
-        assert_eq!(Probe::ALL[7], Probe::RunPrivileged);
+        assert_eq!(Probe::ALL[..12], Probe::DEFAULT);
+        assert_eq!(Probe::ALL[12], Probe::RunPrivileged);
+        assert_eq!(Probe::DEFAULT[7..], Probe::NETWORK);
     }
 }

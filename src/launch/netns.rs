@@ -52,9 +52,10 @@ pub struct TrialNetwork {
 }
 
 impl TrialNetwork {
-    /// Makes `dindcheck-<id>` and `dindcheck-<id>-up`, joined by a veth. On any failure what
-    /// was made is deleted.
-    pub fn create(id: &str) -> Result<TrialNetwork, NetnsError> {
+    /// Makes `dindcheck-<id>` and `dindcheck-<id>-up`, joined by a veth. `offload`: whether
+    /// the uplink may send the sandbox coalesced frames (the kernel's default for a veth). On
+    /// any failure what was made is deleted.
+    pub fn create(id: &str, offload: bool) -> Result<TrialNetwork, NetnsError> {
         let net = TrialNetwork {
             sandbox: format!("{PREFIX}{id}"),
             uplink: format!("{PREFIX}{id}-up"),
@@ -102,6 +103,12 @@ impl TrialNetwork {
             all.extend(args);
             ip(&all)?;
         }
+        // Without offload, the uplink's TCP sends no segment larger than the link's MTU
+        // (no more than one MSS per frame), as a host with GRO and TSO off for the link would.
+        if !offload {
+            let max = UPLINK_MTU.to_string();
+            ip(&["-n", u, "link", "set", "up0", "gso_max_size", &max])?;
+        }
         Ok(net)
     }
 
@@ -131,6 +138,30 @@ impl Drop for TrialNetwork {
         delete(&self.sandbox);
         delete(&self.uplink);
     }
+}
+
+/// Runs `work` on a thread of its own that has entered the network namespace `name` (one
+/// of `ip netns`'s, under `/run/netns`): sockets it makes belong to that namespace for their
+/// whole life, whichever thread uses them afterwards. The thread ends with `work`, so no
+/// thread of the process (a tokio worker least of all) is ever left in another namespace.
+/// It blocks for as long as `work` does: call it off the async workers when `work` waits.
+pub fn in_namespace<T: Send>(
+    name: &str,
+    work: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let namespace = std::fs::File::open(PathBuf::from(NETNS_DIR).join(name))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&namespace),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
+                work()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the namespace's thread panicked")))
+    })
 }
 
 /// Deletes the namespaces of the trial `<pid>-<n>`, if any (a dead run's).

@@ -30,6 +30,10 @@ pub fn expressible(trial: &Trial) -> Result<(), NotExpressible> {
     }
 }
 
+/// Why a trial under this launcher has no network probes: runsc's `--network=none`.
+pub const NO_SANDBOX_NETWORK: &str =
+    "the sandbox has no network (runsc --network=none): only loopback, no uplink to reach";
+
 /// One trial's bundle and runsc.
 pub struct Oci {
     rootfs: PathBuf,
@@ -58,13 +62,21 @@ impl Oci {
 }
 
 impl Launch for Oci {
+    fn uplink(&self) -> Result<&str, String> {
+        self.network
+            .as_ref()
+            .map(TrialNetwork::uplink_name)
+            .ok_or_else(|| NO_SANDBOX_NETWORK.to_string())
+    }
+
     fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
         // The trial's own overlay view of the shared rootfs: mount points land there.
         let root = dir.rootfs_view(&self.rootfs)?;
         // Sandbox networking gets namespaces of the trial's own, with a link to nothing but
         // the trial's uplink namespace (docs/host-facts.md, "Sandbox networking").
         if trial.network == RunscNetwork::Sandbox {
-            self.network = Some(TrialNetwork::create(&dir.id())?);
+            let offload = trial.case.runsc.uplink_offload.unwrap_or(true);
+            self.network = Some(TrialNetwork::create(&dir.id(), offload)?);
         }
         let netns = self.network.as_ref().map(TrialNetwork::path);
         Ok(bundle::write(

@@ -35,6 +35,10 @@ pub(crate) trait Launch {
     fn host_fault(&self) -> Option<LaunchError> {
         None
     }
+    /// Where the network probes reach the sandbox from: the trial's uplink namespace, when
+    /// the launcher gave the sandbox one (docs/networking.md, "Network probes"). `Err` says
+    /// why there is none, which the report shows as the network probes' "not applicable".
+    fn uplink(&self) -> Result<&str, String>;
 }
 
 /// How the sandbox ended, once it stops.

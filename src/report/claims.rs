@@ -59,7 +59,11 @@ pub fn judge(c: &CaseInfo, o: &Outcome) -> Option<ClaimVerdict> {
                     evidence.push_str(&format!("; {} {}", probe.as_str(), word(k)));
                 }
                 None => {
-                    let evidence = format!("{evidence}: probe {} did not run", probe.as_str());
+                    let why = match got {
+                        Some(p) if p.verdict == ProbeVerdict::NotApplicable => "is not applicable",
+                        _ => "did not run",
+                    };
+                    let evidence = format!("{evidence}: probe {} {why}", probe.as_str());
                     return verdict(ClaimStatus::NotCheckable, evidence);
                 }
             }

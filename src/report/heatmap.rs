@@ -40,8 +40,7 @@ fn xml(text: &str) -> String {
 /// The fill and the tooltip of one cell.
 fn paint(o: &Outcome) -> (&'static str, String) {
     let failing: Vec<String> = o
-        .probes
-        .iter()
+        .applicable_probes()
         .filter(|p| p.verdict != ProbeVerdict::Ok)
         .map(|p| {
             format!(

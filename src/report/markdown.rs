@@ -316,6 +316,7 @@ pub fn markdown(r: &Results) -> String {
     super::answers_md::sections(&mut md, &r.answers);
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
+    super::network::network_matrix(&mut md, r);
     probe_matrix(&mut md, r);
     super::sections::stability(&mut md, &r.stability);
     teardown_leaks(&mut md, r);

@@ -24,6 +24,7 @@ pub mod gaps;
 mod heatmap;
 pub mod markdown;
 pub mod merge;
+mod network;
 mod recommend;
 mod record;
 pub mod results;

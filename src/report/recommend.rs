@@ -25,6 +25,7 @@ pub fn is_claim(case: &str) -> bool {
 }
 
 /// The probes whose passing means the nested containers have real networking.
+/// The local probes that use a nested network (the network probes count as well).
 const NETWORK_PROBES: &[&str] = &["run-default", "run-host"];
 
 /// One case's ready trials on one runtime, over the launchers considered.
@@ -42,14 +43,17 @@ impl Standing<'_> {
             .ready
             .iter()
             .filter(|o| {
-                !o.probes.is_empty() && o.probes.iter().all(|p| p.verdict == ProbeVerdict::Ok)
+                !o.probes.is_empty() && o.applicable_probes().all(|p| p.verdict == ProbeVerdict::Ok)
             })
             .count();
         let network = self
             .ready
             .iter()
             .flat_map(|o| o.probes.iter())
-            .filter(|p| p.verdict == ProbeVerdict::Ok && NETWORK_PROBES.contains(&p.probe.as_str()))
+            .filter(|p| {
+                p.verdict == ProbeVerdict::Ok
+                    && (p.probe.is_network() || NETWORK_PROBES.contains(&p.probe.as_str()))
+            })
             .count();
         let probes = self
             .ready
@@ -107,8 +111,7 @@ fn case_link(case: &str) -> String {
 /// `6/7 probes (not: exec ✖ …)` for one trial.
 fn probes_line(o: &Outcome) -> String {
     let failed: Vec<String> = o
-        .probes
-        .iter()
+        .applicable_probes()
         .filter(|p| p.verdict != ProbeVerdict::Ok)
         .map(|p| match &p.diagnosis {
             Some(d) => format!("{} {}", p.probe, catalogue_link(&format!("✖ {d}"), d)),
@@ -120,7 +123,7 @@ fn probes_line(o: &Outcome) -> String {
         .iter()
         .filter(|p| p.verdict == ProbeVerdict::Ok)
         .count();
-    match (o.probes.len(), failed.is_empty()) {
+    match (o.applicable_probes().count(), failed.is_empty()) {
         (0, _) => "no probe ran".to_string(),
         (n, true) => format!("{ok}/{n} probes"),
         (n, false) => format!("{ok}/{n} probes (not: {})", failed.join(", ")),

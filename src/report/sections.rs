@@ -164,8 +164,8 @@ pub(super) fn engine_figures(md: &mut String, e: &EngineFigures) {
     md.push('\n');
 }
 
-/// The workload probes of every trial that reached readiness: one row per case × runtime,
-/// one column per probe.
+/// The workload probes of every trial that reached readiness, but the network ones (which
+/// [`super::network::network_matrix`] shows): one row per case × runtime, one column per probe.
 pub(super) fn probe_matrix(md: &mut String, r: &Results) {
     let ready: Vec<&Outcome> = r.outcomes.iter().filter(|o| !o.probes.is_empty()).collect();
     if ready.is_empty() {
@@ -178,9 +178,10 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
          catalogue entry · – skipped · ↻ passed on its second attempt (a failed probe is tried \
          once more before it counts). Durations and details are on each case's page.\n"
     );
+    let local = || Probe::ALL.into_iter().filter(|p| !p.is_network());
     let mut header = String::from("| case | runtime |");
     let mut rule = String::from("|---|---|");
-    for p in Probe::ALL {
+    for p in local() {
         let _ = write!(header, " {p} |");
         rule.push_str("---|");
     }
@@ -188,7 +189,7 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
     for o in ready {
         let column = format!("{} {}", o.runtime, o.launcher);
         let _ = write!(md, "| {} | {} |", cell(&o.case), cell(&column));
-        for p in Probe::ALL {
+        for p in local() {
             let text = match o.probes.iter().find(|r| r.probe == p) {
                 None => "".to_string(),
                 Some(r) => match r.verdict {
@@ -200,6 +201,7 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
                         catalogue_link(&format!("✖ {id}"), id)
                     }
                     ProbeVerdict::Skipped => "– skipped".to_string(),
+                    ProbeVerdict::NotApplicable => "n/a".to_string(),
                 },
             };
             let _ = write!(md, " {text} |");
@@ -324,7 +326,21 @@ pub(super) fn trial_diagnosis(md: &mut String, o: &Outcome) {
                 p.probe,
                 cell(p.retried.as_deref().unwrap_or(""))
             ),
-            ProbeVerdict::Ok => format!("- probe `{}`: ✔ ok in {ms:.1} s", p.probe),
+            ProbeVerdict::Ok => match &p.transfer {
+                Some(t) => format!(
+                    "- probe `{}`: ✔ ok in {ms:.1} s ({:.0} MiB delivered in {:.1} s: {:.1} MiB/s)",
+                    p.probe,
+                    t.bytes as f64 / (1024.0 * 1024.0),
+                    t.ms as f64 / 1000.0,
+                    t.mib_per_s()
+                ),
+                None => format!("- probe `{}`: ✔ ok in {ms:.1} s", p.probe),
+            },
+            ProbeVerdict::NotApplicable => format!(
+                "- probe `{}`: n/a: {}",
+                p.probe,
+                cell(p.detail.as_deref().unwrap_or(""))
+            ),
             ProbeVerdict::Skipped => format!(
                 "- probe `{}`: – skipped: {}",
                 p.probe,

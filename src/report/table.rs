@@ -86,7 +86,7 @@ pub(super) fn short_cell(o: &Outcome) -> String {
                 .iter()
                 .filter(|p| p.verdict == crate::probe::ProbeVerdict::Ok)
                 .count();
-            format!("✔ ready, {ok}/{} probes", o.probes.len())
+            format!("✔ ready, {ok}/{} probes", o.applicable_probes().count())
         }
         v => match o.diagnosis.as_deref() {
             Some(id) => catalogue_link(&format!("{} {}", verdict_mark(v), cell(id)), id),

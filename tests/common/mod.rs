@@ -121,3 +121,26 @@ pub fn subdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .unwrap_or_default()
 }
+
+/// Runs `trial` once, for real, with `inventory`, and checks that its teardown left nothing
+/// (the flow's own leak check).
+#[allow(dead_code)]
+pub fn run_once(
+    trial: &dindcheck::plan::Trial,
+    inventory: &Inventory,
+    no_probes: bool,
+) -> dindcheck::runner::TrialResult {
+    let ctx = dindcheck::runner::RunContext {
+        home: inventory::home(),
+        inventory: inventory.clone(),
+        keep_scratch: false,
+        no_probes,
+        engine: None,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let result = rt
+        .block_on(dindcheck::runner::run_trial(trial, &ctx))
+        .unwrap();
+    assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
+    result
+}

@@ -87,7 +87,17 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Why a trial under this launcher has no network probes (docs/networking.md, "Network
+/// probes"): the outer container runs with Docker's `--network=none`, so that no route leads
+/// from it off the machine, and the harness has no namespace of its own on its far side.
+pub const NO_UPLINK: &str = "the engine launcher runs the sandbox with Docker's --network=none: \
+     no uplink of the harness's to reach it from";
+
 impl Launch for Engine<'_> {
+    fn uplink(&self) -> Result<&str, String> {
+        Err(NO_UPLINK.to_string())
+    }
+
     fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
         Ok(bundle::write_io(trial, &dir.io())?)
     }
