@@ -16,22 +16,34 @@ use dindcheck::outcome::{Outcome, Verdict};
 use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::probe::{Probe, ProbeResult, ProbeVerdict};
 
-/// The newest runsc whose sandbox networking is real here, or a skip.
-fn networked_runsc_or_skip() -> Option<(Inventory, Runtime)> {
-    let (inv, runtime) = common::newest_runsc_or_skip()?;
-    if runtime.sandbox_network.is_some() {
-        return common::or_skip(Err(format!(
-            "{}: its sandbox networking cannot start here",
-            runtime.name
-        )));
-    }
+/// The newest runsc whose sandbox networking is real here (or the one named `name`), or a
+/// skip.
+fn networked_runsc_or_skip(name: Option<&str>) -> Option<(Inventory, Runtime)> {
+    let inv = common::inventory_or_skip()?;
+    let runtime = common::or_skip(
+        inv.runtimes()
+            .into_iter()
+            .filter(|r| r.sandbox_network.is_none())
+            .rfind(|r| name.is_none_or(|n| r.name == n))
+            .ok_or_else(|| {
+                format!(
+                    "no runsc {} with sandbox networking here: rerun scripts/setup-host",
+                    name.unwrap_or("")
+                )
+            }),
+    )?;
     Some((inv, runtime))
 }
 
 /// Runs the corpus's `case` once under the OCI launcher, in its own network mode unless
 /// `network` replaces it, and checks that it left nothing behind.
 fn run(case: &str, network: Option<RunscNetwork>) -> Option<Outcome> {
-    let (inv, runtime) = networked_runsc_or_skip()?;
+    run_on(case, network, None)
+}
+
+/// [`run`] on the runsc named `runtime`.
+fn run_on(case: &str, network: Option<RunscNetwork>, runtime: Option<&str>) -> Option<Outcome> {
+    let (inv, runtime) = networked_runsc_or_skip(runtime)?;
     let case = common::corpus_case(case);
     let options = RunOptions {
         network_override: network,
@@ -126,6 +138,19 @@ fn with_bridge_none_a_published_port_is_bound_to_nothing() {
     assert_ok(&o, Probe::EgressHost);
     assert_fails_with(&o, Probe::Publish, "nested-no-default-bridge");
     assert_fails_with(&o, Probe::Egress, "nested-no-default-bridge");
+}
+
+#[test]
+fn where_no_nested_container_starts_even_host_egress_fails() {
+    // runsc 20251215 gives a tmpfs no nr_blocks, which Docker 28.5's runc asks for: every
+    // nested container fails to start there, `--network=host` ones included.
+    let runtime = Some("runsc-20251215");
+    let Some(o) = run_on("gvisor-start-script-iptables-legacy", None, runtime) else {
+        return;
+    };
+    for p in Probe::NETWORK {
+        assert_fails_with(&o, p, "nested-runc-tmpfs-nr-blocks");
+    }
 }
 
 #[test]
