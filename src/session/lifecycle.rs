@@ -102,6 +102,8 @@ pub struct Session {
     pub no_probes: bool,
     /// An existing engine (`unix:///path`) to use instead of starting one.
     pub existing_engine: Option<String>,
+    /// An earlier run's wall times: the trials start longest first ([`super::schedule`]).
+    pub timings: super::Timings,
     engine: Option<Arc<OuterEngine>>,
 }
 
@@ -113,6 +115,7 @@ impl Session {
             keep_scratch: false,
             no_probes: false,
             existing_engine: None,
+            timings: super::Timings::default(),
             engine: None,
         }
     }
@@ -185,15 +188,16 @@ impl Session {
         run_trial(trial, &self.context()).await
     }
 
-    /// Runs `trials`, at most `jobs` at once, gathering into `ran` what each gives as it
-    /// finishes (in any order: [`Session::results`] puts them in the plan's), then calling
-    /// `on_done`. Dropped half-way (an interrupted run), `ran` keeps what finished.
+    /// Runs `trials`, at most `jobs` at once and longest first by [`Session::timings`],
+    /// gathering into `ran` what each gives as it finishes (in any order:
+    /// [`Session::results`] puts them in the plan's), then calling `on_done`. Dropped half-way (an interrupted run), `ran` keeps what finished.
     pub async fn run<F>(&self, trials: &[Trial], jobs: usize, ran: &mut Ran, mut on_done: F)
     where
         F: FnMut(&Trial, &Result<TrialResult, TrialError>),
     {
         let ctx = self.context();
-        run_all(trials, &ctx, jobs, |t, r| {
+        let trials = super::schedule::longest_first(trials, &self.timings);
+        run_all(&trials, &ctx, jobs, |t, r| {
             match r {
                 Ok(res) => {
                     ran.outcomes.push(res.outcome.clone());

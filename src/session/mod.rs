@@ -4,16 +4,19 @@
 //! - [`selection`]: which cases, runtimes, launchers, network mode and shard, as trials.
 //! - [`lifecycle`]: the [`Session`]: reaping, host checks, the outer engine, the trials,
 //!   the results in order.
+//! - [`schedule`]: the order trials start in (longest first, by an earlier run's times).
 //! - [`signal`]: cleanup when the process is told to stop.
 //! - [`environment`]: the `DINDCHECK_*` variables, read once.
 
 pub mod environment;
 pub mod error;
 pub mod lifecycle;
+pub mod schedule;
 pub mod selection;
 pub mod signal;
 
 pub use environment::Environment;
 pub use error::{Fault, SessionError};
 pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
+pub use schedule::Timings;
 pub use selection::{Planned, Selection, read_results, repeated, unknown_rootfs};
