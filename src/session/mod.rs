@@ -4,6 +4,7 @@
 //! - [`selection`]: which cases, runtimes, launchers, network mode and shard, as trials.
 //! - [`lifecycle`]: the [`Session`]: reaping, host checks, the outer engine, the trials,
 //!   the results in order.
+//! - [`reuse`]: each trial's input digest, and the earlier outcomes a run may take as they are.
 //! - [`schedule`]: the order trials start in (longest first, by an earlier run's times).
 //! - [`signal`]: cleanup when the process is told to stop.
 //! - [`environment`]: the `DINDCHECK_*` variables, read once.
@@ -11,6 +12,7 @@
 pub mod environment;
 pub mod error;
 pub mod lifecycle;
+pub mod reuse;
 pub mod schedule;
 pub mod selection;
 pub mod signal;

@@ -20,16 +20,35 @@ pub struct EarlierArgs {
     /// output directory's results.json, when there is one.
     #[arg(long, value_name = "RESULTS.json")]
     pub timings: Option<PathBuf>,
+    /// Take the outcomes of this results.json as they are for the trials whose inputs (the
+    /// case, runsc, the root filesystem, the kernel, dindcheck, the probes) are unchanged
+    /// and that it did not see vary; run the others. The report marks each reused outcome.
+    #[arg(long, value_name = "RESULTS.json", conflicts_with = "repeat")]
+    pub reuse: Option<PathBuf>,
+}
+
+/// What a run takes from an earlier one.
+#[derive(Debug, Clone, Default)]
+pub struct Earlier {
+    pub timings: Timings,
+    pub reuse: Option<super::reuse::Reuse>,
 }
 
 impl EarlierArgs {
-    /// The timings at hand for a run that writes to `out`: the file given, else `out`'s
-    /// results.json when it exists and can be read (a file of another schema gives none).
-    pub fn read(&self, out: &Path) -> Result<Timings, super::SessionError> {
-        match &self.timings {
-            Some(given) => Timings::read(given),
-            None => Ok(Timings::read(&out.join("results.json")).unwrap_or_default()),
-        }
+    /// What is at hand for a run that writes to `out`: the timings of the file given (or
+    /// of the results reused), else of `out`'s results.json when it exists and can be read
+    /// (a file of another schema gives none); the outcomes to reuse.
+    pub fn read(&self, out: &Path) -> Result<Earlier, super::SessionError> {
+        let timings = match self.timings.as_ref().or(self.reuse.as_ref()) {
+            Some(given) => Timings::read(given)?,
+            None => Timings::read(&out.join("results.json")).unwrap_or_default(),
+        };
+        let reuse = self
+            .reuse
+            .as_deref()
+            .map(super::reuse::Reuse::read)
+            .transpose()?;
+        Ok(Earlier { timings, reuse })
     }
 }
 
@@ -82,20 +101,7 @@ mod tests {
     use super::*;
 
     fn trial(name: &str) -> Trial {
-        let case = crate::case::Case {
-            name: name.into(),
-            rootfs: "r".into(),
-            ..Default::default()
-        };
-        let runtime = crate::inventory::Runtime {
-            name: "runsc-1".into(),
-            release: "1".into(),
-            path: "/x/runsc".into(),
-            platform: None,
-            sandbox_network: None,
-        };
-        let options = crate::plan::RunOptions::default();
-        Trial::new(&case, &runtime, crate::launch::Launcher::Oci, &options)
+        crate::session::reuse::tests::trial(|c| c.name = name.into())
     }
 
     #[test]
