@@ -14,27 +14,8 @@ use std::process::Command;
 
 use dindcheck::report::Results;
 
-const CASE: &str = r#"description = "DESCRIPTION"
-source = "dindcheck's reuse test"
-claim = "dockerd becomes ready and runs a container."
-claimed = "works"
-rootfs = "bookworm"
-cgroup = "gvisor-ro"
-probes = ["run-none"]
-[capabilities]
-base = "all"
-[[mounts]]
-type = "tmpfs"
-destination = "/var/lib/docker"
-options = ["rw", "nosuid", "nodev"]
-[dockerd]
-args = ["--iptables=false", "--ip6tables=false"]
-[runsc]
-network = "none"
-"#;
-
 fn write_case(cases: &Path, name: &str, description: &str) {
-    let text = CASE.replace("DESCRIPTION", description);
+    let text = common::small_ready_case(description);
     std::fs::write(cases.join(format!("{name}.toml")), text).unwrap();
 }
 
