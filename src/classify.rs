@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 /// The id of a failure that no cause in the catalogue explains.
 pub const UNKNOWN: &str = "unknown";
 
-/// The catalogue that ships with dindcheck.
-const BUILTIN: &str = include_str!("../catalogue/errors.toml");
+/// The catalogue that ships with dindcheck (its text is part of what an outcome depends on).
+pub const BUILTIN: &str = include_str!("../catalogue/errors.toml");
 const BUILTIN_PATH: &str = "catalogue/errors.toml";
 
 /// A catalogue file that cannot be used.

@@ -253,6 +253,8 @@ pub struct RunArgs {
     /// reports/BENCH.md for the measured scaling.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: Option<u64>,
+    #[command(flatten)]
+    pub earlier: dindcheck::session::schedule::EarlierArgs,
     /// Run every trial this many times. A trial whose outcomes differ (as the conformance
     /// gate compares them: never timings) is reported as flaky, with each variant and how
     /// often it occurred, in the report's Stability section.

@@ -83,7 +83,8 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let mut session = Session::new(home.clone(), planned.inventory.clone());
     (session.keep_scratch, session.no_probes) = (args.keep_scratch, args.no_probes);
-    session.existing_engine = args.engine.clone();
+    (session.existing_engine, session.earlier) =
+        (args.engine.clone(), args.earlier.read(&out_path)?);
     let host_checks = if args.no_doctor {
         None
     } else {

@@ -83,6 +83,23 @@ pub struct Outcome {
     /// Where the trial's time went (not part of the baseline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
+    /// The sha256 of what the outcome depends on (the case, runsc, the root filesystem, the
+    /// kernel, the harness, the probes): a later run given these results (`--reuse`) takes
+    /// the outcome as it is while the digest is the same (not part of the baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Set when this outcome was not measured by this run but taken from an earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<Reused>,
+}
+
+/// Where a reused outcome was measured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Reused {
+    /// The results file it was read from, as given to `--reuse`.
+    pub from: String,
+    /// When the run that measured it finished (that run's `generated`).
+    pub generated: String,
 }
 
 /// Where one trial's wall time went, and how late the harness saw dockerd's readiness.

@@ -75,8 +75,8 @@ pub struct ProbeResult {
     /// The catalogue id explaining a failure (set by [`crate::classify`]).
     #[serde(default)]
     pub diagnosis: Option<String>,
-    /// A failed probe is tried once more before it counts: the first attempt's error when
-    /// there was a second (whose verdict this is).
+    /// A failed probe with no lasting catalogued cause is tried once more before it counts:
+    /// the first attempt's error when there was a second (whose verdict this is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried: Option<String>,
     /// The `bulk` probe's download: bytes and the endpoint's time for them.
@@ -343,20 +343,22 @@ async fn timed(probe: Probe, docker: &Docker, work: impl Future<Output = Work>) 
     }
 }
 
-/// Whether a network probe's failure has a catalogued cause that lasts (not `transient`):
-/// trying again would only repeat it, at the cost of its timeouts (a missing NAT rule makes
-/// `egress` wait 10 s for nothing). The other probes are always tried twice.
-fn lasting(probe: Probe, failed: &ProbeResult) -> bool {
+/// Whether a probe's failure has a catalogued cause that lasts (not `transient`): trying
+/// again would only repeat it, at the cost of its time (a missing NAT rule makes `egress`
+/// wait 10 s for nothing; the nested runc's `exec` refusal takes seconds each time). Only an
+/// unexplained failure (`unknown`) or a transient cause is tried twice.
+fn lasting(failed: &ProbeResult) -> bool {
     let catalogue = crate::classify::Catalogue::builtin();
     let id = catalogue.diagnose(failed.detail.as_deref());
-    probe.is_network() && catalogue.get(&id).is_some_and(|s| !s.transient)
+    catalogue.get(&id).is_some_and(|s| !s.transient)
 }
 
 /// Runs a probe under [`timed`], and once more if it failed: nested containers under gVisor
 /// do not always behave the same from run to run (an exec probe's detached container once
 /// failed to start, "cannot start a stopped process", in about 350 executions), and one
 /// stray failure must not decide a probe's verdict. The first error is kept in `retried`.
-/// A probe that ran out of time is not retried: it would only double a hang; nor is a
+/// A failure with a lasting catalogued cause is not retried ([`lasting`]); nor is a probe
+/// that ran out of time: it would only double a hang; nor is a
 /// transfer that ran out of its own bound (a stalled `bulk`, whose cause lasts: gVisor's
 /// forwarding drops coalesced frames, docs/networking.md).
 async fn with_retry<F, Fut>(probe: Probe, docker: &Docker, work: F) -> ProbeResult
@@ -369,7 +371,7 @@ where
         d.ends_with(&format!("within {} s", PROBE_TIMEOUT.as_secs()))
             || d.starts_with(network::STALLED)
     });
-    if first.verdict != ProbeVerdict::Failed || timed_out || lasting(probe, &first) {
+    if first.verdict != ProbeVerdict::Failed || timed_out || lasting(&first) {
         return first;
     }
     let mut second = timed(probe, docker, work()).await;
@@ -457,6 +459,27 @@ fn excerpt(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(detail: &str) -> ProbeResult {
+        ProbeResult::unrun(Probe::Exec, ProbeVerdict::Failed, detail)
+    }
+
+    #[test]
+    fn only_an_unexplained_or_transient_failure_is_tried_again() {
+        // Lasting causes, local and network: retried, they only fail again.
+        assert!(lasting(&failed(
+            "Error response from daemon: NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted"
+        )));
+        assert!(lasting(&failed(
+            "the exec exited 126 without printing the marker; output: OCI runtime exec failed: exec failed: unable to start container process: error executing setns process: exit status 1: unknown"
+        )));
+        // The nested start's race (catalogue `nested-start-stopped-process`, transient).
+        assert!(!lasting(&failed(
+            "Error response from daemon: cannot start a stopped process: unknown"
+        )));
+        // No catalogue entry: perhaps a stray failure, so it gets its second chance.
+        assert!(!lasting(&failed("something no entry explains")));
+    }
 
     #[test]
     fn probe_names_round_trip() {

@@ -86,6 +86,17 @@ pub struct TrialResult {
     pub leaks: Vec<String>,
 }
 
+impl TrialResult {
+    /// An outcome an earlier run measured (nothing was started, so nothing was left).
+    pub fn reused(outcome: Outcome) -> TrialResult {
+        TrialResult {
+            outcome,
+            leftovers: Leftovers::default(),
+            leaks: Vec::new(),
+        }
+    }
+}
+
 /// Launches `trial`, waits for dockerd's readiness (or its end, or the timeout), runs the
 /// probes, and removes everything it started before returning.
 pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, TrialError> {
@@ -302,6 +313,8 @@ fn initial_outcome(trial: &Trial, output: &str, probes: Vec<crate::probe::ProbeR
         catalogue_ids: Vec::new(),
         leaks: Vec::new(),
         timing: None,
+        digest: None,
+        reused: None,
     }
 }
 

@@ -9,6 +9,8 @@
 //!
 //! The harness is the `conformance` test binary that cargo built beside this one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -131,24 +133,7 @@ fn a_teams_own_corpus_gets_new_baselines_to_review_then_gates_on_them() {
     std::fs::create_dir_all(&cases).unwrap();
     std::fs::write(
         cases.join("our-dind.toml"),
-        r#"description = "Our platform's dockerd recipe."
-source = "our CI"
-claim = "dockerd becomes ready."
-claimed = "works"
-rootfs = "bookworm"
-cgroup = "gvisor-ro"
-probes = ["run-none"]
-[capabilities]
-base = "all"
-[[mounts]]
-type = "tmpfs"
-destination = "/var/lib/docker"
-options = ["rw", "nosuid", "nodev"]
-[dockerd]
-args = ["--iptables=false", "--ip6tables=false"]
-[runsc]
-network = "none"
-"#,
+        common::small_ready_case("Our platform's dockerd recipe."),
     )
     .unwrap();
     let trial = format!("our-dind::oci::{name}");

@@ -39,6 +39,8 @@ fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) 
             .unwrap_or_default(),
         leaks: Vec::new(),
         timing: None,
+        digest: None,
+        reused: None,
         daemon: (verdict == Verdict::Ready).then(|| DaemonInfo {
             server_version: Some("20.10.24+dfsg1".into()),
             api_version: Some("1.41".into()),

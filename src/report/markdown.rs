@@ -319,6 +319,7 @@ pub fn markdown(r: &Results) -> String {
     super::network::network_matrix(&mut md, r);
     probe_matrix(&mut md, r);
     super::sections::stability(&mut md, &r.stability);
+    super::reused::section(&mut md, &r.outcomes);
     teardown_leaks(&mut md, r);
     if !r.leaked.is_empty() {
         let _ = writeln!(
@@ -399,6 +400,8 @@ mod tests {
             catalogue_ids: Vec::new(),
             leaks: Vec::new(),
             timing: None,
+            digest: None,
+            reused: None,
         }
     }
 

@@ -28,6 +28,7 @@ mod network;
 mod recommend;
 mod record;
 pub mod results;
+mod reused;
 pub mod schemas;
 mod sections;
 pub mod stability;

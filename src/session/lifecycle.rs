@@ -102,6 +102,9 @@ pub struct Session {
     pub no_probes: bool,
     /// An existing engine (`unix:///path`) to use instead of starting one.
     pub existing_engine: Option<String>,
+    /// An earlier run's wall times (the trials start longest first, [`super::schedule`])
+    /// and the outcomes to reuse ([`super::reuse`]).
+    pub earlier: super::schedule::Earlier,
     engine: Option<Arc<OuterEngine>>,
 }
 
@@ -113,6 +116,7 @@ impl Session {
             keep_scratch: false,
             no_probes: false,
             existing_engine: None,
+            earlier: Default::default(),
             engine: None,
         }
     }
@@ -185,18 +189,35 @@ impl Session {
         run_trial(trial, &self.context()).await
     }
 
-    /// Runs `trials`, at most `jobs` at once, gathering into `ran` what each gives as it
-    /// finishes (in any order: [`Session::results`] puts them in the plan's), then calling
-    /// `on_done`. Dropped half-way (an interrupted run), `ran` keeps what finished.
+    /// Runs `trials`, at most `jobs` at once and longest first by [`Session::earlier`]'s
+    /// timings, gathering into `ran` what each gives as it finishes (in any order:
+    /// [`Session::results`] puts them in the plan's) with its input digest, then calling
+    /// `on_done`. A trial whose earlier outcome can be reused is not run: that outcome is
+    /// what it gives. Dropped half-way (an interrupted run), `ran` keeps what finished.
     pub async fn run<F>(&self, trials: &[Trial], jobs: usize, ran: &mut Ran, mut on_done: F)
     where
         F: FnMut(&Trial, &Result<TrialResult, TrialError>),
     {
         let ctx = self.context();
-        run_all(trials, &ctx, jobs, |t, r| {
+        let inputs = super::reuse::Inputs::read(trials, !self.no_probes);
+        let digest = |t: &Trial| inputs.digest(t, self.inventory.rootfs(&t.case.rootfs));
+        let mut measure = Vec::new();
+        for t in super::schedule::longest_first(trials, &self.earlier.timings) {
+            let reused = (self.earlier.reuse.as_ref()).and_then(|r| r.take(&t.name(), &digest(&t)));
+            match reused {
+                Some(outcome) => {
+                    ran.outcomes.push(outcome.clone());
+                    on_done(&t, &Ok(TrialResult::reused(outcome)));
+                }
+                None => measure.push(t),
+            }
+        }
+        run_all(&measure, &ctx, jobs, |t, r| {
             match r {
                 Ok(res) => {
-                    ran.outcomes.push(res.outcome.clone());
+                    let mut outcome = res.outcome.clone();
+                    outcome.digest = Some(digest(t));
+                    ran.outcomes.push(outcome);
                     if t.launcher == Launcher::Engine && !res.leftovers.is_empty() {
                         ran.leaked.push(NotRun {
                             trial: t.name(),

@@ -4,16 +4,21 @@
 //! - [`selection`]: which cases, runtimes, launchers, network mode and shard, as trials.
 //! - [`lifecycle`]: the [`Session`]: reaping, host checks, the outer engine, the trials,
 //!   the results in order.
+//! - [`reuse`]: each trial's input digest, and the earlier outcomes a run may take as they are.
+//! - [`schedule`]: the order trials start in (longest first, by an earlier run's times).
 //! - [`signal`]: cleanup when the process is told to stop.
 //! - [`environment`]: the `DINDCHECK_*` variables, read once.
 
 pub mod environment;
 pub mod error;
 pub mod lifecycle;
+pub mod reuse;
+pub mod schedule;
 pub mod selection;
 pub mod signal;
 
 pub use environment::Environment;
 pub use error::{Fault, SessionError};
 pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
+pub use schedule::Timings;
 pub use selection::{Planned, Selection, read_results, repeated, unknown_rootfs};

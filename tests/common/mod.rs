@@ -98,6 +98,31 @@ pub fn corpus_case(name: &str) -> Case {
         .clone()
 }
 
+/// A small case file of a corpus of a test's own, `description` its only difference: ready
+/// in about a second under every runsc of the setup, with one probe (`run-none`).
+pub fn small_ready_case(description: &str) -> String {
+    format!(
+        r#"description = "{description}"
+source = "a dindcheck test"
+claim = "dockerd becomes ready."
+claimed = "works"
+rootfs = "bookworm"
+cgroup = "gvisor-ro"
+probes = ["run-none"]
+[capabilities]
+base = "all"
+[[mounts]]
+type = "tmpfs"
+destination = "/var/lib/docker"
+options = ["rw", "nosuid", "nodev"]
+[dockerd]
+args = ["--iptables=false", "--ip6tables=false"]
+[runsc]
+network = "none"
+"#
+    )
+}
+
 /// Top-level cgroups, in every hierarchy, whose names start with `prefix`.
 pub fn cgroups_named(prefix: &str) -> Vec<std::path::PathBuf> {
     subdirs(std::path::Path::new("/sys/fs/cgroup"))
