@@ -13,6 +13,7 @@
 use std::fmt::Write as _;
 
 use super::answers::{Minimized, SearchKind};
+use super::pages::MINIMAL_RECIPES_PAGE;
 use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::outcome::{Outcome, Verdict};
@@ -270,7 +271,7 @@ fn least_it_needs(md: &mut String, r: &Results) {
         let _ = writeln!(
             md,
             "- **{}**, from {}: {file} keeps {} of its {} parts ({} capabilities), keeping `{}`; {}. \
-             Every part's evidence: [Minimal recipes](#minimal-recipes).",
+             Every part's evidence: [Minimal recipes]({MINIMAL_RECIPES_PAGE}).",
             cell(&m.runtime),
             case_link(&m.case),
             m.kept.len(),
