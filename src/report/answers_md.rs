@@ -123,7 +123,9 @@ pub(super) fn fixes(md: &mut String, a: &Answers) {
         md,
         "\n## One change that fixes it\n\nFor failing cases, the changes that make them keep \
          their target, found by `dindcheck repair` among the changes the corpus itself makes \
-         (single changes first, pairs only when none is enough), smallest first.\n"
+         (single changes first, pairs only when none is enough), smallest first; a degenerate \
+         fix, one that only switches a feature off, after the real ones, with what it \
+         switches off.\n"
     );
     let _ = writeln!(
         md,
@@ -131,16 +133,19 @@ pub(super) fn fixes(md: &mut String, a: &Answers) {
     );
     for r in &a.repaired {
         let fixes: Vec<String> = r
-            .fixes
-            .iter()
+            .ranked_fixes()
+            .into_iter()
             .map(|f| {
                 format!(
-                    "{} (trial {}: {}; {}/{})",
+                    "{} (trial {}: {}; {}/{}){}",
                     f.changes.join(" and "),
                     f.trial,
                     r.trials[f.trial - 1].observed,
                     f.confirmed,
-                    f.confirmations.len()
+                    f.confirmations.len(),
+                    f.degenerate()
+                        .map(|why| format!(", degenerate: {why}"))
+                        .unwrap_or_default()
                 )
             })
             .collect();

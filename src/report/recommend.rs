@@ -303,13 +303,17 @@ fn one_change(md: &mut String, r: &Results) {
             p.network,
             cell(&p.failing)
         );
-        let line = match p.fixes.first() {
+        let line = match p.ranked_fixes().first() {
             Some(f) => format!(
-                "{head}: fixed by `{}` (trial {}, confirmed {}/{}){}.",
+                "{head}: fixed by `{}` (trial {}, confirmed {}/{}){}{}.",
                 cell(&f.changes.join(" + ")),
                 f.trial,
                 f.confirmed,
                 f.confirmations.len(),
+                // Only degenerate fixes: say what the one named switches off.
+                f.degenerate()
+                    .map(|why| format!(", degenerate: it {why}"))
+                    .unwrap_or_default(),
                 match p.fixes.len() - 1 {
                     0 => String::new(),
                     n => format!(", and {n} other fixes"),
