@@ -305,6 +305,25 @@ mod tests {
         assert_eq!(names, ["b.md", "notes.txt"]);
     }
 
+    /// A page a new report does not write (its section has nothing to show) is removed: it
+    /// would describe the previous run's data.
+    #[test]
+    fn the_long_sections_pages_are_written_and_the_ones_a_report_lacks_removed() {
+        let text = include_str!("../reports/results.json");
+        let mut results: crate::report::Results = serde_json::from_str(text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::prepare(dir.path()).unwrap();
+        out.write_results(&results).unwrap();
+        for page in crate::report::PAGES {
+            assert!(dir.path().join(page).exists(), "{page}");
+        }
+        results.answers = Default::default();
+        out.write_results(&results).unwrap();
+        assert!(!dir.path().join("minimal-recipes.md").exists());
+        assert!(!dir.path().join("why-each-flag.md").exists());
+        assert!(dir.path().join("catalogue.md").exists());
+    }
+
     #[test]
     fn a_read_only_directory_is_found_before_any_trial() {
         let dir = tempfile::tempdir().unwrap();
