@@ -153,6 +153,39 @@ fn benchs_default_run_agrees_with_results_json() {
     }
 }
 
+/// BENCH.md's probe durations are the committed run's (issue 24: it said 0.5–1.5 s while
+/// the case pages showed 8.9–10.6 s): the upper median, the 90th percentile and the worst of
+/// the passing probes' `ms`, to a tenth of a second.
+#[test]
+fn benchs_probe_durations_are_the_committed_runs() {
+    let r = results();
+    let mut ms: Vec<u64> = r
+        .outcomes
+        .iter()
+        .flat_map(|o| &o.probes)
+        .filter(|p| p.verdict == dindcheck::probe::ProbeVerdict::Ok)
+        .map(|p| p.ms)
+        .collect();
+    ms.sort_unstable();
+    let n = ms.len();
+    let s = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    let data = format!(
+        "median {}, 90th percentile {}, worst {} over its {n} passing probes",
+        s(ms[n / 2]),
+        s(ms[9 * n / 10]),
+        s(ms[n - 1])
+    );
+    let bench = read("reports/BENCH.md");
+    let (sentence, _) = &figures(
+        &bench,
+        r"median [0-9.]+ s, 90th percentile [0-9.]+ s, worst [0-9.]+ s over its (\d+)\s+passing probes",
+        "the probes' durations",
+    )[0];
+    // However the paragraph is wrapped.
+    let sentence = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(sentence, data, "BENCH.md's probe durations; results.json's");
+}
+
 #[test]
 fn counts_of_the_repositorys_files_agree_with_the_files() {
     let baselines = count("tests/baselines", ".snap");
