@@ -1,5 +1,6 @@
-//! Where a run writes `results.json`, `REPORT.md`, the case pages (`cases/<case>.md`) and
-//! the heat map (`heatmap.svg`): checked before the first trial, held for the whole run, and
+//! Where a run writes `results.json`, `REPORT.md`, the pages of its long sections
+//! ([`crate::report::PAGES`]), the case pages (`cases/<case>.md`) and the heat map
+//! (`heatmap.svg`): checked before the first trial, held for the whole run, and
 //! written as one set.
 //!
 //! A run can take many minutes; finding only at the end that its output directory is
@@ -114,8 +115,9 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes a run's results: `results.json`, `REPORT.md`, its case pages and heat map,
-    /// removing the case pages of cases it no longer has.
+    /// Writes a run's results: `results.json`, `REPORT.md`, its pages, case pages and heat
+    /// map, removing the case pages of cases it no longer has and the pages it did not write
+    /// (a section with nothing to show: an older page would describe other data).
     pub fn write_results(&self, results: &crate::report::Results) -> Result<(), OutputError> {
         let json = serde_json::to_string_pretty(results).expect("results serialise");
         let rendered = crate::report::render(results);
@@ -124,13 +126,30 @@ impl OutputDir {
             (PathBuf::from("REPORT.md"), rendered.markdown),
             (PathBuf::from(crate::report::HEATMAP_FILE), rendered.heatmap),
         ];
+        for page in &rendered.pages {
+            files.push((PathBuf::from(page.file), page.text.clone()));
+        }
+        let stale: Vec<&str> = crate::report::PAGES
+            .into_iter()
+            .filter(|f| rendered.pages.iter().all(|p| p.file != *f))
+            .collect();
         for (case, page) in rendered.case_pages {
             files.push((
                 Path::new(crate::report::CASES_DIR).join(format!("{case}.md")),
                 page,
             ));
         }
-        self.write_files(&files, Some(Path::new(crate::report::CASES_DIR)))
+        self.write_files(&files, Some(Path::new(crate::report::CASES_DIR)))?;
+        for f in stale {
+            let p = self.path.join(f);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(OutputError::Write { path: p, source: e });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Writes `results.json` and `REPORT.md` alone.
@@ -284,6 +303,25 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["b.md", "notes.txt"]);
+    }
+
+    /// A page a new report does not write (its section has nothing to show) is removed: it
+    /// would describe the previous run's data.
+    #[test]
+    fn the_long_sections_pages_are_written_and_the_ones_a_report_lacks_removed() {
+        let text = include_str!("../reports/results.json");
+        let mut results: crate::report::Results = serde_json::from_str(text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::prepare(dir.path()).unwrap();
+        out.write_results(&results).unwrap();
+        for page in crate::report::PAGES {
+            assert!(dir.path().join(page).exists(), "{page}");
+        }
+        results.answers = Default::default();
+        out.write_results(&results).unwrap();
+        assert!(!dir.path().join("minimal-recipes.md").exists());
+        assert!(!dir.path().join("why-each-flag.md").exists());
+        assert!(dir.path().join("catalogue.md").exists());
     }
 
     #[test]

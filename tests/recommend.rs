@@ -56,7 +56,7 @@ fn the_least_it_needs_carries_its_caveats_and_links() {
         "found under the `oci` launcher",
         "not expressible under `engine`",
         "derived with `--network=none`",
-        "[Minimal recipes](#minimal-recipes)",
+        "[Minimal recipes](minimal-recipes.md)",
     ] {
         assert!(least.contains(caveat), "{caveat} missing:\n{least}");
     }

@@ -136,16 +136,20 @@ pub fn repaired(r: &Repaired) -> String {
     if r.fixes.is_empty() {
         let _ = writeln!(s, "no fix found");
     }
-    for f in &r.fixes {
+    // Real fixes first; a degenerate one (it switches a feature off) after, saying so.
+    for f in r.ranked_fixes() {
         let t = &r.trials[f.trial - 1];
         let _ = writeln!(
             s,
-            "  fix: {}: trial {}: {}; confirmed {}/{}",
+            "  fix: {}: trial {}: {}; confirmed {}/{}{}",
             f.changes.join(" and "),
             f.trial,
             t.observed,
             f.confirmed,
-            f.confirmations.len()
+            f.confirmations.len(),
+            f.degenerate()
+                .map(|why| format!(" (degenerate: {why})"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(s, "{}", counts(&r.trials, r.memo_hits, r.elapsed_ms));

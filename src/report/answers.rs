@@ -220,6 +220,46 @@ pub struct Fix {
     pub confirmed: usize,
 }
 
+/// The changes that make a case keep its target only by switching a feature off, each with
+/// what it switches off: a fix made of one is degenerate (issue 24: `--bridge=none` "fixed" a
+/// recipe by dropping the bridge its claim is about). Changes as `repair` writes them
+/// (`answers::repair::Change`'s text); a dockerd option's value with `=` or a space.
+const SWITCHES_OFF: [(&str, &str); 4] = [
+    (
+        "+ dockerd --bridge=none",
+        "drops Docker's default bridge: containers get no network of their own",
+    ),
+    (
+        "+ dockerd --iptables=false",
+        "turns off Docker's firewall and NAT rules: no egress NAT, no published ports",
+    ),
+    (
+        "+ dockerd --ip-forward=false",
+        "turns off IP forwarding: containers reach nothing past their host",
+    ),
+    (
+        "- runsc --net-raw",
+        "takes raw and packet sockets from the sandbox: ping and packet sockets fail inside",
+    ),
+];
+
+impl Fix {
+    /// What this fix switches off, when it keeps the target only that way: the reason of
+    /// its first change that does.
+    pub fn degenerate(&self) -> Option<&'static str> {
+        self.changes.iter().find_map(|c| {
+            let c = c
+                .replacen(' ', "\u{0}", 2)
+                .replace(' ', "=")
+                .replace('\u{0}', " ");
+            SWITCHES_OFF
+                .iter()
+                .find(|(change, _)| *change == c)
+                .map(|(_, why)| *why)
+        })
+    }
+}
+
 /// A `repair` result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Repaired {
@@ -251,6 +291,16 @@ pub struct Answers {
     pub minimized: Vec<Minimized>,
     #[serde(default)]
     pub repaired: Vec<Repaired>,
+}
+
+impl Repaired {
+    /// The fixes in the order to recommend them: the real fixes in their saved order
+    /// (smallest first), then the degenerate ones ([`Fix::degenerate`]).
+    pub fn ranked_fixes(&self) -> Vec<&Fix> {
+        let (real, degenerate): (Vec<&Fix>, Vec<&Fix>) =
+            self.fixes.iter().partition(|f| f.degenerate().is_none());
+        real.into_iter().chain(degenerate).collect()
+    }
 }
 
 impl Answers {
@@ -353,6 +403,44 @@ pub(crate) mod tests {
             memo_hits: 0,
             elapsed_ms: 0,
         }
+    }
+
+    /// gvisor-tutorial-dockerd28 on runsc 20260905 (reports/answers/): `--bridge=none` and
+    /// dropping `--net-raw` keep dockerd up by switching off what the recipe is for; the
+    /// real fix, allowing packet-socket writes, is recommended first, whatever the saved
+    /// order.
+    #[test]
+    fn a_degenerate_fix_is_ranked_after_the_real_ones_with_its_reason() {
+        let fix = |change: &str, trial| Fix {
+            changes: vec![change.into()],
+            trial,
+            confirmations: Vec::new(),
+            confirmed: 0,
+        };
+        let mut r = repaired("runsc-20260905", Vec::new());
+        r.fixes = vec![
+            fix("+ dockerd --bridge none", 2),
+            fix("+ runsc --allow-packet-socket-write", 3),
+            fix("- runsc --net-raw", 4),
+            fix("cgroup = \"gvisor\"", 5),
+        ];
+        let ranked: Vec<usize> = r.ranked_fixes().iter().map(|f| f.trial).collect();
+        assert_eq!(ranked, [3, 5, 2, 4]);
+        assert_eq!(
+            r.fixes[0].degenerate(),
+            Some("drops Docker's default bridge: containers get no network of their own")
+        );
+        assert!(r.fixes[2].degenerate().unwrap().starts_with("takes raw"));
+        assert_eq!(r.fixes[1].degenerate(), None);
+        // A pair is degenerate when one of its changes is.
+        let pair = Fix {
+            changes: vec![
+                "cgroup = \"gvisor\"".into(),
+                "+ dockerd --iptables=false".into(),
+            ],
+            ..fix("", 6)
+        };
+        assert!(pair.degenerate().is_some());
     }
 
     #[test]

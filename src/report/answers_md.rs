@@ -1,20 +1,13 @@
 //! The report's answers: "Minimal recipes", "One change that fixes it" and "Why each flag,
 //! measured", rendered from what `dindcheck minimize` and `dindcheck repair` saved
-//! ([`super::answers`]); nothing here runs or recomputes a trial. The markdown renderer
-//! calls [`sections`] once.
+//! ([`super::answers`]); nothing here runs or recomputes a trial. `REPORT.md` has the fixes
+//! ([`fixes`]); the other two are pages of their own ([`super::pages`]).
 
 use std::fmt::Write as _;
 
 use super::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
 use super::table::cell;
 use crate::classify::Catalogue;
-
-/// The three sections, each only when some saved result feeds it.
-pub fn sections(md: &mut String, a: &Answers) {
-    minimal_recipes(md, a);
-    fixes(md, a);
-    why_each_flag(md, a);
-}
 
 fn search_line(m: &Minimized) -> String {
     format!(
@@ -36,7 +29,8 @@ fn because(f: &PartFinding, m: &Minimized) -> String {
         .unwrap_or_default()
 }
 
-fn minimal_recipes(md: &mut String, a: &Answers) {
+/// "Minimal recipes", only when some saved result feeds it (so each of the three).
+pub(super) fn minimal_recipes(md: &mut String, a: &Answers) {
     let mut found: Vec<&Minimized> = a
         .minimized
         .iter()
@@ -121,7 +115,7 @@ fn minimal_recipes(md: &mut String, a: &Answers) {
     }
 }
 
-fn fixes(md: &mut String, a: &Answers) {
+pub(super) fn fixes(md: &mut String, a: &Answers) {
     if a.repaired.is_empty() {
         return;
     }
@@ -129,7 +123,9 @@ fn fixes(md: &mut String, a: &Answers) {
         md,
         "\n## One change that fixes it\n\nFor failing cases, the changes that make them keep \
          their target, found by `dindcheck repair` among the changes the corpus itself makes \
-         (single changes first, pairs only when none is enough), smallest first.\n"
+         (single changes first, pairs only when none is enough), smallest first; a degenerate \
+         fix, one that only switches a feature off, after the real ones, with what it \
+         switches off.\n"
     );
     let _ = writeln!(
         md,
@@ -137,16 +133,19 @@ fn fixes(md: &mut String, a: &Answers) {
     );
     for r in &a.repaired {
         let fixes: Vec<String> = r
-            .fixes
-            .iter()
+            .ranked_fixes()
+            .into_iter()
             .map(|f| {
                 format!(
-                    "{} (trial {}: {}; {}/{})",
+                    "{} (trial {}: {}; {}/{}){}",
                     f.changes.join(" and "),
                     f.trial,
                     r.trials[f.trial - 1].observed,
                     f.confirmed,
-                    f.confirmations.len()
+                    f.confirmations.len(),
+                    f.degenerate()
+                        .map(|why| format!(", degenerate: {why}"))
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -198,7 +197,7 @@ fn note_reason(p: &Part) -> &'static str {
     }
 }
 
-fn why_each_flag(md: &mut String, a: &Answers) {
+pub(super) fn why_each_flag(md: &mut String, a: &Answers) {
     let measured: Vec<&Minimized> = a
         .minimized
         .iter()
@@ -299,6 +298,13 @@ mod tests {
             memo_hits: 1,
             elapsed_ms: 1000,
         }
+    }
+
+    /// The three sections, as `REPORT.md` and its pages render them.
+    fn sections(md: &mut String, a: &Answers) {
+        minimal_recipes(md, a);
+        fixes(md, a);
+        why_each_flag(md, a);
     }
 
     #[test]

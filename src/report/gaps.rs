@@ -479,17 +479,23 @@ mod tests {
     }
 
     /// The report's "Catalogue gaps" section lists every unexplained line the report shows
-    /// anywhere (a verdict, a probe, a search's trial), and says "None" only when the report
-    /// shows no `(unknown)` at all (issue 26: it said "None" beside about 20 of them).
+    /// anywhere (a verdict, a probe, a search's trial; `REPORT.md` or a page beside it), and
+    /// says "None" only when the report shows no `(unknown)` at all (issue 26: it said "None"
+    /// beside about 20 of them).
     #[test]
     fn the_gaps_section_agrees_with_every_unknown_the_report_shows() {
         let r = saved_report();
-        let md = crate::report::markdown(&r);
+        let rendered = crate::report::render(&r);
+        let md = rendered.markdown;
         let start = md.find("\n## Catalogue gaps\n").expect("a gaps section");
         let end = md[start + 1..]
             .find("\n## ")
             .map_or(md.len(), |e| start + 1 + e);
-        let (section, rest) = (&md[start..end], format!("{}{}", &md[..start], &md[end..]));
+        let section = &md[start..end];
+        let rest = std::iter::once(format!("{}{}", &md[..start], &md[end..]))
+            .chain(rendered.pages.into_iter().map(|p| p.text))
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut shown: Vec<String> = Vec::new();
         for t in r
             .answers

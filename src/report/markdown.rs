@@ -1,8 +1,9 @@
 //! The markdown report: the summary first (verdict counts, the gate's answer, the recipe to
 //! use per runtime, the top root causes), the heat map, the matrix of short cells (one column
 //! per runtime and launcher, side by side), then the tables that carry data. Each case's
-//! details are its own page ([`super::case_page`]), so that `REPORT.md` stays short whatever
-//! the logs hold; timing figures stay out of the summary and the matrix, so that a rerun with
+//! details are its own page ([`super::case_page`]), and so is each long section
+//! ([`super::pages`]), so that `REPORT.md` stays short whatever the logs, searches and probes
+//! hold; timing figures stay out of the summary and the matrix, so that a rerun with
 //! the same outcomes changes only the lines that carry them.
 
 use std::fmt::Write as _;
@@ -10,10 +11,11 @@ use std::fmt::Write as _;
 use super::case_page::case_page;
 use super::claims::claims;
 use super::heatmap::heatmap;
+use super::pages::{Page, pages};
 use super::results::{CaseInfo, Results};
 use super::sections::{
-    before_after, catalogue_entries, catalogue_gaps, changed_since_baseline, design_note,
-    engine_figures, host_checks, probe_matrix, teardown_leaks,
+    before_after, catalogue_gaps, changed_since_baseline, design_note, engine_figures, host_checks,
+    teardown_leaks,
 };
 use super::summary::summary;
 use super::table::{ByTrial, View, cell, launchers, not_run_cell, short_cell};
@@ -23,10 +25,13 @@ pub const HEATMAP_FILE: &str = "heatmap.svg";
 /// The folder of the case pages, beside `REPORT.md`.
 pub const CASES_DIR: &str = "cases";
 
-/// Everything a report is made of: `REPORT.md`, one page per case and the heat map.
+/// Everything a report is made of: `REPORT.md`, the pages of its long sections, one page
+/// per case and the heat map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
     pub markdown: String,
+    /// The long sections, each written as its `file` beside `REPORT.md`.
+    pub pages: Vec<Page>,
     /// `(case name, its page)`, written as `cases/<case>.md`.
     pub case_pages: Vec<(String, String)>,
     pub heatmap: String,
@@ -42,6 +47,7 @@ pub fn render(r: &Results) -> Rendered {
     };
     Rendered {
         markdown: markdown(r),
+        pages: pages(r),
         case_pages: r
             .cases
             .iter()
@@ -313,11 +319,11 @@ pub fn markdown(r: &Results) -> String {
     }
 
     claims(&mut md, r, &view);
-    super::answers_md::sections(&mut md, &r.answers);
+    super::answers_md::fixes(&mut md, &r.answers);
+    super::pages::list(&mut md, &pages(r));
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
     super::network::network_matrix(&mut md, r);
-    probe_matrix(&mut md, r);
     super::sections::stability(&mut md, &r.stability);
     super::reused::section(&mut md, &r.outcomes);
     teardown_leaks(&mut md, r);
@@ -354,8 +360,6 @@ pub fn markdown(r: &Results) -> String {
         }
     }
     catalogue_gaps(&mut md, r);
-    md.push('\n');
-    catalogue_entries(&mut md, r);
     md
 }
 

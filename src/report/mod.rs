@@ -7,6 +7,8 @@
 //! - `summary`: the opening (verdict counts, the gate's answer, root causes), and
 //!   `recommend`: its first screen (which recipe works here, the least it needs, the one
 //!   change that fixes yours).
+//! - `pages`: the long sections (minimal recipes, why each flag, workload probes, catalogue
+//!   entries), each a page beside the report that it links with one line.
 //! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
 //! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
 //! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
@@ -25,6 +27,7 @@ mod heatmap;
 pub mod markdown;
 pub mod merge;
 mod network;
+pub mod pages;
 mod recommend;
 mod record;
 pub mod results;
@@ -38,6 +41,7 @@ mod table;
 pub use fail_on::{EXIT_FAIL_ON, FailOn, failed_conditions};
 pub use markdown::{CASES_DIR, HEATMAP_FILE, Rendered, markdown, render};
 pub use merge::{MergeError, merge};
+pub use pages::{PAGES, Page};
 pub use record::RunRecord;
 pub use results::{
     BaselineStatus, CaseInfo, ClaimStatus, ClaimVerdict, EngineFigures, ImportFigure, NotRun,

@@ -13,6 +13,7 @@
 use std::fmt::Write as _;
 
 use super::answers::{Minimized, SearchKind};
+use super::pages::MINIMAL_RECIPES_PAGE;
 use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::outcome::{Outcome, Verdict};
@@ -270,7 +271,7 @@ fn least_it_needs(md: &mut String, r: &Results) {
         let _ = writeln!(
             md,
             "- **{}**, from {}: {file} keeps {} of its {} parts ({} capabilities), keeping `{}`; {}. \
-             Every part's evidence: [Minimal recipes](#minimal-recipes).",
+             Every part's evidence: [Minimal recipes]({MINIMAL_RECIPES_PAGE}).",
             cell(&m.runtime),
             case_link(&m.case),
             m.kept.len(),
@@ -302,13 +303,17 @@ fn one_change(md: &mut String, r: &Results) {
             p.network,
             cell(&p.failing)
         );
-        let line = match p.fixes.first() {
+        let line = match p.ranked_fixes().first() {
             Some(f) => format!(
-                "{head}: fixed by `{}` (trial {}, confirmed {}/{}){}.",
+                "{head}: fixed by `{}` (trial {}, confirmed {}/{}){}{}.",
                 cell(&f.changes.join(" + ")),
                 f.trial,
                 f.confirmed,
                 f.confirmations.len(),
+                // Only degenerate fixes: say what the one named switches off.
+                f.degenerate()
+                    .map(|why| format!(", degenerate: it {why}"))
+                    .unwrap_or_default(),
                 match p.fixes.len() - 1 {
                     0 => String::new(),
                     n => format!(", and {n} other fixes"),

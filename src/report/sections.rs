@@ -360,8 +360,8 @@ pub(super) fn trial_diagnosis(md: &mut String, o: &Outcome) {
     }
 }
 
-/// Every catalogue entry that this run's outcomes named, with its references.
-pub(super) fn catalogue_entries(md: &mut String, r: &Results) {
+/// Every catalogue entry that this run's outcomes named, with its references; says how many.
+pub(super) fn catalogue_entries(md: &mut String, r: &Results) -> usize {
     let mut ids: Vec<&str> = Vec::new();
     for o in &r.outcomes {
         for id in &o.catalogue_ids {
@@ -377,8 +377,9 @@ pub(super) fn catalogue_entries(md: &mut String, r: &Results) {
         .filter(|s| ids.contains(&s.id.as_str()))
         .collect();
     if entries.is_empty() {
-        return;
+        return 0;
     }
+    let count = entries.len();
     let _ = writeln!(md, "## Error catalogue entries seen in this run\n");
     for s in entries {
         let _ = writeln!(md, "### `{}`\n", s.id);
@@ -390,6 +391,7 @@ pub(super) fn catalogue_entries(md: &mut String, r: &Results) {
         }
         md.push('\n');
     }
+    count
 }
 
 /// What was still there after a trial's teardown (processes, its scratch directory): a

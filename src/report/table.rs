@@ -95,13 +95,14 @@ pub(super) fn short_cell(o: &Outcome) -> String {
     }
 }
 
-/// `text` linked to the report's entry for catalogue id `id` (its heading's anchor), or to
-/// the catalogue gaps for `unknown`.
+/// `text` linked to the entry for catalogue id `id` on the catalogue page (its heading's
+/// anchor), or to the report's catalogue gaps for `unknown`. Both links are relative to the
+/// output directory, so they work from `REPORT.md` and from every page beside it.
 pub(super) fn catalogue_link(text: &str, id: &str) -> String {
     if id == crate::classify::UNKNOWN {
-        format!("[{text}](#catalogue-gaps)")
+        format!("[{text}](REPORT.md#catalogue-gaps)")
     } else {
-        format!("[{text}](#{})", anchor(id))
+        format!("[{text}]({}#{})", super::pages::CATALOGUE_PAGE, anchor(id))
     }
 }
 
