@@ -323,7 +323,7 @@ pub fn markdown(r: &Results) -> String {
     super::pages::list(&mut md, &pages(r));
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
-    super::network::network_matrix(&mut md, r);
+    super::network::network_matrix(&mut md, r, false);
     super::sections::stability(&mut md, &r.stability);
     super::reused::section(&mut md, &r.outcomes);
     teardown_leaks(&mut md, r);

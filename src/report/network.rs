@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::markdown::CASES_DIR;
+use super::pages::NETWORKING_PAGE;
 use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::classify::UNKNOWN;
@@ -12,25 +14,42 @@ use crate::probe::{Probe, ProbeVerdict};
 /// The network probes of every trial that ran them (sandbox networking under the OCI
 /// launcher): one row per case × runtime, each cell the probe's time (and `bulk`'s rate) or
 /// its failure's catalogue entry.
-pub(super) fn network_matrix(md: &mut String, r: &Results) {
+///
+/// `REPORT.md` shows gVisor's own recipes (`gvisor-*` cases: the tutorial's and the start
+/// script's), the networking page every trial; `all` says which.
+pub(super) fn network_matrix(md: &mut String, r: &Results, all: bool) {
     let ran = |o: &&Outcome| {
-        o.probes
-            .iter()
-            .any(|p| p.probe.is_network() && p.verdict != ProbeVerdict::NotApplicable)
+        (all || o.case.starts_with("gvisor-"))
+            && o.probes
+                .iter()
+                .any(|p| p.probe.is_network() && p.verdict != ProbeVerdict::NotApplicable)
     };
     let mut rows: Vec<&Outcome> = r.outcomes.iter().filter(ran).collect();
     if rows.is_empty() {
         return;
     }
     rows.sort_by(|a, b| (&a.runtime, &a.case).cmp(&(&b.runtime, &b.case)));
-    let _ = writeln!(md, "\n## Networking\n");
+    let title = if all {
+        "Networking"
+    } else {
+        "Networking of gVisor's recipes"
+    };
+    let _ = writeln!(md, "\n## {title}\n");
+    if !all {
+        let _ = writeln!(
+            md,
+            "gVisor's own recipes (the tutorial's and its start script's); every other trial's \
+             are on [{NETWORKING_PAGE}]({NETWORKING_PAGE}).\n"
+        );
+    }
     let _ = writeln!(
         md,
         "The network probes (docs/networking.md, \"Network probes\") of every ready trial whose \
          sandbox has a network the harness reaches: runsc's sandbox networking under the OCI \
          launcher. Elsewhere they are not applicable (runsc's network substituted by `none`, \
-         and the engine launcher's `--network=none`). ✔ with the probe's time (`bulk`: the \
-         download's rate) · ✖ with the catalogue entry that explains the failure.\n"
+         and the engine launcher's `--network=none`). ✔ passed (its time, and `bulk`'s \
+         download rate, are on the case's page, linked) · ✖ with the catalogue entry that \
+         explains the failure.\n"
     );
     let mut header = String::from("| case | runtime |");
     let mut rule = String::from("|---|---|");
@@ -41,19 +60,26 @@ pub(super) fn network_matrix(md: &mut String, r: &Results) {
     let _ = writeln!(md, "{header}\n{rule}");
     for o in rows {
         let column = format!("{} {}", o.runtime, o.launcher);
-        let _ = write!(md, "| {} | {} |", cell(&o.case), cell(&column));
+        let _ = write!(
+            md,
+            "| [{}]({CASES_DIR}/{}.md) | {} |",
+            cell(&o.case),
+            o.case,
+            cell(&column)
+        );
         for p in Probe::NETWORK {
             let text = match o.probes.iter().find(|r| r.probe == p) {
                 None => "".to_string(),
-                Some(r) => match (r.verdict, &r.transfer) {
-                    (ProbeVerdict::Ok, Some(t)) => format!("✔ {:.1} MiB/s", t.mib_per_s()),
-                    (ProbeVerdict::Ok, None) => format!("✔ {:.1} s", r.ms as f64 / 1000.0),
-                    (ProbeVerdict::Failed, _) => {
+                // Times vary from run to run: they are on the case pages, so that this page
+                // changes only when an outcome does.
+                Some(r) => match r.verdict {
+                    ProbeVerdict::Ok => "✔".to_string(),
+                    ProbeVerdict::Failed => {
                         let id = r.diagnosis.as_deref().unwrap_or(UNKNOWN);
                         catalogue_link(&format!("✖ {id}"), id)
                     }
-                    (ProbeVerdict::Skipped, _) => "– skipped".to_string(),
-                    (ProbeVerdict::NotApplicable, _) => "n/a".to_string(),
+                    ProbeVerdict::Skipped => "– skipped".to_string(),
+                    ProbeVerdict::NotApplicable => "n/a".to_string(),
                 },
             };
             let _ = write!(md, " {text} |");

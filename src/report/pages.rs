@@ -17,12 +17,15 @@ pub const WHY_EACH_FLAG_PAGE: &str = "why-each-flag.md";
 pub const PROBES_PAGE: &str = "probes.md";
 /// The catalogue entries the run's failures named.
 pub const CATALOGUE_PAGE: &str = "catalogue.md";
+/// The network probes of every trial that ran them.
+pub const NETWORKING_PAGE: &str = "networking.md";
 /// Every page a report may write beside `REPORT.md`: the output directory removes the ones a
 /// new report does not write, so that none outlives the data it was rendered from.
-pub const PAGES: [&str; 4] = [
+pub const PAGES: [&str; 5] = [
     MINIMAL_RECIPES_PAGE,
     WHY_EACH_FLAG_PAGE,
     PROBES_PAGE,
+    NETWORKING_PAGE,
     CATALOGUE_PAGE,
 ];
 
@@ -86,6 +89,28 @@ pub fn pages(r: &Results) -> Vec<Page> {
         format!(
             "the workload probes of the {} ready trials: {ok} passed, {failed} failed.",
             ready.count()
+        ),
+        section,
+    );
+    let mut section = String::new();
+    super::network::network_matrix(&mut section, r, true);
+    let networked = r
+        .outcomes
+        .iter()
+        .filter(|o| {
+            o.probes
+                .iter()
+                .any(|p| p.probe.is_network() && p.verdict != ProbeVerdict::NotApplicable)
+        })
+        .count();
+    push(
+        &mut pages,
+        NETWORKING_PAGE,
+        "Networking",
+        format!(
+            "the network probes (egress, egress-host, publish, dns, bulk) of the {networked} \
+             ready trial{} with a sandbox network the harness reaches.",
+            plural(networked)
         ),
         section,
     );
