@@ -23,7 +23,7 @@ use super::table::{ByTrial, View, cell, launchers, not_run_cell, short_cell};
 /// The heat map's file name, beside `REPORT.md`.
 pub const HEATMAP_FILE: &str = "heatmap.svg";
 /// The folder of the case pages, beside `REPORT.md`.
-pub const CASES_DIR: &str = "cases";
+pub use super::files::CASES_DIR;
 
 /// Everything a report is made of: `REPORT.md`, the pages of its long sections, one page
 /// per case and the heat map.
@@ -323,7 +323,7 @@ pub fn markdown(r: &Results) -> String {
     super::pages::list(&mut md, &pages(r));
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
-    super::network::network_matrix(&mut md, r, false);
+    super::network::network_matrix(&mut md, r, CASES_DIR, Some(super::files::NETWORKING_PAGE));
     super::sections::stability(&mut md, &r.stability);
     super::reused::section(&mut md, &r.outcomes);
     teardown_leaks(&mut md, r);

@@ -22,6 +22,7 @@ pub mod answers_md;
 mod case_page;
 pub mod claims;
 pub mod fail_on;
+mod files;
 pub mod gaps;
 mod heatmap;
 pub mod markdown;

@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::CASES_DIR;
-use super::pages::NETWORKING_PAGE;
 use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::classify::UNKNOWN;
@@ -16,8 +14,10 @@ use crate::probe::{Probe, ProbeVerdict};
 /// its failure's catalogue entry.
 ///
 /// `REPORT.md` shows gVisor's own recipes (`gvisor-*` cases: the tutorial's and the start
-/// script's), the networking page every trial; `all` says which.
-pub(super) fn network_matrix(md: &mut String, r: &Results, all: bool) {
+/// script's) and links the page with every trial (`page`: its file); the page itself has
+/// every trial (`page` is `None`). Case names link to `cases_dir`.
+pub(super) fn network_matrix(md: &mut String, r: &Results, cases_dir: &str, page: Option<&str>) {
+    let all = page.is_none();
     let ran = |o: &&Outcome| {
         (all || o.case.starts_with("gvisor-"))
             && o.probes
@@ -35,11 +35,11 @@ pub(super) fn network_matrix(md: &mut String, r: &Results, all: bool) {
         "Networking of gVisor's recipes"
     };
     let _ = writeln!(md, "\n## {title}\n");
-    if !all {
+    if let Some(page) = page {
         let _ = writeln!(
             md,
             "gVisor's own recipes (the tutorial's and its start script's); every other trial's \
-             are on [{NETWORKING_PAGE}]({NETWORKING_PAGE}).\n"
+             are on [{page}]({page}).\n"
         );
     }
     let _ = writeln!(
@@ -62,7 +62,7 @@ pub(super) fn network_matrix(md: &mut String, r: &Results, all: bool) {
         let column = format!("{} {}", o.runtime, o.launcher);
         let _ = write!(
             md,
-            "| [{}]({CASES_DIR}/{}.md) | {} |",
+            "| [{}]({cases_dir}/{}.md) | {} |",
             cell(&o.case),
             o.case,
             cell(&column)

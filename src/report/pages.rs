@@ -9,25 +9,9 @@ use super::answers::SearchKind;
 use super::results::Results;
 use crate::probe::ProbeVerdict;
 
-/// `dindcheck minimize`'s recipes, each part's evidence.
-pub const MINIMAL_RECIPES_PAGE: &str = "minimal-recipes.md";
-/// `dindcheck minimize --leave-one-out`: each part removed alone.
-pub const WHY_EACH_FLAG_PAGE: &str = "why-each-flag.md";
-/// The workload probes of every ready trial.
-pub const PROBES_PAGE: &str = "probes.md";
-/// The catalogue entries the run's failures named.
-pub const CATALOGUE_PAGE: &str = "catalogue.md";
-/// The network probes of every trial that ran them.
-pub const NETWORKING_PAGE: &str = "networking.md";
-/// Every page a report may write beside `REPORT.md`: the output directory removes the ones a
-/// new report does not write, so that none outlives the data it was rendered from.
-pub const PAGES: [&str; 5] = [
-    MINIMAL_RECIPES_PAGE,
-    WHY_EACH_FLAG_PAGE,
-    PROBES_PAGE,
-    NETWORKING_PAGE,
-    CATALOGUE_PAGE,
-];
+pub use super::files::{
+    CATALOGUE_PAGE, MINIMAL_RECIPES_PAGE, NETWORKING_PAGE, PAGES, PROBES_PAGE, WHY_EACH_FLAG_PAGE,
+};
 
 /// One page beside `REPORT.md`: its file name, its title, the line `REPORT.md` links it
 /// with, and its text.
@@ -93,7 +77,7 @@ pub fn pages(r: &Results) -> Vec<Page> {
         section,
     );
     let mut section = String::new();
-    super::network::network_matrix(&mut section, r, true);
+    super::network::network_matrix(&mut section, r, super::files::CASES_DIR, None);
     let networked = r
         .outcomes
         .iter()

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use super::answers::{Minimized, SearchKind};
-use super::pages::MINIMAL_RECIPES_PAGE;
+use super::files::MINIMAL_RECIPES_PAGE;
 use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::outcome::{Outcome, Verdict};

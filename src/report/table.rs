@@ -102,7 +102,7 @@ pub(super) fn catalogue_link(text: &str, id: &str) -> String {
     if id == crate::classify::UNKNOWN {
         format!("[{text}](REPORT.md#catalogue-gaps)")
     } else {
-        format!("[{text}]({}#{})", super::pages::CATALOGUE_PAGE, anchor(id))
+        format!("[{text}]({}#{})", super::files::CATALOGUE_PAGE, anchor(id))
     }
 }
 
