@@ -73,6 +73,14 @@ fn gateway_fetch(path: &str, seconds: u32) -> String {
     fetch(netns::GATEWAY_ADDRESS, endpoint::PORT, path, seconds)
 }
 
+/// `command`'s output and its complaints as one stream, in the order they were written:
+/// Docker keeps a container's stdout and stderr apart, and the order in which its logs give
+/// them back varies from run to run (a bulk failure's count came before nc's `timed out`
+/// in one run, after it in another), as may whether a last stderr line is there at all.
+fn one_stream(command: &str) -> String {
+    format!("{{ {command}; }} 2>&1")
+}
+
 /// A container on `network` (`default` or `host`) fetches the endpoint's marker.
 pub async fn egress(docker: &Docker, probe: Probe, network: &str) -> Result<(), String> {
     let body = ContainerCreateBody {
@@ -81,7 +89,10 @@ pub async fn egress(docker: &Docker, probe: Probe, network: &str) -> Result<(), 
             "/bin/busybox",
             "sh",
             "-c",
-            &gateway_fetch(endpoint::MARKER_PATH, FETCH_TIMEOUT_SECS + 5),
+            &one_stream(&gateway_fetch(
+                endpoint::MARKER_PATH,
+                FETCH_TIMEOUT_SECS + 5,
+            )),
         ]),
         host_config: Some(HostConfig {
             network_mode: Some(network.into()),
@@ -103,8 +114,10 @@ pub async fn egress(docker: &Docker, probe: Probe, network: &str) -> Result<(), 
 /// A container on the default network downloads [`BULK_BYTES`] from the endpoint within
 /// [`BULK_TIMEOUT_SECS`]; the endpoint's timing of the delivery is the figure.
 pub async fn bulk(docker: &Docker, endpoint: &Endpoint) -> Result<Transfer, String> {
+    // The count first, then nc's complaints (kept aside while it runs, or wc would count
+    // them), all on stdout.
     let script = format!(
-        "{} | /bin/busybox wc -c",
+        "{} 2>/tmp/nc.err | /bin/busybox wc -c; /bin/busybox cat /tmp/nc.err",
         gateway_fetch(endpoint::BULK_PATH, BULK_TIMEOUT_SECS)
     );
     let body = ContainerCreateBody {
@@ -117,11 +130,8 @@ pub async fn bulk(docker: &Docker, endpoint: &Endpoint) -> Result<Transfer, Stri
         ..Default::default()
     };
     let (code, output) = run_to_end(docker, &container(Probe::Bulk), body).await?;
-    // `wc -c` prints the count (head and body) on the last line; nc's complaints come first.
-    let received: Option<u64> = output
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .next_back();
+    // `wc -c` prints the count (head and body) on its own line; nc's complaints follow.
+    let received: Option<u64> = output.lines().find_map(|l| l.trim().parse().ok());
     let delivery = endpoint.deliveries().last().copied();
     match (received, delivery) {
         (Some(n), Some(d)) if n == endpoint::bulk_response_len() && d.complete => Ok(Transfer {
@@ -296,10 +306,11 @@ pub async fn dns(docker: &Docker) -> Result<(), String> {
     };
     start_detached(docker, DNS_SERVER, server).await?;
     // The client tries for a few seconds: the server's httpd may not listen yet. Its last
-    // attempt's complaint (`bad address`, `connection refused`) is the output.
+    // attempt's complaint (`bad address`, `connection refused`) is the output, on stdout
+    // (see [`one_stream`]).
     let once = fetch(DNS_SERVER, CONTAINER_PORT, "/", FETCH_TIMEOUT_SECS + 5);
     let script = format!(
-        "i=0; until {once} | /bin/busybox grep {MARKER}; do i=$((i+1)); [ $i -ge 5 ] && exit 1; /bin/busybox sleep 1; done"
+        "i=0; until {once} 2>/tmp/nc.err | /bin/busybox grep {MARKER}; do i=$((i+1)); if [ $i -ge 5 ]; then /bin/busybox cat /tmp/nc.err; exit 1; fi; /bin/busybox sleep 1; done"
     );
     let client = ContainerCreateBody {
         image: Some(IMAGE.into()),
