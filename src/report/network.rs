@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 
 use super::results::Results;
-use super::table::{catalogue_link, cell};
-use crate::classify::UNKNOWN;
+use super::table::{cell, probe_cell};
 use crate::outcome::Outcome;
 use crate::probe::{Probe, ProbeVerdict};
 
@@ -68,20 +67,9 @@ pub(super) fn network_matrix(md: &mut String, r: &Results, cases_dir: &str, page
             cell(&column)
         );
         for p in Probe::NETWORK {
-            let text = match o.probes.iter().find(|r| r.probe == p) {
-                None => "".to_string(),
-                // Times vary from run to run: they are on the case pages, so that this page
-                // changes only when an outcome does.
-                Some(r) => match r.verdict {
-                    ProbeVerdict::Ok => "✔".to_string(),
-                    ProbeVerdict::Failed => {
-                        let id = r.diagnosis.as_deref().unwrap_or(UNKNOWN);
-                        catalogue_link(&format!("✖ {id}"), id)
-                    }
-                    ProbeVerdict::Skipped => "– skipped".to_string(),
-                    ProbeVerdict::NotApplicable => "n/a".to_string(),
-                },
-            };
+            // No times: they vary from run to run, and are on the case pages, so that this
+            // table changes only when an outcome does.
+            let text = probe_cell(o.probes.iter().find(|r| r.probe == p));
             let _ = write!(md, " {text} |");
         }
         md.push('\n');

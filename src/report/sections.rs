@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::gaps::{Exploration, Gaps, of_answers, of_outcomes};
 use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
 use super::stability::Stability;
-use super::table::{View, catalogue_link, cell, is_not_expressible, short_cell};
+use super::table::{View, cell, is_not_expressible, short_cell};
 use crate::classify::{Catalogue, UNKNOWN};
 use crate::doctor::{Diagnosis, Status};
 use crate::gate::BaselineComparison;
@@ -190,20 +190,7 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
         let column = format!("{} {}", o.runtime, o.launcher);
         let _ = write!(md, "| {} | {} |", cell(&o.case), cell(&column));
         for p in local() {
-            let text = match o.probes.iter().find(|r| r.probe == p) {
-                None => "".to_string(),
-                Some(r) => match r.verdict {
-                    // ↻: it passed on its second attempt (see the legend).
-                    ProbeVerdict::Ok if r.retried.is_some() => "✔ ↻".to_string(),
-                    ProbeVerdict::Ok => "✔".to_string(),
-                    ProbeVerdict::Failed => {
-                        let id = r.diagnosis.as_deref().unwrap_or(UNKNOWN);
-                        catalogue_link(&format!("✖ {id}"), id)
-                    }
-                    ProbeVerdict::Skipped => "– skipped".to_string(),
-                    ProbeVerdict::NotApplicable => "n/a".to_string(),
-                },
-            };
+            let text = super::table::probe_cell(o.probes.iter().find(|r| r.probe == p));
             let _ = write!(md, " {text} |");
         }
         md.push('\n');

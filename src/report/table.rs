@@ -171,3 +171,22 @@ pub(super) fn launchers(r: &Results) -> Vec<Launcher> {
 pub(super) fn anchor(name: &str) -> String {
     name.to_ascii_lowercase()
 }
+
+/// A probe's cell in a table of probes: ✔ (↻ when it passed on its second attempt), ✖ with
+/// its catalogue entry, skipped, n/a, or empty when it did not run.
+pub(super) fn probe_cell(r: Option<&crate::probe::ProbeResult>) -> String {
+    use crate::probe::ProbeVerdict;
+    let Some(r) = r else {
+        return String::new();
+    };
+    match r.verdict {
+        ProbeVerdict::Ok if r.retried.is_some() => "✔ ↻".to_string(),
+        ProbeVerdict::Ok => "✔".to_string(),
+        ProbeVerdict::Failed => {
+            let id = r.diagnosis.as_deref().unwrap_or(crate::classify::UNKNOWN);
+            catalogue_link(&format!("✖ {id}"), id)
+        }
+        ProbeVerdict::Skipped => "– skipped".to_string(),
+        ProbeVerdict::NotApplicable => "n/a".to_string(),
+    }
+}
