@@ -215,9 +215,7 @@ async fn run_applicable(
         results.push(load);
     }
     // The harness's endpoint, for the probes that fetch from outside the sandbox.
-    let needs_endpoint = selected
-        .iter()
-        .any(|p| matches!(p, Probe::Egress | Probe::EgressHost | Probe::Bulk));
+    let needs_endpoint = selected.iter().any(|p| p.uses_endpoint());
     let endpoint = match uplink {
         Some(uplink) if needs_endpoint && image_ok => Some(
             endpoint::Endpoint::start(uplink)
@@ -238,11 +236,9 @@ async fn run_applicable(
             if !image_ok {
                 return ProbeResult::skipped(probe, skip_reason);
             }
-            let endpoint = match (endpoint, probe) {
-                (Some(Err(e)), Probe::Egress | Probe::EgressHost | Probe::Bulk) => {
-                    return ProbeResult::skipped(probe, e);
-                }
-                (Some(Ok(endpoint)), _) => Some(endpoint),
+            let endpoint = match endpoint {
+                Some(Err(e)) if probe.uses_endpoint() => return ProbeResult::skipped(probe, e),
+                Some(Ok(endpoint)) => Some(endpoint),
                 _ => None,
             };
             let endpoint = || endpoint.expect("started for the probes that fetch");

@@ -53,6 +53,11 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// Whether the probe fetches from the harness's endpoint outside the sandbox.
+    pub fn uses_endpoint(self) -> bool {
+        matches!(self, Probe::Egress | Probe::EgressHost | Probe::Bulk)
+    }
+
     /// Whether the probe needs the sandbox's network ([`Probe::NETWORK`]).
     pub fn is_network(self) -> bool {
         Probe::NETWORK.contains(&self)
