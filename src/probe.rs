@@ -265,13 +265,13 @@ async fn run_applicable(
                 }
                 Probe::Egress => {
                     with_retry(probe, docker, || {
-                        plain(network::egress(docker, probe, "default"))
+                        plain(network::egress(docker, endpoint(), probe, "default"))
                     })
                     .await
                 }
                 Probe::EgressHost => {
                     with_retry(probe, docker, || {
-                        plain(network::egress(docker, probe, "host"))
+                        plain(network::egress(docker, endpoint(), probe, "host"))
                     })
                     .await
                 }
@@ -340,8 +340,8 @@ async fn timed(probe: Probe, docker: &Docker, work: impl Future<Output = Work>) 
 }
 
 /// Whether a probe's failure has a catalogued cause that lasts (not `transient`): trying
-/// again would only repeat it, at the cost of its time (a missing NAT rule makes `egress`
-/// wait 10 s for nothing; the nested runc's `exec` refusal takes seconds each time). Only an
+/// again would only repeat it, at the cost of its time (a missing NAT rule costs `egress` a
+/// nested container's start; the nested runc's `exec` refusal takes seconds each time). Only an
 /// unexplained failure (`unknown`) or a transient cause is tried twice.
 fn lasting(failed: &ProbeResult) -> bool {
     let catalogue = crate::classify::Catalogue::builtin();
@@ -413,16 +413,12 @@ async fn run_to_end(
     name: &str,
     body: ContainerCreateBody,
 ) -> Result<(i64, String), String> {
-    remove(docker, name).await;
-    let opts = CreateContainerOptionsBuilder::default().name(name).build();
-    docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(api_error)?;
-    docker
-        .start_container(name, None)
-        .await
-        .map_err(api_error)?;
+    start_detached(docker, name, body).await?;
+    finish(docker, name).await
+}
+
+/// Waits for the started container `name` to end, returning its exit code and its output.
+async fn finish(docker: &Docker, name: &str) -> Result<(i64, String), String> {
     let code = match docker.wait_container(name, None).next().await {
         Some(Ok(r)) => r.status_code,
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,

@@ -13,8 +13,17 @@
 //! one request line and one response per connection. It accepts at most
 //! [`MAX_CONNECTIONS`] connections and gives each [`CONNECTION_TIMEOUT`]; it stops when
 //! dropped, and the namespace it lives in goes with the trial.
+//!
+//! Two failures end early, on what the endpoint itself sees rather than on a client's
+//! timeout (docs/networking.md, "Failures seen at the endpoint"): a bulk response that
+//! stalls ([`STALL_WINDOW`]) is reset, and every connection attempt (a TCP SYN) to its port
+//! is recorded with its source address ([`Endpoint::syn_from`]), read from a raw socket in
+//! the namespace: one from a nested container's own bridge address arrived untranslated,
+//! and its answer has no route back.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +45,16 @@ pub const BULK_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long one connection may last, from its accept to its close.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// A bulk response that wrote less than [`STALL_BYTES`] in this long has stalled: it is
+/// reset, and the probe says so at once instead of at its bound. A working path moved 16 MiB
+/// in 2.2–3.0 s here (docs/networking.md, "Failures seen at the endpoint"); the stall of
+/// gVisor issue 14011 moves a few KB a second.
+pub const STALL_WINDOW: Duration = Duration::from_secs(4);
+pub const STALL_BYTES: u64 = 256 * 1024;
+/// How often a bulk response that cannot write looks at its progress.
+const STALL_TICK: Duration = Duration::from_millis(250);
+/// How long the raw socket's read waits before it looks whether the endpoint has stopped.
+const SYN_READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One bulk response: how much of it was written before the connection ended, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,12 +65,25 @@ pub struct Delivery {
     pub ms: u64,
     /// Whether the whole body was written and the client then closed the connection.
     pub complete: bool,
+    /// Whether the endpoint reset it for writing less than [`STALL_BYTES`] in
+    /// [`STALL_WINDOW`].
+    pub stalled: bool,
+}
+
+/// A connection attempt to the endpoint's port: its source address, and when it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Syn {
+    source: Ipv4Addr,
+    at: Instant,
 }
 
 /// A running endpoint; dropping it stops it.
 pub struct Endpoint {
     task: tokio::task::JoinHandle<()>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+    syns: Arc<Mutex<Vec<Syn>>>,
+    /// Tells the raw socket's reader to end (it looks every [`SYN_READ_TIMEOUT`]).
+    stop: Arc<AtomicBool>,
 }
 
 impl Endpoint {
@@ -61,19 +93,52 @@ impl Endpoint {
         let uplink = uplink.to_string();
         // The socket is made in the namespace, on a thread that ends at once (binding does
         // not wait): off the async workers all the same, as `in_namespace` asks.
-        let listener = tokio::task::spawn_blocking(move || {
+        let (listener, raw) = tokio::task::spawn_blocking(move || {
             netns::in_namespace(&uplink, || {
                 let l = std::net::TcpListener::bind(address)?;
                 l.set_nonblocking(true)?;
-                Ok(l)
+                // A raw TCP socket is given a copy of every TCP packet addressed to this
+                // namespace (raw(7)), SYNs that the kernel then cannot answer included.
+                let raw = rustix::net::socket(
+                    rustix::net::AddressFamily::INET,
+                    rustix::net::SocketType::RAW,
+                    Some(rustix::net::ipproto::TCP),
+                )?;
+                rustix::net::sockopt::set_socket_timeout(
+                    &raw,
+                    rustix::net::sockopt::Timeout::Recv,
+                    Some(SYN_READ_TIMEOUT),
+                )?;
+                Ok((l, raw))
             })
         })
         .await
         .map_err(std::io::Error::other)??;
         let listener = TcpListener::from_std(listener)?;
         let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let syns = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (syns, stop) = (syns.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("endpoint-syns".into())
+                .spawn(move || record_syns(&raw, &syns, &stop))?;
+        }
         let task = tokio::spawn(serve(listener, deliveries.clone()));
-        Ok(Endpoint { task, deliveries })
+        Ok(Endpoint {
+            task,
+            deliveries,
+            syns,
+            stop,
+        })
+    }
+
+    /// Whether a connection attempt from `source` reached the endpoint at `since` or later.
+    pub fn syn_from(&self, source: Ipv4Addr, since: Instant) -> bool {
+        self.syns
+            .lock()
+            .map(|s| s.iter().any(|s| s.source == source && s.at >= since))
+            .unwrap_or(false)
     }
 
     /// The URL of `path` as a nested container reaches it.
@@ -93,7 +158,47 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.task.abort();
+        self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Reads `raw` until `stop`, recording each SYN to [`PORT`] (at most [`MAX_CONNECTIONS`]
+/// times four: a client's retransmissions count too). Runs on a thread of its own.
+fn record_syns(raw: &OwnedFd, syns: &Mutex<Vec<Syn>>, stop: &AtomicBool) {
+    let mut packet = [0u8; 128];
+    while !stop.load(Ordering::Relaxed) {
+        match rustix::io::read(raw, &mut packet) {
+            Ok(n) => {
+                if let Some(source) = syn_source(&packet[..n], PORT)
+                    && let Ok(mut s) = syns.lock()
+                    && s.len() < 4 * MAX_CONNECTIONS
+                {
+                    s.push(Syn {
+                        source,
+                        at: Instant::now(),
+                    });
+                }
+            }
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The source address of an IPv4 packet (header first, as a raw socket reads it) that is a
+/// TCP SYN to `port`, not the SYN-ACK of an answer; `None` for anything else.
+fn syn_source(packet: &[u8], port: u16) -> Option<Ipv4Addr> {
+    let first = *packet.first()?;
+    let header = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header < 20 || *packet.get(9)? != 6 {
+        return None;
+    }
+    let tcp = packet.get(header..)?;
+    let destination = u16::from_be_bytes([*tcp.get(2)?, *tcp.get(3)?]);
+    let flags = *tcp.get(13)?;
+    let (syn, ack) = (flags & 0x02 != 0, flags & 0x10 != 0);
+    (destination == port && syn && !ack)
+        .then(|| Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]))
 }
 
 fn gateway() -> Ipv4Addr {
@@ -171,11 +276,12 @@ async fn request_path(stream: &mut TcpStream) -> Option<String> {
 
 /// Sends [`BULK_BYTES`] bytes, then waits for the client to close: the time to that close is
 /// the delivery's. Its entry in `deliveries` is kept current as it goes, so that a transfer
-/// still stalling when the probe gives up says how far it got. It ends at
-/// [`CONNECTION_TIMEOUT`] at the latest.
+/// still stalling when the probe gives up says how far it got. A transfer that stalls
+/// ([`Progress`]) is reset at once (the client's `nc` then ends with what it got); it ends
+/// at [`CONNECTION_TIMEOUT`] at the latest.
 async fn bulk(mut stream: TcpStream, deliveries: Arc<Mutex<Vec<Delivery>>>) {
     let started = Instant::now();
-    let update = |bytes: u64, complete: bool| {
+    let update = |bytes: u64, complete: bool, stalled: bool| {
         if let Ok(mut d) = deliveries.lock()
             && let Some(last) = d.last_mut()
         {
@@ -183,6 +289,7 @@ async fn bulk(mut stream: TcpStream, deliveries: Arc<Mutex<Vec<Delivery>>>) {
                 bytes,
                 ms: started.elapsed().as_millis() as u64,
                 complete,
+                stalled,
             };
         }
     };
@@ -191,9 +298,11 @@ async fn bulk(mut stream: TcpStream, deliveries: Arc<Mutex<Vec<Delivery>>>) {
             bytes: 0,
             ms: 0,
             complete: false,
+            stalled: false,
         });
     }
     let mut sent = 0u64;
+    let mut progress = Progress::new(started);
     let complete = tokio::time::timeout(CONNECTION_TIMEOUT, async {
         let chunk = vec![b'd'; 64 * 1024];
         stream
@@ -201,18 +310,80 @@ async fn bulk(mut stream: TcpStream, deliveries: Arc<Mutex<Vec<Delivery>>>) {
             .await?;
         while sent < BULK_BYTES {
             let n = chunk.len().min((BULK_BYTES - sent) as usize);
-            stream.write_all(&chunk[..n]).await?;
-            sent += n as u64;
-            update(sent, false);
+            // A write not done within a tick is dropped (a TcpStream's write is
+            // cancel-safe: nothing of it was written) to look at the progress.
+            match tokio::time::timeout(STALL_TICK, stream.write(&chunk[..n])).await {
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(Ok(written)) => {
+                    sent += written as u64;
+                    update(sent, false, false);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {}
+            }
+            if progress.stalled(Instant::now(), sent) {
+                return Ok(Ending::Stalled);
+            }
         }
         // This side closes first (`Connection: close`); the client closes once it has read
         // everything up to that end.
         stream.shutdown().await?;
         let mut rest = [0u8; 256];
-        Ok::<bool, std::io::Error>(stream.read(&mut rest).await? == 0)
+        Ok::<Ending, std::io::Error>(if stream.read(&mut rest).await? == 0 {
+            Ending::Complete
+        } else {
+            Ending::Incomplete
+        })
     })
     .await;
-    update(sent, matches!(complete, Ok(Ok(true))));
+    let ending = complete.ok().and_then(Result::ok);
+    if ending == Some(Ending::Stalled) {
+        // Reset, not closed: a FIN would wait behind the unacknowledged data.
+        let _ = rustix::net::sockopt::set_socket_linger(&stream, Some(Duration::ZERO));
+    }
+    update(
+        sent,
+        ending == Some(Ending::Complete),
+        ending == Some(Ending::Stalled),
+    );
+}
+
+/// How a bulk response ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Complete,
+    /// The client sent something after the body instead of closing.
+    Incomplete,
+    Stalled,
+}
+
+/// A transfer's progress: the bytes written at moments of its life, the oldest kept being the
+/// last one at least [`STALL_WINDOW`] old.
+struct Progress {
+    marks: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl Progress {
+    fn new(started: Instant) -> Progress {
+        Progress {
+            marks: [(started, 0)].into(),
+        }
+    }
+
+    /// Records `sent` at `now`; whether less than [`STALL_BYTES`] were written in the last
+    /// [`STALL_WINDOW`] (never within the first window).
+    fn stalled(&mut self, now: Instant, sent: u64) -> bool {
+        self.marks.push_back((now, sent));
+        while self
+            .marks
+            .get(1)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= STALL_WINDOW)
+        {
+            self.marks.pop_front();
+        }
+        let (at, then) = self.marks[0];
+        now.duration_since(at) >= STALL_WINDOW && sent - then < STALL_BYTES
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +396,57 @@ mod tests {
         assert!(h.starts_with("HTTP/1.0 200 OK\r\n"));
         assert!(h.contains("Content-Length: 12\r\n"));
         assert!(h.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    /// An IPv4 header of 20 bytes from 172.17.0.2, then a TCP header to port 8080 with
+    /// `flags`.
+    fn packet(flags: u8) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[172, 17, 0, 2]);
+        p[16..20].copy_from_slice(&[192, 0, 2, 1]);
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&8080u16.to_be_bytes());
+        p[33] = flags;
+        p
+    }
+
+    #[test]
+    fn a_syn_is_told_by_its_source() {
+        assert_eq!(
+            syn_source(&packet(0x02), PORT),
+            Some(Ipv4Addr::new(172, 17, 0, 2))
+        );
+        // Not a SYN-ACK, an ACK, another port, a truncated packet or another protocol.
+        assert_eq!(syn_source(&packet(0x12), PORT), None);
+        assert_eq!(syn_source(&packet(0x10), PORT), None);
+        assert_eq!(syn_source(&packet(0x02), 8081), None);
+        assert_eq!(syn_source(&packet(0x02)[..30], PORT), None);
+        let mut udp = packet(0x02);
+        udp[9] = 17;
+        assert_eq!(syn_source(&udp, PORT), None);
+    }
+
+    #[test]
+    fn a_transfer_stalls_when_a_window_passes_with_too_little_written() {
+        let t0 = Instant::now();
+        let s = |secs: f64| t0 + Duration::from_secs_f64(secs);
+        // The socket's buffers take 400 KB at once, then a few KB a second (gVisor 14011).
+        let mut p = Progress::new(t0);
+        assert!(!p.stalled(s(0.1), 400_000));
+        assert!(!p.stalled(s(2.0), 405_000));
+        assert!(!p.stalled(s(4.0), 410_000), "400 KB in the first window");
+        assert!(p.stalled(s(4.2), 415_000));
+        // A working path: 64 KiB every 10 ms.
+        let mut p = Progress::new(t0);
+        let stalled = (1..=300).any(|i| p.stalled(s(i as f64 * 0.01), i * 65_536));
+        assert!(!stalled);
+        // A pause shorter than the window does not count.
+        let mut p = Progress::new(t0);
+        assert!(!p.stalled(s(1.0), 8_000_000));
+        assert!(!p.stalled(s(4.5), 8_000_000));
+        assert!(!p.stalled(s(4.6), 9_000_000));
     }
 
     #[test]

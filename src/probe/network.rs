@@ -4,15 +4,16 @@
 //! namespace, or another nested container.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
 
-use super::endpoint::{self, BULK_BYTES, Endpoint};
+use super::endpoint::{self, BULK_BYTES, Endpoint, STALL_BYTES, STALL_WINDOW};
 use super::{
-    IMAGE, MARKER, Probe, api_error, command, container, excerpt, run_to_end, start_detached,
+    IMAGE, MARKER, Probe, api_error, command, container, excerpt, finish, run_to_end,
+    start_detached,
 };
 use crate::launch::netns;
 
@@ -34,6 +35,14 @@ pub const STALLED: &str = "the download of";
 /// How long the harness keeps trying to reach a published port while the nested server
 /// starts, one attempt a second.
 const PUBLISH_ATTEMPTS: u32 = 15;
+/// How often a probe whose container fetches from the endpoint looks at what the endpoint
+/// saw (see [`run_watched`]).
+const SYN_LOOK: Duration = Duration::from_millis(100);
+/// How often the `dns` client tries while the name does not resolve (`bad address`), and
+/// while the server does not answer yet (it may still be starting): a name is registered
+/// before its container's start returns, so a second `bad address` is the answer.
+const DNS_TRIES_UNRESOLVED: u32 = 2;
+const DNS_TRIES: u32 = 5;
 
 /// A bulk download's figures: bytes delivered and the endpoint's time for them.
 #[derive(
@@ -82,7 +91,12 @@ fn one_stream(command: &str) -> String {
 }
 
 /// A container on `network` (`default` or `host`) fetches the endpoint's marker.
-pub async fn egress(docker: &Docker, probe: Probe, network: &str) -> Result<(), String> {
+pub async fn egress(
+    docker: &Docker,
+    endpoint: &Endpoint,
+    probe: Probe,
+    network: &str,
+) -> Result<(), String> {
     let body = ContainerCreateBody {
         image: Some(IMAGE.into()),
         cmd: command(&[
@@ -100,15 +114,86 @@ pub async fn egress(docker: &Docker, probe: Probe, network: &str) -> Result<(), 
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &container(probe), body).await?;
+    let url = Endpoint::url(endpoint::MARKER_PATH);
+    let (code, output) = match run_watched(docker, &container(probe), body, endpoint).await? {
+        Watched::Ended(code, output) => (code, output),
+        Watched::Untranslated(source) => {
+            return Err(format!(
+                "the container could not fetch {url}: {}",
+                untranslated(source)
+            ));
+        }
+    };
     if code != 0 || !output.contains(MARKER) {
         return Err(format!(
-            "the container could not fetch {} (exit {code}); output: {}",
-            Endpoint::url(endpoint::MARKER_PATH),
+            "the container could not fetch {url} (exit {code}); output: {}",
             excerpt(&output)
         ));
     }
     Ok(())
+}
+
+/// How a container that fetches from the endpoint ended.
+enum Watched {
+    /// By itself: its exit code and output.
+    Ended(i64, String),
+    /// Its connection reached the endpoint from this address of the nested bridge, which
+    /// nothing outside the sandbox routes back to: it can only time out, and was not waited
+    /// for (the probe's cleanup removes it).
+    Untranslated(Ipv4Addr),
+}
+
+/// Runs `name` to its end, unless its connection reaches the endpoint from the container's
+/// own address on a nested network first. A connection that left the sandbox untranslated
+/// is answered to an address nothing outside routes back to, so it can only time out; the
+/// endpoint sees its SYN within milliseconds (docs/networking.md, "Failures seen at the
+/// endpoint"). A container with no address of its own (`--network=host`, or none) is waited
+/// for as it is.
+async fn run_watched(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    endpoint: &Endpoint,
+) -> Result<Watched, String> {
+    let started = Instant::now();
+    start_detached(docker, name, body).await?;
+    let ended = finish(docker, name);
+    let Some(source) = own_address(docker, name).await else {
+        let (code, output) = ended.await?;
+        return Ok(Watched::Ended(code, output));
+    };
+    tokio::pin!(ended);
+    loop {
+        tokio::select! {
+            r = &mut ended => {
+                let (code, output) = r?;
+                return Ok(Watched::Ended(code, output));
+            }
+            () = tokio::time::sleep(SYN_LOOK) => {
+                if endpoint.syn_from(source, started) {
+                    return Ok(Watched::Untranslated(source));
+                }
+            }
+        }
+    }
+}
+
+/// The container's IPv4 address on a network of the nested dockerd, if it has one.
+async fn own_address(docker: &Docker, name: &str) -> Option<Ipv4Addr> {
+    let inspect = docker.inspect_container(name, None).await.ok()?;
+    inspect
+        .network_settings?
+        .networks?
+        .into_values()
+        .find_map(|e| e.ip_address?.parse().ok())
+}
+
+/// Why a connection that reached the endpoint from `source` gets no answer.
+fn untranslated(source: Ipv4Addr) -> String {
+    format!(
+        "its connection reached the endpoint from {source}, its own address on the nested \
+         bridge, untranslated: the endpoint's answer has no route back to it"
+    )
 }
 
 /// A container on the default network downloads [`BULK_BYTES`] from the endpoint within
@@ -129,7 +214,15 @@ pub async fn bulk(docker: &Docker, endpoint: &Endpoint) -> Result<Transfer, Stri
         }),
         ..Default::default()
     };
-    let (code, output) = run_to_end(docker, &container(Probe::Bulk), body).await?;
+    let (code, output) = match run_watched(docker, &container(Probe::Bulk), body, endpoint).await? {
+        Watched::Ended(code, output) => (code, output),
+        Watched::Untranslated(source) => {
+            return Err(format!(
+                "{STALLED} {BULK_BYTES} bytes did not begin: {}",
+                untranslated(source)
+            ));
+        }
+    };
     // `wc -c` prints the count (head and body) on its own line; nc's complaints follow.
     let received: Option<u64> = output.lines().find_map(|l| l.trim().parse().ok());
     let delivery = endpoint.deliveries().last().copied();
@@ -138,6 +231,17 @@ pub async fn bulk(docker: &Docker, endpoint: &Endpoint) -> Result<Transfer, Stri
             bytes: BULK_BYTES,
             ms: d.ms,
         }),
+        (received, Some(d)) if d.stalled => Err(format!(
+            "{STALLED} {BULK_BYTES} bytes stalled: the container received {} bytes (exit \
+             {code}), the endpoint wrote {} bytes in {:.1} s, less than {} KiB in its last {} s, \
+             and reset the connection; output: {}",
+            received.map_or("no count of".to_string(), |n| n.to_string()),
+            d.bytes,
+            d.ms as f64 / 1000.0,
+            STALL_BYTES / 1024,
+            STALL_WINDOW.as_secs(),
+            excerpt(&output)
+        )),
         _ => {
             let sent = match delivery {
                 Some(d) => format!(
@@ -182,8 +286,14 @@ pub async fn publish(docker: &Docker, uplink: &str) -> Result<(), String> {
         ..Default::default()
     };
     start_detached(docker, &name, body).await?;
+    // A container with no address has nothing its published port could lead to (dockerd's
+    // --bridge=none): one attempt shows what the port does, and more would only wait.
+    let attempts = match own_address(docker, &name).await {
+        Some(_) => PUBLISH_ATTEMPTS,
+        None => 1,
+    };
     let uplink = uplink.to_string();
-    let answer = tokio::task::spawn_blocking(move || fetch_from_uplink(&uplink))
+    let answer = tokio::task::spawn_blocking(move || fetch_from_uplink(&uplink, attempts))
         .await
         .map_err(|e| format!("the harness's fetch did not finish: {e}"))?;
     match answer {
@@ -244,13 +354,13 @@ fn published_address() -> SocketAddr {
 
 /// `GET /` at the published port, from the uplink namespace: one attempt a second while the
 /// connection is refused or times out (the nested server may still be starting), at most
-/// [`PUBLISH_ATTEMPTS`]. Blocks.
-fn fetch_from_uplink(uplink: &str) -> Result<String, String> {
+/// `attempts`. Blocks.
+fn fetch_from_uplink(uplink: &str, attempts: u32) -> Result<String, String> {
     let address = published_address();
     let mut last = String::new();
     let started = Instant::now();
-    for _ in 0..PUBLISH_ATTEMPTS {
-        let attempt = Instant::now();
+    for attempt in 1..=attempts {
+        let tried = Instant::now();
         let stream = netns::in_namespace(uplink, || {
             TcpStream::connect_timeout(&address, Duration::from_secs(1))
         });
@@ -272,12 +382,17 @@ fn fetch_from_uplink(uplink: &str) -> Result<String, String> {
             }
             Err(e) => last = e.to_string(),
         }
-        std::thread::sleep(Duration::from_secs(1).saturating_sub(attempt.elapsed()));
+        if attempt < attempts {
+            std::thread::sleep(Duration::from_secs(1).saturating_sub(tried.elapsed()));
+        }
     }
+    let tries = match attempts {
+        1 => "one attempt: the container has no address".to_string(),
+        n => format!("{n} attempts in {} s", started.elapsed().as_secs()),
+    };
     Err(format!(
         "the published port {address} is not reachable from outside the sandbox: {last} \
-         ({PUBLISH_ATTEMPTS} attempts in {} s)",
-        started.elapsed().as_secs()
+         ({tries})"
     ))
 }
 
@@ -305,12 +420,15 @@ pub async fn dns(docker: &Docker) -> Result<(), String> {
         ..Default::default()
     };
     start_detached(docker, DNS_SERVER, server).await?;
-    // The client tries for a few seconds: the server's httpd may not listen yet. Its last
-    // attempt's complaint (`bad address`, `connection refused`) is the output, on stdout
-    // (see [`one_stream`]).
+    // The client tries for a few seconds: the server's httpd may not listen yet (a name
+    // that does not resolve is tried less: [`DNS_TRIES_UNRESOLVED`]). Its last attempt's
+    // complaint (`bad address`, `connection refused`) is the output, on stdout (see
+    // [`one_stream`]).
     let once = fetch(DNS_SERVER, CONTAINER_PORT, "/", FETCH_TIMEOUT_SECS + 5);
     let script = format!(
-        "i=0; until {once} 2>/tmp/nc.err | /bin/busybox grep {MARKER}; do i=$((i+1)); if [ $i -ge 5 ]; then /bin/busybox cat /tmp/nc.err; exit 1; fi; /bin/busybox sleep 1; done"
+        "i=0; until {once} 2>/tmp/nc.err | /bin/busybox grep {MARKER}; do i=$((i+1)); \
+         if [ $i -ge {DNS_TRIES} ] || {{ [ $i -ge {DNS_TRIES_UNRESOLVED} ] && /bin/busybox grep -q 'bad address' /tmp/nc.err; }}; \
+         then /bin/busybox cat /tmp/nc.err; exit 1; fi; /bin/busybox sleep 1; done"
     );
     let client = ContainerCreateBody {
         image: Some(IMAGE.into()),
