@@ -1,8 +1,9 @@
 //! Reuse of unchanged outcomes (`dindcheck run --reuse RESULTS.json`).
 //!
 //! A trial's outcome depends on its inputs: the case after `extend` as resolved, the runsc
-//! binary, the root filesystem, the host's kernel, the harness (its version and the error
-//! catalogue compiled into it) and the probes it runs. Their sha256 is the trial's
+//! binary, the root filesystem, the host's kernel, the harness (its version and the sha256
+//! of the sources it was built from, the error catalogue among them: build.rs) and the
+//! probes it runs. Their sha256 is the trial's
 //! [`digest`], recorded in `results.json`. A run given earlier results takes an earlier
 //! outcome as it is when its digest is the same and the earlier run did not see it vary
 //! (its Stability section): it re-measures only what a change could have changed. The
@@ -45,10 +46,11 @@ impl Inputs {
             .unwrap_or_default()
             .trim()
             .to_string();
+        // The sources' sha256 covers the catalogue too (build.rs).
         let harness = format!(
-            "{} catalogue {}",
+            "{} sources {}",
             env!("CARGO_PKG_VERSION"),
-            sha256(crate::classify::BUILTIN.as_bytes())
+            env!("DINDCHECK_SOURCE_SHA256")
         );
         Inputs {
             runsc,
