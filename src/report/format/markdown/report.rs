@@ -318,86 +318,52 @@ mod tests {
     use super::super::table::cell;
     use super::*;
     use crate::case::Claimed;
-    use crate::case::RunscNetwork;
     use crate::launch::Launcher;
     use crate::outcome::{Outcome, Verdict};
     use crate::report::format::markdown::render;
     use crate::report::results::{CaseInfo, RuntimeInfo, SCHEMA_VERSION};
 
     fn outcome(case: &str, launcher: Launcher, runtime: &str, verdict: Verdict) -> Outcome {
-        Outcome {
-            trial: format!("{case}::{launcher}::{runtime}"),
-            case: case.into(),
-            runtime: runtime.into(),
-            launcher,
-            network: RunscNetwork::None,
-            network_substituted: false,
-            verdict,
-            ready_ms: Some(1500),
-            exit_code: None,
-            decisive: Some("why".into()),
-            error_lines: Vec::new(),
-            log_tail: Vec::new(),
-            daemon: None,
-            probes: Vec::new(),
-            diagnosis: None,
-            catalogue_ids: Vec::new(),
-            leaks: Vec::new(),
-            timing: None,
-            digest: None,
-            reused: None,
-        }
+        let mut o = Outcome::fixture(&format!("{case}::{launcher}::{runtime}"), verdict);
+        o.ready_ms = Some(1500);
+        o.decisive = Some("why".into());
+        o
     }
 
     /// One case, one runtime, both launchers: ready under oci, exited under engine.
     fn two_launchers() -> Results {
-        Results {
-            schema: SCHEMA_VERSION,
-            generated: "now".into(),
-            host: "h".into(),
-            dindcheck_version: "0".into(),
-            host_kernel: "k".into(),
-            network_override: None,
-            runtimes: vec![RuntimeInfo {
-                name: "runsc-1".into(),
-                version: "1".into(),
-                platform: "default".into(),
-                sandbox_network: None,
-            }],
-            rootfs: Vec::new(),
-            cases: vec![CaseInfo {
-                name: "c".into(),
-                description: String::new(),
-                source: String::new(),
-                claim: String::new(),
-                rootfs: "bookworm".into(),
-                extends: None,
-                network: "none".into(),
-                cgroup: None,
-                claimed: None,
-                claimed_probes: Default::default(),
-                changes: Vec::new(),
-                host_writes: Vec::new(),
-            }],
-            outcomes: vec![
-                outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
-                outcome("c", Launcher::Engine, "runsc-1", Verdict::Exited),
-            ],
-            not_run: Vec::new(),
-            complete: true,
-            baselines: Vec::new(),
-            launchers: vec![Launcher::Oci, Launcher::Engine],
-            not_expressible: Vec::new(),
-            leaked: Vec::new(),
-            engine: None,
-            host_checks: None,
-            stability: Vec::new(),
-            merged_from: Vec::new(),
-            disagreements: Vec::new(),
-            answers: Default::default(),
-            exploration: None,
-            claims: Vec::new(),
-        }
+        let mut r: Results = serde_json::from_value(serde_json::json!({
+            "schema": SCHEMA_VERSION, "generated": "now", "host": "h", "dindcheck_version": "0",
+            "host_kernel": "k", "network_override": null, "runtimes": [], "rootfs": [],
+            "cases": [], "outcomes": [], "not_run": [], "complete": true,
+        }))
+        .unwrap();
+        r.runtimes = vec![RuntimeInfo {
+            name: "runsc-1".into(),
+            version: "1".into(),
+            platform: "default".into(),
+            sandbox_network: None,
+        }];
+        r.cases = vec![CaseInfo {
+            name: "c".into(),
+            description: String::new(),
+            source: String::new(),
+            claim: String::new(),
+            rootfs: "bookworm".into(),
+            extends: None,
+            network: "none".into(),
+            cgroup: None,
+            claimed: None,
+            claimed_probes: Default::default(),
+            changes: Vec::new(),
+            host_writes: Vec::new(),
+        }];
+        r.outcomes = vec![
+            outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
+            outcome("c", Launcher::Engine, "runsc-1", Verdict::Exited),
+        ];
+        r.launchers = vec![Launcher::Oci, Launcher::Engine];
+        r
     }
 
     #[test]
