@@ -392,7 +392,8 @@ fn api_error(e: bollard::errors::Error) -> String {
 }
 
 /// Creates and starts `name`, a container that keeps running (a server, or one to exec
-/// into); one of that name left by an earlier attempt is removed first.
+/// into), or one that [`run_to_end`] waits for; one of that name left by an earlier attempt
+/// is removed first.
 async fn start_detached(
     docker: &Docker,
     name: &str,
@@ -413,16 +414,7 @@ async fn run_to_end(
     name: &str,
     body: ContainerCreateBody,
 ) -> Result<(i64, String), String> {
-    remove(docker, name).await;
-    let opts = CreateContainerOptionsBuilder::default().name(name).build();
-    docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(api_error)?;
-    docker
-        .start_container(name, None)
-        .await
-        .map_err(api_error)?;
+    start_detached(docker, name, body).await?;
     let code = match docker.wait_container(name, None).next().await {
         Some(Ok(r)) => r.status_code,
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
