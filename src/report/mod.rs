@@ -1,5 +1,5 @@
 //! The report: what a run produced as data ([`Results`], written as `results.json`), merged
-//! from several runs ([`merge()`]), and rendered in each output format ([`format`]).
+//! from several runs ([`merge()`]), and rendered in each output format ([`format`](mod@format)).
 //!
 //! The data, in this folder:
 //! - [`results`]: the data, claim verdicts included, built from a run by `record`.
@@ -12,7 +12,7 @@
 //! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
 //!   `list --json`, generated from the types.
 //!
-//! The renderers, in [`format`]: one module per output format behind one trait
+//! The renderers, in [`format`](mod@format): one module per output format behind one trait
 //! ([`format::Format`]): JSON, markdown (with its pages and case pages), the heat map.
 
 pub mod answers;

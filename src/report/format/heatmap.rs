@@ -13,7 +13,7 @@
 //! dashed outline rather than a fill near the background's.
 //!
 //! Written by hand rather than with an SVG crate: it is rectangles and text, and the one
-//! thing to get right, escaping, is [`xml`]. `tests/heatmap.rs` renders it to PNG (resvg).
+//! thing to get right, escaping, is `xml`. `tests/heatmap.rs` renders it to PNG (resvg).
 
 use std::fmt::Write as _;
 
