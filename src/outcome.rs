@@ -254,6 +254,28 @@ impl Outcome {
     }
 }
 
+/// Outcomes for the unit tests of every stage that reads them.
+#[cfg(test)]
+impl Outcome {
+    /// `trial` (`case::launcher::runtime`) ended with `verdict`: ready in 1 ms when ready,
+    /// with no line, no probe and no figure.
+    pub(crate) fn fixture(trial: &str, verdict: Verdict) -> Outcome {
+        let mut parts = trial.splitn(3, "::");
+        let (case, launcher, runtime) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or("oci"),
+            parts.next().unwrap_or_default(),
+        );
+        serde_json::from_value(serde_json::json!({
+            "trial": trial, "case": case, "runtime": runtime, "launcher": launcher,
+            "network": "none", "network_substituted": false, "verdict": verdict,
+            "ready_ms": (verdict == Verdict::Ready).then_some(1), "exit_code": null,
+            "decisive": null, "error_lines": [], "log_tail": [],
+        }))
+        .expect("a fixture outcome deserialises")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
-//! Where a run writes `results.json`, `REPORT.md`, the pages of its long sections
-//! ([`crate::report::PAGES`]), the case pages (`cases/<case>.md`) and the heat map
-//! (`heatmap.svg`): checked before the first trial, held for the whole run, and
-//! written as one set.
+//! Where a run writes its report, in every format ([`crate::report::FORMATS`]: `results.json`,
+//! `REPORT.md` with its pages and case pages, `heatmap.svg`): checked before the first
+//! trial, held for the whole run, and written as one set.
 //!
 //! A run can take many minutes; finding only at the end that its output directory is
 //! read-only or full loses every result. So [`OutputDir::prepare`] creates the directory,
@@ -12,9 +11,10 @@
 //! leaves the previous set (and no temporary file) behind; then it removes the case pages of
 //! cases the new report no longer has, still under the lock.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::report::format::File;
 
 /// Less free space than this and the run does not start: a report of the default corpus is
 /// well under a megabyte, this leaves room for far larger ones.
@@ -55,7 +55,7 @@ pub enum OutputError {
 pub struct OutputDir {
     path: PathBuf,
     /// Holds the `flock`; released when dropped (or when the process dies).
-    _lock: File,
+    _lock: std::fs::File,
 }
 
 impl OutputDir {
@@ -115,33 +115,24 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes a run's results: `results.json`, `REPORT.md`, its pages, case pages and heat
-    /// map, removing the case pages of cases it no longer has and the pages it did not write
-    /// (a section with nothing to show: an older page would describe other data).
+    /// Writes a run's results in every format ([`crate::report::FORMATS`]) as one set, then
+    /// removes what a format owns and did not write this time: the case pages of cases the
+    /// report no longer has, and the pages of sections with nothing to show (an older page
+    /// would describe other data).
     pub fn write_results(&self, results: &crate::report::Results) -> Result<(), OutputError> {
-        let json = serde_json::to_string_pretty(results).expect("results serialise");
-        let rendered = crate::report::render(results);
-        let mut files = vec![
-            (PathBuf::from("results.json"), json),
-            (PathBuf::from("REPORT.md"), rendered.markdown),
-            (PathBuf::from(crate::report::HEATMAP_FILE), rendered.heatmap),
-        ];
-        for page in &rendered.pages {
-            files.push((PathBuf::from(page.file), page.text.clone()));
-        }
-        let stale: Vec<&str> = crate::report::PAGES
-            .into_iter()
-            .filter(|f| rendered.pages.iter().all(|p| p.file != *f))
+        let formats = crate::report::FORMATS;
+        let files: Vec<File> = formats.iter().flat_map(|f| f.files(results)).collect();
+        let owned: Vec<_> = formats.iter().map(|f| f.owned()).collect();
+        let folders: Vec<&str> = owned
+            .iter()
+            .flat_map(|o| o.folders.iter().copied())
             .collect();
-        for (case, page) in rendered.case_pages {
-            files.push((
-                Path::new(crate::report::CASES_DIR).join(format!("{case}.md")),
-                page,
-            ));
-        }
-        self.write_files(&files, Some(Path::new(crate::report::CASES_DIR)))?;
-        for f in stale {
-            let p = self.path.join(f);
+        self.write_files(&files, &folders)?;
+        for name in owned.iter().flat_map(|o| o.files.iter()) {
+            if files.iter().any(|(n, _)| n == Path::new(name)) {
+                continue;
+            }
+            let p = self.path.join(name);
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(OutputError::Write { path: p, source: e });
@@ -152,26 +143,12 @@ impl OutputDir {
         Ok(())
     }
 
-    /// Writes `results.json` and `REPORT.md` alone.
-    pub fn write_pair(&self, json: &str, markdown: &str) -> Result<(), OutputError> {
-        self.write_files(
-            &[
-                (PathBuf::from("results.json"), json.to_string()),
-                (PathBuf::from("REPORT.md"), markdown.to_string()),
-            ],
-            None,
-        )
-    }
-
     /// Writes `files` (paths relative to the directory): every one to a temporary file
     /// first (flushed to disk), then all renamed into place. On failure the temporary files
     /// are removed and the previous files stay as they were. Then the `.md` files directly
-    /// in `prune` that are not among `files` are removed: pages of cases that are gone.
-    pub fn write_files(
-        &self,
-        files: &[(PathBuf, String)],
-        prune: Option<&Path>,
-    ) -> Result<(), OutputError> {
+    /// in each of the `prune` folders that are not among `files` are removed: pages of cases
+    /// that are gone.
+    pub fn write_files(&self, files: &[File], prune: &[&str]) -> Result<(), OutputError> {
         // Each temporary file is removed when dropped: on any failure, every one written so
         // far goes, and the previous files stay. Its mode is what `File::create` gives (0666
         // less the umask), not tempfile's private 0600: the report is for everyone to read.
@@ -189,7 +166,7 @@ impl OutputDir {
                         .tempfile_in(dir)
                 })
                 .and_then(|mut t| {
-                    t.write_all(contents.as_bytes())?;
+                    t.write_all(contents)?;
                     t.as_file().sync_all()?;
                     Ok(t)
                 })
@@ -205,10 +182,10 @@ impl OutputDir {
                 source: e.error,
             })?;
         }
-        if let Some(dir) = prune {
-            let keep: Vec<PathBuf> = files.iter().map(|(n, _)| self.path.join(n)).collect();
+        let keep: Vec<PathBuf> = files.iter().map(|(n, _)| self.path.join(n)).collect();
+        for dir in prune {
             let Ok(entries) = std::fs::read_dir(self.path.join(dir)) else {
-                return Ok(());
+                continue;
             };
             for e in entries.flatten() {
                 let p = e.path();
@@ -228,6 +205,14 @@ impl OutputDir {
 mod tests {
     use super::*;
 
+    /// `results.json` and `REPORT.md` with these contents.
+    fn pair(json: &str, markdown: &str) -> [File; 2] {
+        [
+            ("results.json".into(), json.into()),
+            ("REPORT.md".into(), markdown.into()),
+        ]
+    }
+
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_pid() {
         let dir = tempfile::tempdir().unwrap();
@@ -244,10 +229,10 @@ mod tests {
     }
 
     #[test]
-    fn the_pair_is_written_and_no_temporary_file_stays() {
+    fn files_are_written_and_no_temporary_file_stays() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::prepare(dir.path()).unwrap();
-        out.write_pair("{}", "# report").unwrap();
+        out.write_files(&pair("{}", "# report"), &[]).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -259,7 +244,7 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&p.metadata().unwrap().permissions())
         };
         let created = dir.path().join("created");
-        File::create(&created).unwrap();
+        std::fs::File::create(&created).unwrap();
         assert_eq!(mode(&dir.path().join("REPORT.md")), mode(&created));
     }
 
@@ -267,14 +252,14 @@ mod tests {
     fn a_failed_write_leaves_the_previous_files_and_no_temporary_one() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::prepare(dir.path()).unwrap();
-        out.write_pair("{}", "# old").unwrap();
+        out.write_files(&pair("{}", "# old"), &[]).unwrap();
         // A directory where `cases/` must be: the page cannot be written.
         std::fs::write(dir.path().join("cases"), "not a directory").unwrap();
         let files = [
-            (PathBuf::from("REPORT.md"), "# new".to_string()),
-            (Path::new("cases").join("a.md"), "# page".to_string()),
+            (PathBuf::from("REPORT.md"), b"# new".to_vec()),
+            (Path::new("cases").join("a.md"), b"# page".to_vec()),
         ];
-        out.write_files(&files, None).unwrap_err();
+        out.write_files(&files, &[]).unwrap_err();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap(),
             "# old"
@@ -291,12 +276,11 @@ mod tests {
     fn pages_of_cases_that_are_gone_are_removed_and_others_kept() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::prepare(dir.path()).unwrap();
-        let page = |name: &str| (Path::new("cases").join(name), "# page".to_string());
-        out.write_files(&[page("a.md"), page("b.md")], Some(Path::new("cases")))
+        let page = |name: &str| (Path::new("cases").join(name), b"# page".to_vec());
+        out.write_files(&[page("a.md"), page("b.md")], &["cases"])
             .unwrap();
         std::fs::write(dir.path().join("cases/notes.txt"), "mine").unwrap();
-        out.write_files(&[page("b.md")], Some(Path::new("cases")))
-            .unwrap();
+        out.write_files(&[page("b.md")], &["cases"]).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.path().join("cases"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

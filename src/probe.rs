@@ -392,7 +392,8 @@ fn api_error(e: bollard::errors::Error) -> String {
 }
 
 /// Creates and starts `name`, a container that keeps running (a server, or one to exec
-/// into); one of that name left by an earlier attempt is removed first.
+/// into), or one that [`run_to_end`] waits for; one of that name left by an earlier attempt
+/// is removed first.
 async fn start_detached(
     docker: &Docker,
     name: &str,

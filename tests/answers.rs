@@ -46,6 +46,23 @@ fn dindcheck(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `dindcheck COMMAND CASE --runtime RUNTIME EXTRA… --cases CASES --out OUT`: a search
+/// (`minimize` or `repair`) over the corpus `cases`, saving its answer under `out`.
+fn search(
+    command: &str,
+    case: &str,
+    runtime: &str,
+    extra: &[&str],
+    cases: &Path,
+    out: &Path,
+) -> (i32, String) {
+    let mut args = vec![command, case, "--runtime", runtime];
+    args.extend_from_slice(extra);
+    let (cases, out) = (cases.to_str().unwrap(), out.to_str().unwrap());
+    args.extend_from_slice(&["--cases", cases, "--out", out]);
+    dindcheck(&args)
+}
+
 fn corpus(dir: &Path, cases: &[(&str, &str)]) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, text) in cases {
@@ -62,20 +79,14 @@ fn minimize_removes_what_a_small_case_does_not_need_and_writes_a_case_that_loads
     let cases = tmp.path().join("cases");
     let out = tmp.path().join("answers");
     corpus(&cases, &[("small", SMALL)]);
-    let (code, text) = dindcheck(&[
+    let (code, text) = search(
         "minimize",
         "small",
-        "--runtime",
         &runtime.name,
-        "--keep",
-        "ready",
-        "--confirm",
-        "2",
-        "--cases",
-        cases.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        &["--keep", "ready", "--confirm", "2"],
+        &cases,
+        &out,
+    );
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("removed    mount /tmp/dindcheck-unused: removed: trial"),
@@ -131,18 +142,14 @@ fn repair_finds_the_cgroup_mount_a_case_without_one_lacks() {
         .replace("cgroup = \"gvisor\"", "cgroup = \"none\"")
         .replace("setup = \"true\\n\"\n", "");
     corpus(&cases, &[("small", SMALL), ("broken", &broken)]);
-    let (code, text) = dindcheck(&[
+    let (code, text) = search(
         "repair",
         "broken",
-        "--runtime",
         &runtime.name,
-        "--confirm",
-        "2",
-        "--cases",
-        cases.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        &["--confirm", "2"],
+        &cases,
+        &out,
+    );
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("as it is (trial 1): exited (devices-cgroup-missing)"),
@@ -160,16 +167,7 @@ fn repair_finds_the_cgroup_mount_a_case_without_one_lacks() {
     assert_eq!(fix.confirmed, fix.confirmations.len(), "{text}");
     assert!(!r.searched_pairs);
     // A case that already works has nothing to repair: no answer, exit status 5.
-    let (code, text) = dindcheck(&[
-        "repair",
-        "small",
-        "--runtime",
-        &runtime.name,
-        "--cases",
-        cases.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, text) = search("repair", "small", &runtime.name, &[], &cases, &out);
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("already keeps the target"), "{text}");
 }

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use dindcheck::case::{self, RunscNetwork};
 use dindcheck::inventory;
 use dindcheck::launch::Launcher;
-use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::launch::engine::EngineRuntime;
 use dindcheck::launch::scratch::processes_mentioning;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{RunContext, run_trial};
+use dindcheck::runner::run_trial;
 
 #[test]
 fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
@@ -40,18 +40,9 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = OuterEngine::start(&home, &[EngineRuntime::for_trial(&trial)])
-            .await
-            .unwrap();
+        let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&trial)]).await;
         let exec_root = engine.exec_root().expect("an engine dindcheck started");
-        let engine = Arc::new(engine);
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: false,
-            no_probes: false,
-            engine: Some(engine.clone()),
-        };
+        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
         let under_docker = container_cgroups_under_docker();
         let result = run_trial(&trial, &ctx).await.unwrap();
         drop(ctx);
@@ -150,20 +141,10 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = Arc::new(
-            OuterEngine::start(&home, std::slice::from_ref(&first))
-                .await
-                .unwrap(),
-        );
+        let engine = common::start_engine(&home, std::slice::from_ref(&first)).await;
         let pid = engine.pid();
         assert!(engine.runtime_name(&second).is_none());
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: false,
-            no_probes: false,
-            engine: Some(engine.clone()),
-        };
+        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
         // While the trial runs, its container's cgroup is under the trial's own parent.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = {
@@ -251,11 +232,7 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = Arc::new(
-            OuterEngine::start(&home, &[EngineRuntime::for_trial(&local)])
-                .await
-                .unwrap(),
-        );
+        let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&local)]).await;
         let base = engine.image(&rootfs).await.unwrap();
         engine
             .docker()
@@ -268,13 +245,7 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
             )
             .await
             .unwrap();
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: false,
-            no_probes: false,
-            engine: Some(engine.clone()),
-        };
+        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
         let ran = run_trial(&local, &ctx).await;
         let refused = run_trial(&absent, &ctx).await;
         drop(ctx);

@@ -16,7 +16,7 @@ fn committed_results() -> Results {
 #[test]
 fn the_heat_map_is_labelled_and_renders_to_png() {
     let r = committed_results();
-    let svg = report::render(&r).heatmap;
+    let svg = report::heatmap(&r);
     // A label after each cell, and a line of the legend for each diagnosis a cell shows.
     let cells = r.cases.len() * r.runtimes.len() * r.launchers.len();
     assert_eq!(svg.matches("</title></rect><text ").count(), cells);

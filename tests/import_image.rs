@@ -8,17 +8,19 @@
 //! the same. The imported root filesystem, its inventory entry and its image in the engine
 //! are removed afterwards, whatever the result.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
 use dindcheck::inventory::{self, Inventory};
 use dindcheck::launch::Launcher;
-use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::launch::engine::EngineRuntime;
 use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::probe::Probe;
 use dindcheck::rootfs_import;
-use dindcheck::runner::{RunContext, run_trial};
+use dindcheck::runner::run_trial;
 use futures_util::StreamExt;
 
 /// Removes the imported root filesystem when the test ends, passed or not.
@@ -86,11 +88,7 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = Arc::new(
-            OuterEngine::start(&home, &[EngineRuntime::for_trial(&first)])
-                .await
-                .unwrap(),
-        );
+        let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&first)]).await;
         let base = engine.image(&bookworm).await.unwrap();
         let mut out = tokio::fs::File::create(&tarball).await.unwrap();
         let mut stream = engine.docker().export_image(&base.reference);
@@ -124,13 +122,7 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             "the versions recorded from the copy's dpkg database"
         );
 
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: false,
-            no_probes: false,
-            engine: Some(engine.clone()),
-        };
+        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
         let mut compared = Vec::new();
         for case in &cases {
             let mut on_copy = case.clone();

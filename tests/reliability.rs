@@ -132,6 +132,23 @@ fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
+/// A fresh output directory for the run of the test `tag`, or `None` (with a note) when this
+/// host cannot run one.
+fn output_or_skip(tag: &str) -> Option<PathBuf> {
+    inventory()?;
+    Some(tempdir(tag))
+}
+
+/// [`spawn_run`] over the corpus (`cases/`).
+fn spawn_corpus_run(out: &Path, extra: &[&str]) -> Child {
+    spawn_run(&common::root().join("cases"), out, extra)
+}
+
+/// The `results.json` a finished run wrote to `out`.
+fn results_in(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
 /// On our machines `--platform=kvm` starts a sandbox that never runs the container
 /// (docs/host-facts.md, "Platforms"): the trial must end as `timeout` at the case's timeout and leave nothing.
 #[test]
@@ -163,10 +180,9 @@ fn a_hung_platform_is_killed_at_the_timeout() {
 /// ^C in the middle of a run: the sandbox is removed and the report says it is incomplete.
 #[test]
 fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
-    if inventory().is_none() {
+    let Some(out) = output_or_skip("sigint") else {
         return;
-    }
-    let out = tempdir("sigint");
+    };
     let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
@@ -179,8 +195,7 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
         dirs.is_empty(),
         "scratch directories left after ^C: {dirs:?}"
     );
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = results_in(&out);
     assert_eq!(results["complete"], false);
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(md.contains("**Incomplete**"), "{md}");
@@ -191,10 +206,9 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
 /// its scratch directory and removes it.
 #[test]
 fn after_sigkill_the_next_run_removes_what_was_left() {
-    if inventory().is_none() {
+    let Some(out) = output_or_skip("sigkill") else {
         return;
-    }
-    let out = tempdir("sigkill");
+    };
     // A home of its own (the inventory's paths are absolute): every run reaps what dead runs
     // left in its home when it starts, and another test's run starting meanwhile must not
     // reap this one's leftovers before the test looks at them.
@@ -254,18 +268,13 @@ fn two_concurrent_runs_both_complete() {
         "note-attempt-4-five-flags",
     ];
     let outs = [tempdir("concurrent-a"), tempdir("concurrent-b")];
-    let mut children: Vec<Child> = outs
-        .iter()
-        .map(|o| spawn_run(&common::root().join("cases"), o, &cases))
-        .collect();
+    let mut children: Vec<Child> = outs.iter().map(|o| spawn_corpus_run(o, &cases)).collect();
     let mut verdicts = Vec::new();
     for (child, out) in children.iter_mut().zip(&outs) {
         let pid = child.id();
         let status = wait_exit(child, Duration::from_secs(300));
         assert!(status.success(), "a concurrent run failed: {status}");
-        let results: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-                .unwrap();
+        let results = results_in(out);
         let v: Vec<(String, String)> = results["outcomes"]
             .as_array()
             .unwrap()
@@ -289,10 +298,9 @@ fn two_concurrent_runs_both_complete() {
 /// nothing of any of them is left.
 #[test]
 fn ten_hanging_cases_all_time_out_and_leave_nothing() {
-    if inventory().is_none() {
+    let Some(out) = output_or_skip("hang10") else {
         return;
-    }
-    let out = tempdir("hang10");
+    };
     let mut child = spawn_run(
         &common::root().join("tests/fixtures/hang10"),
         &out,
@@ -301,8 +309,7 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
     let pid = child.id();
     let status = wait_exit(&mut child, Duration::from_secs(300));
     assert!(status.success(), "the run failed: {status}");
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = results_in(&out);
     let verdicts: Vec<&str> = results["outcomes"]
         .as_array()
         .unwrap()
@@ -325,11 +332,7 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     let file = dir.join("a-file");
     std::fs::write(&file, "").unwrap();
     let out = file.join("out");
-    let mut child = spawn_run(
-        &common::root().join("cases"),
-        &out,
-        &["--case", "gvisor-tutorial"],
-    );
+    let mut child = spawn_corpus_run(&out, &["--case", "gvisor-tutorial"]);
     let pid = child.id();
     let status = wait_exit(&mut child, Duration::from_secs(60));
     let stderr = stderr_of(&mut child);
@@ -344,21 +347,12 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
 /// the first's pid, before it runs anything.
 #[test]
 fn a_second_run_with_the_same_output_directory_is_refused() {
-    if inventory().is_none() {
+    let Some(out) = output_or_skip("shared-out") else {
         return;
-    }
-    let out = tempdir("shared-out");
-    let mut first = spawn_run(
-        &common::root().join("cases"),
-        &out,
-        &["--case", "gvisor-tutorial"],
-    );
+    };
+    let mut first = spawn_corpus_run(&out, &["--case", "gvisor-tutorial"]);
     wait_for_sandbox(first.id());
-    let mut second = spawn_run(
-        &common::root().join("cases"),
-        &out,
-        &["--case", "gvisor-tutorial"],
-    );
+    let mut second = spawn_corpus_run(&out, &["--case", "gvisor-tutorial"]);
     let status = wait_exit(&mut second, Duration::from_secs(60));
     let stderr = stderr_of(&mut second);
     assert!(!status.success(), "{stderr}");
@@ -388,32 +382,18 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
         &format!("home = \"{}\"", home.display()),
     );
     std::fs::write(home.join("inventory.toml"), text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
-        .args([
-            "run",
-            "--no-doctor",
-            "--runsc-network",
-            "none",
-            "--runtime",
-            RUNTIME,
-        ])
-        .args([
+    let home_arg = home.to_string_lossy().into_owned();
+    let mut child = spawn_corpus_run(
+        &home.join("out"),
+        &[
+            "--home",
+            &home_arg,
             "--launcher",
             "engine",
             "--case",
             "gvisor-tutorial-cap-add-all",
-        ])
-        .arg("--cases")
-        .arg(common::root().join("cases"))
-        .arg("--home")
-        .arg(&home)
-        .arg("--out")
-        .arg(home.join("out"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // Wait for the engine's dockerd, then for the import to be under way.
     let needle = home.to_string_lossy().into_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -440,12 +420,10 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
 /// trial in results.json, and its stability (runs, variants with counts).
 #[test]
 fn a_repeated_run_reports_each_trials_stability() {
-    if inventory().is_none() {
+    let Some(out) = output_or_skip("repeat") else {
         return;
-    }
-    let out = tempdir("repeat");
-    let mut child = spawn_run(
-        &common::root().join("cases"),
+    };
+    let mut child = spawn_corpus_run(
         &out,
         &[
             "--case",
@@ -458,8 +436,7 @@ fn a_repeated_run_reports_each_trials_stability() {
     );
     let status = wait_exit(&mut child, Duration::from_secs(300));
     assert!(status.success(), "the run failed: {status}");
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = results_in(&out);
     assert_eq!(results["outcomes"].as_array().unwrap().len(), 1);
     let stability = results["stability"].as_array().expect("a stability list");
     assert_eq!(stability.len(), 1);

@@ -36,6 +36,14 @@ fn hostile_case(name: &str, text: &str) -> Case {
     hostile_case_allowing(name, text, &[])
 }
 
+/// The keys every case needs, for a case that is about its other keys.
+const PLAIN: &str = "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n";
+
+/// [`hostile_case`] with the keys every case needs ([`PLAIN`]), then `rest`.
+fn plain_case(name: &str, rest: &str) -> Case {
+    hostile_case(name, &format!("{PLAIN}{rest}"))
+}
+
 /// [`hostile_case`], loaded with the permissions that `--allow` gives.
 fn hostile_case_allowing(name: &str, text: &str, allow: &[case::Permission]) -> Case {
     let dir = tempfile::tempdir().unwrap();
@@ -327,10 +335,7 @@ fn a_runsc_that_is_not_executable_is_a_host_fault() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
     runtime.path = copy;
-    let case = hostile_case(
-        "any-case",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
-    );
+    let case = plain_case("any-case", "");
     let err = try_run(&case, &inv, &runtime, Launcher::Oci)
         .map(|r| r.outcome)
         .unwrap_err();
@@ -346,10 +351,7 @@ fn a_root_filesystem_gone_from_its_path_is_a_host_fault() {
     for r in &mut inv.rootfs {
         r.path = empty.path().to_path_buf();
     }
-    let case = hostile_case(
-        "any-case",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\n",
-    );
+    let case = plain_case("any-case", "");
     let err = try_run(&case, &inv, &runtime, Launcher::Oci)
         .map(|r| r.outcome)
         .unwrap_err();
@@ -363,9 +365,9 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
     let Some((inv, runtime)) = host_or_skip() else {
         return;
     };
-    let case = hostile_case(
+    let case = plain_case(
         "killed-from-outside",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 60\nsetup = \"sleep 600\"\n",
+        "timeout = 60\nsetup = \"sleep 600\"\n",
     );
     let needle = format!("/runs/{}-", std::process::id());
     let killer = std::thread::spawn(move || {
@@ -404,9 +406,9 @@ fn a_case_cannot_use_host_memory_without_limit() {
         return;
     };
     // A tmpfs inside gVisor lives in the sandbox's memory: 3 GiB written there must not fit.
-    let case = hostile_case(
+    let case = plain_case(
         "hostile-memory",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 120\n\
+        "timeout = 120\n\
          setup = \"mkdir /hog && mount -t tmpfs -o size=4g hog /hog && dd if=/dev/zero of=/hog/x bs=1M count=3072 2>/dev/null && exit 3\"\n",
     );
     // Stopped inside the sandbox, or the whole sandbox ended by the OOM killer at its limit:
@@ -451,7 +453,7 @@ fn cgroups_a_case_creates_in_the_host_tree_do_not_outlive_it() {
     let case = hostile_case_allowing(
         "hostile-host-cgroups",
         &format!(
-            "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 60\n\
+            "{PLAIN}timeout = 60\n\
              cgroup = \"host-bind-rw\"\ncapabilities.base = \"all\"\n\
              setup = \"mkdir -p {d}/{made}/child {d}/docker/{made} && test -d {d}/{made}/child && exit 4\"\n",
             d = inside.display()
@@ -483,9 +485,9 @@ fn a_setup_cannot_fill_the_host_disk_through_its_io_directory() {
         return;
     };
     // Exit 5 is the setup saying it wrote the whole GiB.
-    let case = hostile_case(
+    let case = plain_case(
         "hostile-disk-fill",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\ntimeout = 120\n\
+        "timeout = 120\n\
          setup = \"dd if=/dev/zero of=/run/dindcheck/fill bs=1M count=1024 2>/dev/null && exit 5\"\n",
     );
     let result = run(&case, &inv, &runtime, Launcher::Oci);
@@ -506,10 +508,7 @@ fn kept_scratch_is_not_reaped_by_the_next_run() {
     let Some((inv, runtime)) = host_or_skip() else {
         return;
     };
-    let case = hostile_case(
-        "kept-scratch",
-        "source = \"t\"\nclaim = \"x\"\nrootfs = \"bookworm\"\nprobes = []\nsetup = \"exit 3\"\n",
-    );
+    let case = plain_case("kept-scratch", "setup = \"exit 3\"\n");
     let kept_root = inventory::home().join("kept");
     let before: Vec<PathBuf> = std::fs::read_dir(&kept_root)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())

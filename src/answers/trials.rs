@@ -411,18 +411,13 @@ pub(crate) mod tests {
     /// error, not by the skip's pointer to it (which no catalogue entry can explain).
     #[test]
     fn a_skipped_probe_is_judged_by_the_image_imports_error() {
-        let o: Outcome = serde_json::from_value(serde_json::json!({
-            "trial": "t::oci::r", "case": "t", "runtime": "r", "launcher": "oci",
-            "network": "none", "network_substituted": false, "verdict": "ready",
-            "ready_ms": 1, "exit_code": null, "decisive": null, "error_lines": [],
-            "log_tail": [],
-            "probes": [
-                {"probe": "image-load", "verdict": "failed", "ms": 1,
-                 "detail": "load failed: mount: permission denied", "diagnosis": "unknown"},
-                {"probe": "run-none", "verdict": "skipped", "ms": 0,
-                 "detail": "the image could not be imported (see image-load)"}
-            ]
-        }))
+        let mut o = Outcome::fixture("t::oci::r", crate::outcome::Verdict::Ready);
+        o.probes = serde_json::from_value(serde_json::json!([
+            {"probe": "image-load", "verdict": "failed", "ms": 1,
+             "detail": "load failed: mount: permission denied", "diagnosis": "unknown"},
+            {"probe": "run-none", "verdict": "skipped", "ms": 0,
+             "detail": "the image could not be imported (see image-load)"}
+        ]))
         .unwrap();
         let target = Target::parse("ready,run-none").unwrap();
         let seen = target.judge(&o);

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
     Clone,
     Copy,
     Debug,
+    Hash,
     PartialEq,
     Eq,
-    Hash,
     PartialOrd,
     Ord,
-    Deserialize,
     Serialize,
+    Deserialize,
     schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]

@@ -1,7 +1,7 @@
 //! What `dindcheck minimize` and `dindcheck repair` found, as data: saved as JSON under
 //! `reports/answers/` by the commands (they are expensive: trials by the dozen), read back
 //! into [`Results::answers`](super::Results) when a report is written, and rendered by
-//! [`super::answers_md`]. The report never recomputes them.
+//! the markdown format (`format/markdown/answers.rs`). The report never recomputes them.
 
 use std::path::Path;
 

@@ -416,17 +416,12 @@ mod tests {
 
     #[test]
     fn a_runs_failures_are_its_verdicts_and_its_failed_probes() {
-        let o: Outcome = serde_json::from_value(serde_json::json!({
-            "trial": "t::oci::r", "case": "t", "runtime": "r", "launcher": "oci",
-            "network": "none", "network_substituted": false, "verdict": "ready",
-            "ready_ms": 1, "exit_code": null, "decisive": null, "error_lines": [],
-            "log_tail": [],
-            "probes": [
-                {"probe": "exec", "verdict": "failed", "ms": 1, "detail": "boom 12",
-                 "diagnosis": "unknown"},
-                {"probe": "build", "verdict": "skipped", "ms": 0, "detail": "no image"}
-            ]
-        }))
+        let mut o = Outcome::fixture("t::oci::r", Verdict::Ready);
+        o.probes = serde_json::from_value(serde_json::json!([
+            {"probe": "exec", "verdict": "failed", "ms": 1, "detail": "boom 12",
+             "diagnosis": "unknown"},
+            {"probe": "build", "verdict": "skipped", "ms": 0, "detail": "no image"}
+        ]))
         .unwrap();
         let f = of_outcomes([&o]);
         assert_eq!(f.len(), 1);

@@ -1,52 +1,40 @@
 //! The report: what a run produced as data ([`Results`], written as `results.json`), merged
-//! from several runs ([`merge()`]), and rendered as markdown ([`markdown()`]).
+//! from several runs ([`merge()`]), and rendered in each output format ([`format`](mod@format)).
 //!
-//! - [`results`]: the data, claim verdicts included, built from a run.
+//! The data, in this folder:
+//! - [`results`]: the data, claim verdicts included, built from a run by `record`.
 //! - [`merge`](mod@merge): shards of one run into one matrix, other hosts as extra columns.
-//! - [`markdown`](mod@markdown): the document, its header, matrix and per-case details.
-//! - `summary`: the opening (verdict counts, the gate's answer, root causes), and
-//!   `recommend`: its first screen (which recipe works here, the least it needs, the one
-//!   change that fixes yours).
-//! - `pages`: the long sections (minimal recipes, why each flag, workload probes, catalogue
-//!   entries), each a page beside the report that it links with one line.
-//! - `case_page`, `heatmap`: each case's page and the SVG heat map, beside the report.
+//! - [`claims`]: each case's claim judged against what was measured.
+//! - [`answers`]: what `minimize` and `repair` saved, read from the output directory.
+//! - [`gaps`]: every saved failure clustered by its line: the catalogue's coverage.
+//! - [`stability`]: repeated trials folded into one, with how often each outcome came.
 //! - [`fail_on`]: the conditions `run --fail-on` fails the exit status on.
 //! - [`schemas`]: the JSON Schemas of `results.json`, case files, `doctor --json` and
 //!   `list --json`, generated from the types.
-//! - `sections`: the other tables (host checks, engine, probes, catalogue, before/after).
-//! - [`claims`]: each case's claim judged against what was measured.
-//! - [`gaps`]: every saved failure clustered by its line: the catalogue's coverage.
+//!
+//! The renderers, in [`format`](mod@format): one module per output format behind one trait
+//! ([`format::Format`]): JSON, markdown (with its pages and case pages), the heat map.
 
 pub mod answers;
-pub mod answers_md;
-mod case_page;
 pub mod claims;
 pub mod fail_on;
-mod files;
+pub mod format;
 pub mod gaps;
-mod heatmap;
-pub mod markdown;
 pub mod merge;
-mod network;
-pub mod pages;
-mod recommend;
 mod record;
 pub mod results;
-mod reused;
 pub mod schemas;
-mod sections;
 pub mod stability;
-mod summary;
-mod table;
 
 pub use fail_on::{EXIT_FAIL_ON, FailOn, failed_conditions};
-pub use markdown::{CASES_DIR, HEATMAP_FILE, Rendered, markdown, render};
+pub use format::files::{CASES_DIR, HEATMAP_FILE, PAGES};
+pub use format::heatmap::heatmap;
+pub use format::markdown::{Page, Rendered, cell, markdown, matrix_cell, render, summary_line};
+pub use format::{FORMATS, Format};
 pub use merge::{MergeError, merge};
-pub use pages::{PAGES, Page};
 pub use record::RunRecord;
 pub use results::{
     BaselineStatus, CaseInfo, ClaimStatus, ClaimVerdict, EngineFigures, ImportFigure, NotRun,
     Results, RuntimeInfo, SCHEMA_VERSION,
 };
 pub use stability::{Stability, Variant, fold_repeats};
-pub use table::{cell, matrix_cell, summary_line};

@@ -88,21 +88,23 @@ fn apply(root: &Path, entries: &[E<'_>]) -> Result<LayerStats, ImportError> {
     layer::apply(root, &layer(entries)[..], "test-layer")
 }
 
+/// A fresh root with one layer of `entries` applied.
+fn applied(entries: &[E<'_>]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    apply(root.path(), entries).unwrap();
+    root
+}
+
 #[test]
 fn whiteouts_remove_files_and_opaque_directories_empty_what_lower_layers_left() {
-    let root = tempfile::tempdir().unwrap();
+    let root = applied(&[
+        E::Dir("etc"),
+        E::File("etc/gone", "a"),
+        E::File("etc/kept", "b"),
+        E::Dir("var/lib/docker"),
+        E::File("var/lib/docker/old", "c"),
+    ]);
     let r = root.path();
-    apply(
-        r,
-        &[
-            E::Dir("etc"),
-            E::File("etc/gone", "a"),
-            E::File("etc/kept", "b"),
-            E::Dir("var/lib/docker"),
-            E::File("var/lib/docker/old", "c"),
-        ],
-    )
-    .unwrap();
     let stats = apply(
         r,
         &[
@@ -125,17 +127,12 @@ fn whiteouts_remove_files_and_opaque_directories_empty_what_lower_layers_left() 
 
 #[test]
 fn ownership_modes_and_device_nodes_are_kept() {
-    let root = tempfile::tempdir().unwrap();
+    let root = applied(&[
+        E::Owned("usr/bin/suid", 1000, 0o4755),
+        E::CharDev("dev/null", 1, 3),
+        E::Link("bin", "usr/bin"),
+    ]);
     let r = root.path();
-    apply(
-        r,
-        &[
-            E::Owned("usr/bin/suid", 1000, 0o4755),
-            E::CharDev("dev/null", 1, 3),
-            E::Link("bin", "usr/bin"),
-        ],
-    )
-    .unwrap();
     let m = std::fs::metadata(r.join("usr/bin/suid")).unwrap();
     assert_eq!((m.uid(), m.gid()), (1000, 1000));
     assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
@@ -183,32 +180,24 @@ fn path_traversal_is_refused() {
 
 #[test]
 fn an_absolute_symlink_on_the_way_resolves_inside_the_root() {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    apply(
-        r,
-        &[
-            E::Dir("etc"),
-            E::Link("conf", "/etc"),
-            E::File("conf/x", "y"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(std::fs::read_to_string(r.join("etc/x")).unwrap(), "y");
+    // `conf` is `/etc` within the root: `conf/x` lands in the root's `etc`, not the host's.
+    let entries = [
+        E::Dir("etc"),
+        E::Link("conf", "/etc"),
+        E::File("conf/x", "y"),
+    ];
+    let root = applied(&entries);
+    let x = std::fs::read_to_string(root.path().join("etc/x")).unwrap();
+    assert_eq!(x, "y");
 }
 
 #[test]
 fn hard_links_link_within_the_root() {
-    let root = tempfile::tempdir().unwrap();
+    let root = applied(&[
+        E::File("usr/bin/a", "same"),
+        E::Hard("usr/bin/b", "usr/bin/a"),
+    ]);
     let r = root.path();
-    apply(
-        r,
-        &[
-            E::File("usr/bin/a", "same"),
-            E::Hard("usr/bin/b", "usr/bin/a"),
-        ],
-    )
-    .unwrap();
     let (a, b) = (
         std::fs::metadata(r.join("usr/bin/a")).unwrap(),
         std::fs::metadata(r.join("usr/bin/b")).unwrap(),
@@ -216,15 +205,17 @@ fn hard_links_link_within_the_root() {
     assert_eq!(a.ino(), b.ino());
 }
 
+/// Adds a regular file to an image tarball.
+fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, path, data).unwrap();
+}
+
 /// A `docker save` tarball of `layers` (bottom first).
 fn docker_save(layers: &[Vec<u8>]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, path, data).unwrap();
-    };
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let config_name = format!("{:x}.json", Sha256::digest(config));
     add(&mut b, &config_name, config);
@@ -249,12 +240,6 @@ fn oci_layout(layers: &[Vec<u8>]) -> Vec<u8> {
 /// The same, the last layer's blob holding `swapped` (gzip'd) under the name of the real one.
 fn oci_layout_with(layers: &[Vec<u8>], swapped: Option<&[u8]>) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, path, data).unwrap();
-    };
     let blob_as = |b: &mut tar::Builder<Vec<u8>>, named: &[u8], data: &[u8]| {
         let hex = format!("{:x}", Sha256::digest(named));
         add(b, &format!("blobs/sha256/{hex}"), data);

@@ -5,9 +5,12 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use dindcheck::case::{self, Case, Corpus};
 use dindcheck::inventory::{self, Inventory, Runtime};
+use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::runner::RunContext;
 
 /// The repository.
 pub fn root() -> &'static Path {
@@ -147,21 +150,36 @@ pub fn subdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// The trial flow's context for the trials of `inventory` in `home`, through `engine` when
+/// the trials go through an outer engine.
+pub fn context(
+    home: &Path,
+    inventory: &Inventory,
+    no_probes: bool,
+    engine: Option<Arc<OuterEngine>>,
+) -> RunContext {
+    RunContext {
+        home: home.to_path_buf(),
+        inventory: inventory.clone(),
+        keep_scratch: false,
+        no_probes,
+        engine,
+    }
+}
+
+/// Starts an outer engine in `home` with `runtimes`, shared as a run's trials share it.
+pub async fn start_engine(home: &Path, runtimes: &[EngineRuntime]) -> Arc<OuterEngine> {
+    Arc::new(OuterEngine::start(home, runtimes).await.unwrap())
+}
+
 /// Runs `trial` once, for real, with `inventory`, and checks that its teardown left nothing
 /// (the flow's own leak check).
-#[allow(dead_code)]
 pub fn run_once(
     trial: &dindcheck::plan::Trial,
     inventory: &Inventory,
     no_probes: bool,
 ) -> dindcheck::runner::TrialResult {
-    let ctx = dindcheck::runner::RunContext {
-        home: inventory::home(),
-        inventory: inventory.clone(),
-        keep_scratch: false,
-        no_probes,
-        engine: None,
-    };
+    let ctx = context(&inventory::home(), inventory, no_probes, None);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let result = rt
         .block_on(dindcheck::runner::run_trial(trial, &ctx))

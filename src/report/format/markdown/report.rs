@@ -8,80 +8,18 @@
 
 use std::fmt::Write as _;
 
-use super::case_page::case_page;
 use super::claims::claims;
-use super::heatmap::heatmap;
-use super::pages::{Page, pages};
-use super::results::{CaseInfo, Results};
+use super::pages::pages;
 use super::sections::{
     before_after, catalogue_gaps, changed_since_baseline, design_note, engine_figures, host_checks,
     teardown_leaks,
 };
 use super::summary::summary;
-use super::table::{ByTrial, View, cell, launchers, not_run_cell, short_cell};
-
-/// The heat map's file name, beside `REPORT.md`.
-pub const HEATMAP_FILE: &str = "heatmap.svg";
-/// The folder of the case pages, beside `REPORT.md`.
-pub use super::files::CASES_DIR;
-
-/// Everything a report is made of: `REPORT.md`, the pages of its long sections, one page
-/// per case and the heat map.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rendered {
-    pub markdown: String,
-    /// The long sections, each written as its `file` beside `REPORT.md`.
-    pub pages: Vec<Page>,
-    /// `(case name, its page)`, written as `cases/<case>.md`.
-    pub case_pages: Vec<(String, String)>,
-    pub heatmap: String,
-}
-
-/// Renders the report, its case pages and its heat map.
-pub fn render(r: &Results) -> Rendered {
-    let by_trial = by_trial(r);
-    let columns = columns(r);
-    let view = View {
-        by_trial: &by_trial,
-        columns: &columns,
-    };
-    Rendered {
-        markdown: markdown(r),
-        pages: pages(r),
-        case_pages: r
-            .cases
-            .iter()
-            .map(|c| (c.name.clone(), case_page(r, c, &view)))
-            .collect(),
-        heatmap: heatmap(r, &view),
-    }
-}
-
-fn by_trial(r: &Results) -> ByTrial<'_> {
-    r.outcomes
-        .iter()
-        .map(|o| {
-            (
-                (o.case.as_str(), o.launcher.as_str(), o.runtime.as_str()),
-                o,
-            )
-        })
-        .collect()
-}
-
-/// Side by side: each runtime's launchers next to each other, so that a difference between
-/// them stands out.
-fn columns(r: &Results) -> Vec<(&str, &'static str)> {
-    let launchers = launchers(r);
-    r.runtimes
-        .iter()
-        .flat_map(|rt| {
-            launchers
-                .iter()
-                .map(move |l| (rt.name.as_str(), l.as_str()))
-        })
-        .collect()
-}
+use super::table::{cell, header, not_run_cell, short_cell};
+use crate::report::format::files::{CASES_DIR, HEATMAP_FILE};
+use crate::report::format::view::View;
+use crate::report::format::view::launchers;
+use crate::report::results::{CaseInfo, Results};
 
 /// More inputs than this are shown one row per host.
 const MERGED_ROWS: usize = 8;
@@ -101,7 +39,8 @@ fn merged_from(md: &mut String, r: &Results) {
     // A partitioned conformance run gives one input per trial: many inputs of one host
     // are one row (every input's figures stay in results.json's merged_from).
     if r.merged_from.len() > MERGED_ROWS {
-        let mut groups: Vec<(&str, &str, &str, Vec<&super::results::MergedInput>)> = Vec::new();
+        let mut groups: Vec<(&str, &str, &str, Vec<&crate::report::results::MergedInput>)> =
+            Vec::new();
         for i in &r.merged_from {
             let key = (
                 i.host.as_str(),
@@ -188,12 +127,7 @@ pub fn markdown(r: &Results) -> String {
         "\n![Heat map: the verdict of every case × runtime × launcher]({HEATMAP_FILE})\n"
     );
 
-    let by_launcher = by_trial(r);
-    let columns = columns(r);
-    let view = View {
-        by_trial: &by_launcher,
-        columns: &columns,
-    };
+    let view = View::of(r);
     let _ = writeln!(md, "## Matrix\n");
     let _ = writeln!(
         md,
@@ -201,7 +135,7 @@ pub fn markdown(r: &Results) -> String {
          ⧗ timeout, with the catalogue entry that explains it. A case's page (its name) has \
          the full lines, the timings and the logs.\n"
     );
-    let _ = writeln!(md, "{}", view.header("case | rootfs"));
+    let _ = writeln!(md, "{}", header(&view, "case | rootfs"));
     for c in &r.cases {
         let _ = write!(
             md,
@@ -210,8 +144,8 @@ pub fn markdown(r: &Results) -> String {
             c.name,
             cell(&c.rootfs)
         );
-        for (rt, l) in &columns {
-            let text = match by_launcher.get(&(c.name.as_str(), *l, *rt)) {
+        for (rt, l) in &view.columns {
+            let text = match view.by_trial.get(&(c.name.as_str(), *l, *rt)) {
                 Some(o) => short_cell(o),
                 None => not_run_cell(r, &c.name, l, rt),
             };
@@ -319,11 +253,16 @@ pub fn markdown(r: &Results) -> String {
     }
 
     claims(&mut md, r, &view);
-    super::answers_md::fixes(&mut md, &r.answers);
+    super::answers::fixes(&mut md, &r.answers);
     super::pages::list(&mut md, &pages(r));
     design_note(&mut md, r, &view);
     before_after(&mut md, r, &view);
-    super::network::network_matrix(&mut md, r, CASES_DIR, Some(super::files::NETWORKING_PAGE));
+    super::network::network_matrix(
+        &mut md,
+        r,
+        CASES_DIR,
+        Some(crate::report::format::files::NETWORKING_PAGE),
+    );
     super::sections::stability(&mut md, &r.stability);
     super::reused::section(&mut md, &r.outcomes);
     teardown_leaks(&mut md, r);
@@ -365,7 +304,7 @@ pub fn markdown(r: &Results) -> String {
 
 /// What the runtime's trials ran with: each case's own mode (sandbox networking real), or
 /// `none` in place of `sandbox` where it cannot start here, or the run's override.
-fn runtime_network(r: &Results, rt: &super::results::RuntimeInfo) -> String {
+fn runtime_network(r: &Results, rt: &crate::report::results::RuntimeInfo) -> String {
     match (&r.network_override, &rt.sandbox_network) {
         (Some(net), _) => format!("{net} (every case, `--runsc-network {net}`)"),
         (None, Some(_)) => "none in place of sandbox (cannot start here)".into(),
@@ -375,89 +314,56 @@ fn runtime_network(r: &Results, rt: &super::results::RuntimeInfo) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::claims::claim_cell;
+    use super::super::table::cell;
     use super::*;
     use crate::case::Claimed;
-    use crate::case::RunscNetwork;
     use crate::launch::Launcher;
     use crate::outcome::{Outcome, Verdict};
-    use crate::report::claims::claim_cell;
+    use crate::report::format::markdown::render;
     use crate::report::results::{CaseInfo, RuntimeInfo, SCHEMA_VERSION};
-    use crate::report::table::cell;
 
     fn outcome(case: &str, launcher: Launcher, runtime: &str, verdict: Verdict) -> Outcome {
-        Outcome {
-            trial: format!("{case}::{launcher}::{runtime}"),
-            case: case.into(),
-            runtime: runtime.into(),
-            launcher,
-            network: RunscNetwork::None,
-            network_substituted: false,
-            verdict,
-            ready_ms: Some(1500),
-            exit_code: None,
-            decisive: Some("why".into()),
-            error_lines: Vec::new(),
-            log_tail: Vec::new(),
-            daemon: None,
-            probes: Vec::new(),
-            diagnosis: None,
-            catalogue_ids: Vec::new(),
-            leaks: Vec::new(),
-            timing: None,
-            digest: None,
-            reused: None,
-        }
+        let mut o = Outcome::fixture(&format!("{case}::{launcher}::{runtime}"), verdict);
+        o.ready_ms = Some(1500);
+        o.decisive = Some("why".into());
+        o
     }
 
     /// One case, one runtime, both launchers: ready under oci, exited under engine.
     fn two_launchers() -> Results {
-        Results {
-            schema: SCHEMA_VERSION,
-            generated: "now".into(),
-            host: "h".into(),
-            dindcheck_version: "0".into(),
-            host_kernel: "k".into(),
-            network_override: None,
-            runtimes: vec![RuntimeInfo {
-                name: "runsc-1".into(),
-                version: "1".into(),
-                platform: "default".into(),
-                sandbox_network: None,
-            }],
-            rootfs: Vec::new(),
-            cases: vec![CaseInfo {
-                name: "c".into(),
-                description: String::new(),
-                source: String::new(),
-                claim: String::new(),
-                rootfs: "bookworm".into(),
-                extends: None,
-                network: "none".into(),
-                cgroup: None,
-                claimed: None,
-                claimed_probes: Default::default(),
-                changes: Vec::new(),
-                host_writes: Vec::new(),
-            }],
-            outcomes: vec![
-                outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
-                outcome("c", Launcher::Engine, "runsc-1", Verdict::Exited),
-            ],
-            not_run: Vec::new(),
-            complete: true,
-            baselines: Vec::new(),
-            launchers: vec![Launcher::Oci, Launcher::Engine],
-            not_expressible: Vec::new(),
-            leaked: Vec::new(),
-            engine: None,
-            host_checks: None,
-            stability: Vec::new(),
-            merged_from: Vec::new(),
-            disagreements: Vec::new(),
-            answers: Default::default(),
-            exploration: None,
-            claims: Vec::new(),
-        }
+        let mut r: Results = serde_json::from_value(serde_json::json!({
+            "schema": SCHEMA_VERSION, "generated": "now", "host": "h", "dindcheck_version": "0",
+            "host_kernel": "k", "network_override": null, "runtimes": [], "rootfs": [],
+            "cases": [], "outcomes": [], "not_run": [], "complete": true,
+        }))
+        .unwrap();
+        r.runtimes = vec![RuntimeInfo {
+            name: "runsc-1".into(),
+            version: "1".into(),
+            platform: "default".into(),
+            sandbox_network: None,
+        }];
+        r.cases = vec![CaseInfo {
+            name: "c".into(),
+            description: String::new(),
+            source: String::new(),
+            claim: String::new(),
+            rootfs: "bookworm".into(),
+            extends: None,
+            network: "none".into(),
+            cgroup: None,
+            claimed: None,
+            claimed_probes: Default::default(),
+            changes: Vec::new(),
+            host_writes: Vec::new(),
+        }];
+        r.outcomes = vec![
+            outcome("c", Launcher::Oci, "runsc-1", Verdict::Ready),
+            outcome("c", Launcher::Engine, "runsc-1", Verdict::Exited),
+        ];
+        r.launchers = vec![Launcher::Oci, Launcher::Engine];
+        r
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::results::Results;
 use super::table::catalogue_link;
 use crate::classify::UNKNOWN;
 use crate::gate::BaselineComparison;
 use crate::outcome::Verdict;
+use crate::report::results::Results;
 
 /// How many root causes the summary names before "Also".
 const TOP: usize = 5;
@@ -51,7 +51,7 @@ fn verdict_counts(md: &mut String, r: &Results) {
         r.outcomes.len(),
         r.cases.len(),
         r.runtimes.len(),
-        super::table::launchers(r).len(),
+        crate::report::format::view::launchers(r).len(),
         parts.join(" · ")
     );
 }

@@ -12,12 +12,12 @@
 
 use std::fmt::Write as _;
 
-use super::answers::{Minimized, SearchKind};
-use super::files::MINIMAL_RECIPES_PAGE;
-use super::results::Results;
 use super::table::{catalogue_link, cell};
 use crate::outcome::{Outcome, Verdict};
 use crate::probe::ProbeVerdict;
+use crate::report::answers::{Minimized, SearchKind};
+use crate::report::format::files::MINIMAL_RECIPES_PAGE;
+use crate::report::results::Results;
 
 /// Whether `case` is a claim (tests an assertion) rather than a recipe: its name starts with
 /// `claim-`.
@@ -157,7 +157,7 @@ fn tied(group: &[Standing]) -> String {
 /// under each launcher.
 fn which_recipe(md: &mut String, r: &Results) {
     let _ = writeln!(md, "\n### Which recipe works here\n");
-    let launchers = super::table::launchers(r);
+    let launchers = crate::report::format::view::launchers(r);
     for rt in &r.runtimes {
         let _ = write!(md, "- **{}** ({}): ", cell(&rt.name), cell(&rt.version));
         let groups = ranked(r, &rt.name, None);

@@ -1,12 +1,12 @@
-//! What every table of the report shares: escaping text for a cell, the compact form of an
-//! outcome, and the columns (runtime, launcher) that each per-case table shows side by side.
+//! What every table of the markdown report shares: escaping text for a cell, the compact
+//! form of an outcome, and the header of a table whose columns are the view's (runtime,
+//! launcher) pairs.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::results::Results;
-use crate::launch::Launcher;
 use crate::outcome::{Outcome, Verdict};
+use crate::report::Results;
+use crate::report::format::view::{View, is_not_expressible};
 
 /// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
 /// link or image to anywhere but an anchor of the report itself (lines come from sandbox
@@ -102,51 +102,13 @@ pub(super) fn catalogue_link(text: &str, id: &str) -> String {
     if id == crate::classify::UNKNOWN {
         format!("[{text}](REPORT.md#catalogue-gaps)")
     } else {
-        format!("[{text}]({}#{})", super::files::CATALOGUE_PAGE, anchor(id))
+        format!(
+            "[{text}]({}#{})",
+            crate::report::format::files::CATALOGUE_PAGE,
+            anchor(id)
+        )
     }
 }
-
-/// Outcomes by (case, launcher, runtime).
-pub(super) type ByTrial<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Outcome>;
-
-/// The outcomes, and the columns (runtime, launcher) that every per-case table shows side
-/// by side, as the matrix does.
-pub(super) struct View<'a> {
-    pub(super) by_trial: &'a ByTrial<'a>,
-    pub(super) columns: &'a [(&'a str, &'a str)],
-}
-
-impl View<'_> {
-    pub(super) fn get<'k>(
-        &'k self,
-        case: &'k str,
-        column: (&'k str, &'k str),
-    ) -> Option<&'k Outcome> {
-        // The map is covariant in its keys: it can be asked with shorter-lived ones.
-        let map: &BTreeMap<(&'k str, &'k str, &'k str), &'k Outcome> = self.by_trial;
-        map.get(&(case, column.1, column.0)).copied()
-    }
-
-    /// A table's header: the leading `first` columns (`a | b`), then one per column.
-    pub(super) fn header(&self, first: &str) -> String {
-        let mut header = format!("| {first} |");
-        let mut rule = String::from("|---|");
-        for _ in first.matches(" | ") {
-            rule.push_str("---|");
-        }
-        for (rt, l) in self.columns {
-            let _ = write!(header, " {} {} |", cell(rt), cell(l));
-            rule.push_str("---|");
-        }
-        format!("{header}\n{rule}")
-    }
-}
-
-pub(super) fn is_not_expressible(r: &Results, case: &str, launcher: &str, runtime: &str) -> bool {
-    let name = format!("{case}::{launcher}::{runtime}");
-    r.not_expressible.iter().any(|n| n.trial == name)
-}
-
 pub(super) fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &str) -> String {
     let name = format!("{case}::{launcher}::{runtime}");
     if is_not_expressible(r, case, launcher, runtime) {
@@ -155,15 +117,6 @@ pub(super) fn not_run_cell(r: &Results, case: &str, launcher: &str, runtime: &st
         "not run (see [Not run](#not-run))".into()
     } else {
         "–".into()
-    }
-}
-
-/// The run's launchers; results written before launchers existed were all `oci`.
-pub(super) fn launchers(r: &Results) -> Vec<Launcher> {
-    if r.launchers.is_empty() {
-        vec![Launcher::Oci]
-    } else {
-        r.launchers.clone()
     }
 }
 
@@ -189,4 +142,18 @@ pub(super) fn probe_cell(r: Option<&crate::probe::ProbeResult>) -> String {
         ProbeVerdict::Skipped => "– skipped".to_string(),
         ProbeVerdict::NotApplicable => "n/a".to_string(),
     }
+}
+
+/// A table's header: the leading `first` columns (`a | b`), then one per column.
+pub(super) fn header(view: &View, first: &str) -> String {
+    let mut header = format!("| {first} |");
+    let mut rule = String::from("|---|");
+    for _ in first.matches(" | ") {
+        rule.push_str("---|");
+    }
+    for (rt, l) in &view.columns {
+        let _ = write!(header, " {} {} |", cell(rt), cell(l));
+        rule.push_str("---|");
+    }
+    format!("{header}\n{rule}")
 }

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::results::Results;
 use super::table::{cell, probe_cell};
 use crate::outcome::Outcome;
 use crate::probe::{Probe, ProbeVerdict};
+use crate::report::results::Results;
 
 /// The network probes of every trial that ran them (sandbox networking under the OCI
 /// launcher): one row per case × runtime, each cell the probe's time (and `bulk`'s rate) or

@@ -13,14 +13,15 @@
 //! dashed outline rather than a fill near the background's.
 //!
 //! Written by hand rather than with an SVG crate: it is rectangles and text, and the one
-//! thing to get right, escaping, is [`xml`]. `tests/heatmap.rs` renders it to PNG (resvg).
+//! thing to get right, escaping, is `xml`. `tests/heatmap.rs` renders it to PNG (resvg).
 
 use std::fmt::Write as _;
 
-use super::results::Results;
-use super::table::{View, is_not_expressible};
+use super::files::HEATMAP_FILE;
+use super::view::{View, is_not_expressible};
 use crate::outcome::{Outcome, Verdict};
 use crate::probe::ProbeVerdict;
+use crate::report::results::Results;
 
 const CELL_W: usize = 100;
 const CELL_H: usize = 20;
@@ -172,7 +173,8 @@ fn rect(svg: &mut String, x: usize, y: usize, w: usize, h: usize, p: Paint) {
 }
 
 /// The heat map of `r` as an SVG document.
-pub(super) fn heatmap(r: &Results, view: &View) -> String {
+pub fn heatmap(r: &Results) -> String {
+    let view = &View::of(r);
     let diagnoses = diagnoses(r);
     let cols = view.columns.len();
     let width = (LABEL_W + cols * CELL_W + 10).max(LABEL_W + 420);
@@ -270,6 +272,15 @@ pub(super) fn heatmap(r: &Results, view: &View) -> String {
     svg
 }
 
+/// `heatmap.svg`, beside the report that shows it.
+pub struct HeatMap;
+
+impl super::Format for HeatMap {
+    fn files(&self, r: &Results) -> Vec<super::File> {
+        vec![(HEATMAP_FILE.into(), heatmap(r).into_bytes())]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +288,7 @@ mod tests {
     /// A ready trial of the committed results with every probe applicable, its first `ok`
     /// probes passing and the others failing.
     fn ready_with(ok: usize) -> Outcome {
-        let text = include_str!("../../reports/results.json");
+        let text = include_str!("../../../reports/results.json");
         let r: Results = serde_json::from_str(text).unwrap();
         let mut o = r
             .outcomes

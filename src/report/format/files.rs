@@ -1,5 +1,12 @@
-//! The names of the files a report writes beside `REPORT.md`: a leaf module, so that every
-//! renderer can link to a page without importing the one that writes it.
+//! The names of the files a report writes: a leaf module, so that every format can link to
+//! another's file without importing the one that writes it.
+
+/// The data, written by the JSON format.
+pub const RESULTS_FILE: &str = "results.json";
+/// The markdown report.
+pub const REPORT_FILE: &str = "REPORT.md";
+/// The heat map, beside `REPORT.md`.
+pub const HEATMAP_FILE: &str = "heatmap.svg";
 
 /// Where the case pages go, under the output directory.
 pub const CASES_DIR: &str = "cases";

@@ -5,10 +5,11 @@
 
 use std::fmt::Write as _;
 
-use super::results::{CaseInfo, Results};
 use super::sections::trial_diagnosis;
-use super::table::{View, cell, fenced, matrix_cell};
+use super::table::{cell, fenced, matrix_cell};
 use crate::outcome::{Outcome, Verdict};
+use crate::report::format::view::View;
+use crate::report::results::{CaseInfo, Results};
 
 /// The markdown page of case `c`.
 pub(super) fn case_page(r: &Results, c: &CaseInfo, view: &View) -> String {
@@ -40,7 +41,7 @@ pub(super) fn case_page(r: &Results, c: &CaseInfo, view: &View) -> String {
     let _ = writeln!(md, "- **runsc network in the recipe**: `{}`\n", c.network);
 
     let mut trials: Vec<(String, &Outcome)> = Vec::new();
-    for col in view.columns {
+    for col in &view.columns {
         let (rt, l) = *col;
         let Some(o) = view.get(&c.name, *col) else {
             continue;

@@ -4,15 +4,16 @@
 
 use std::fmt::Write as _;
 
-use super::gaps::{Exploration, Gaps, of_answers, of_outcomes};
-use super::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
-use super::stability::Stability;
-use super::table::{View, cell, is_not_expressible, short_cell};
+use super::table::{cell, header, short_cell};
 use crate::classify::{Catalogue, UNKNOWN};
 use crate::doctor::{Diagnosis, Status};
 use crate::gate::BaselineComparison;
 use crate::outcome::Outcome;
 use crate::probe::{Probe, ProbeVerdict};
+use crate::report::format::view::{View, is_not_expressible};
+use crate::report::gaps::{Exploration, Gaps, of_answers, of_outcomes};
+use crate::report::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
+use crate::report::stability::Stability;
 
 /// The design note's comparison table, with the measured outcome beside its verdicts.
 pub(super) fn design_note(md: &mut String, r: &Results, view: &View) {
@@ -28,11 +29,11 @@ pub(super) fn design_note(md: &mut String, r: &Results, view: &View) {
     let _ = writeln!(
         md,
         "{}",
-        view.header("approach (case) | the note's verdict")
+        header(view, "approach (case) | the note's verdict")
     );
     for c in rows {
         let _ = write!(md, "| {} | {} |", cell(&c.name), cell(&c.claim));
-        for col in view.columns {
+        for col in &view.columns {
             let text = view
                 .get(&c.name, *col)
                 .map_or_else(|| "–".into(), short_cell);
@@ -54,7 +55,7 @@ pub(super) fn before_after(md: &mut String, r: &Results, view: &View) {
         "What each case changes relative to the case it extends, and the outcome before → \
          after (– where the base is abstract and not run itself).\n"
     );
-    let _ = writeln!(md, "{}", view.header("case | extends | changes"));
+    let _ = writeln!(md, "{}", header(view, "case | extends | changes"));
     for c in rows {
         let parent = c.extends.as_deref().unwrap_or_default();
         let changes = if c.changes.is_empty() {
@@ -67,7 +68,7 @@ pub(super) fn before_after(md: &mut String, r: &Results, view: &View) {
                 .join("<br>")
         };
         let _ = write!(md, "| {} | {} | {} |", cell(&c.name), cell(parent), changes);
-        for col in view.columns {
+        for col in &view.columns {
             let short_verdict = |name: &str| match view.get(name, *col) {
                 Some(o) => o.verdict.to_string(),
                 None if is_not_expressible(r, name, col.1, col.0) => "not expressible".into(),
@@ -198,7 +199,7 @@ pub(super) fn probe_matrix(md: &mut String, r: &Results) {
 }
 
 /// Failures that no entry of the error catalogue explains, from every input of the report:
-/// the run's trials and every saved search's ([`super::gaps`]), clustered by their lines.
+/// the run's trials and every saved search's ([`crate::report::gaps`]), clustered by their lines.
 pub(super) fn catalogue_gaps(md: &mut String, r: &Results) {
     let gaps = Gaps::of(
         of_outcomes(&r.outcomes)

@@ -1,13 +1,13 @@
 //! The report's answers: "Minimal recipes", "One change that fixes it" and "Why each flag,
 //! measured", rendered from what `dindcheck minimize` and `dindcheck repair` saved
-//! ([`super::answers`]); nothing here runs or recomputes a trial. `REPORT.md` has the fixes
+//! ([`crate::report::answers`]); nothing here runs or recomputes a trial. `REPORT.md` has the fixes
 //! ([`fixes`]); the other two are pages of their own ([`super::pages`]).
 
 use std::fmt::Write as _;
 
-use super::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
 use super::table::cell;
 use crate::classify::Catalogue;
+use crate::report::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
 
 fn search_line(m: &Minimized) -> String {
     format!(

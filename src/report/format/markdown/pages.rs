@@ -5,12 +5,12 @@
 
 use std::fmt::Write as _;
 
-use super::answers::SearchKind;
-use super::results::Results;
 use crate::probe::ProbeVerdict;
+use crate::report::answers::SearchKind;
+use crate::report::results::Results;
 
-pub use super::files::{
-    CATALOGUE_PAGE, MINIMAL_RECIPES_PAGE, NETWORKING_PAGE, PAGES, PROBES_PAGE, WHY_EACH_FLAG_PAGE,
+use crate::report::format::files::{
+    CATALOGUE_PAGE, MINIMAL_RECIPES_PAGE, NETWORKING_PAGE, PROBES_PAGE, WHY_EACH_FLAG_PAGE,
 };
 
 /// One page beside `REPORT.md`: its file name, its title, the line `REPORT.md` links it
@@ -29,7 +29,7 @@ pub fn pages(r: &Results) -> Vec<Page> {
     let searches = |kind| r.answers.minimized.iter().filter(move |m| m.kind == kind);
     let minimal = searches(SearchKind::Minimize).count();
     let mut section = String::new();
-    super::answers_md::minimal_recipes(&mut section, &r.answers);
+    super::answers::minimal_recipes(&mut section, &r.answers);
     push(
         &mut pages,
         MINIMAL_RECIPES_PAGE,
@@ -43,7 +43,7 @@ pub fn pages(r: &Results) -> Vec<Page> {
     );
     let measured = searches(SearchKind::LeaveOneOut).count();
     let mut section = String::new();
-    super::answers_md::why_each_flag(&mut section, &r.answers);
+    super::answers::why_each_flag(&mut section, &r.answers);
     push(
         &mut pages,
         WHY_EACH_FLAG_PAGE,
@@ -77,7 +77,12 @@ pub fn pages(r: &Results) -> Vec<Page> {
         section,
     );
     let mut section = String::new();
-    super::network::network_matrix(&mut section, r, super::files::CASES_DIR, None);
+    super::network::network_matrix(
+        &mut section,
+        r,
+        crate::report::format::files::CASES_DIR,
+        None,
+    );
     let networked = r
         .outcomes
         .iter()
