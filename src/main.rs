@@ -116,21 +116,17 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     // must stop the run, not wait for the imports.
     let started = rt.block_on(async {
         tokio::select! {
-            e = session.start_engine(&runnable) => Some(e),
+            e = session.prepare(&runnable) => Some(e),
             _ = signal::shutdown() => None,
         }
     });
-    let Some(imported) = started else {
-        dindcheck::launch::engine::stop_own_engines();
+    let Some(prepared) = started else {
+        dindcheck::launch::registry::stop_own();
         eprintln!("dindcheck: interrupted while starting the outer engine; nothing was run");
         return Ok(ExitCode::from(130));
     };
-    for (rootfs, image) in imported? {
-        let ms = image.import_ms.unwrap_or_default();
-        eprintln!(
-            "dindcheck: imported {rootfs} as {} in {ms} ms",
-            image.reference
-        );
+    for line in prepared?.imported {
+        eprintln!("dindcheck: {line}");
     }
 
     let runnable = session::repeated(&runnable, args.repeat);
@@ -152,8 +148,8 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     });
     // Leaving the select dropped any trials still running, and with them their sandboxes.
     pb.finish_and_clear();
-    let engine = rt.block_on(session.stop_engine());
-    if let Some(e) = engine.as_ref().filter(|e| e.existing.is_none()) {
+    let figures = rt.block_on(session.stop());
+    if let Some(e) = figures.engine.as_ref().filter(|e| e.existing.is_none()) {
         let stop = e.stop_ms.map_or("?".to_string(), |ms| format!("{ms} ms"));
         eprintln!(
             "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {stop}",
@@ -166,7 +162,7 @@ fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         not_expressible,
         not_run,
         host_checks,
-        engine,
+        figures,
         network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
         complete: !interrupted,
         baseline_dir: Some(&args.baselines),

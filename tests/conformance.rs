@@ -345,14 +345,12 @@ fn check_trial(
         .enable_all()
         .build()?;
     let (result, engine) = rt.block_on(async {
-        session.start_engine(std::slice::from_ref(t)).await?;
-        if let Some(engine) = session.engine() {
-            for r in &engine.reaped {
-                eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
-            }
+        let prepared = session.prepare(std::slice::from_ref(t)).await?;
+        for r in &prepared.reaped {
+            eprintln!("conformance: {r}");
         }
         let result = session.run_trial(t).await;
-        Ok::<_, SessionError>((result, session.stop_engine().await))
+        Ok::<_, SessionError>((result, session.stop().await.engine))
     })?;
     if let Some(e) = engine.filter(|e| !e.leaked_at_stop.is_empty()) {
         let left = e.leaked_at_stop.join(", ");
@@ -363,7 +361,7 @@ fn check_trial(
         leftovers,
         leaks,
     } = result?;
-    if !leftovers.is_empty() && t.launcher == dindcheck::launch::Launcher::Engine {
+    if !leftovers.is_empty() && session.leftovers_leak(t) {
         eprintln!(
             "conformance: the outer engine leaked the trial's sandbox (ended): {leftovers:?}"
         );

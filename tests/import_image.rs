@@ -8,6 +8,8 @@
 //! the same. The imported root filesystem, its inventory entry and its image in the engine
 //! are removed afterwards, whatever the result.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::probe::Probe;
 use dindcheck::rootfs_import;
-use dindcheck::runner::{RunContext, run_trial};
+use dindcheck::session::Session;
 use futures_util::StreamExt;
 
 /// Removes the imported root filesystem when the test ends, passed or not.
@@ -124,13 +126,11 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             "the versions recorded from the copy's dpkg database"
         );
 
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: false,
-            no_probes: false,
-            engine: Some(engine.clone()),
-        };
+        let session = Session::with_launchers(
+            home.clone(),
+            inv.clone(),
+            common::engine_runs(&home, &engine),
+        );
         let mut compared = Vec::new();
         for case in &cases {
             let mut on_copy = case.clone();
@@ -138,8 +138,8 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             for launcher in [Launcher::Oci, Launcher::Engine] {
                 let original = Trial::new(case, &runtime, launcher, &options);
                 let imported = Trial::new(&on_copy, &runtime, launcher, &options);
-                let a = run_trial(&original, &ctx).await.unwrap();
-                let b = run_trial(&imported, &ctx).await.unwrap();
+                let a = session.run_trial(&original).await.unwrap();
+                let b = session.run_trial(&imported).await.unwrap();
                 assert!(
                     a.leaks.is_empty() && b.leaks.is_empty(),
                     "{:?} {:?}",
@@ -160,7 +160,7 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
                 ));
             }
         }
-        drop(ctx);
+        drop(session);
         // The engine keeps an image per root filesystem: the copy's goes with it.
         let copy_image = engine.image(copy).await.unwrap();
         engine

@@ -11,7 +11,6 @@ use super::parts::config_key;
 use super::repair::{self, RepairError, RepairOptions};
 use super::trials::{Book, SessionTrials, Target};
 use crate::case::{Case, Claimed};
-use crate::launch::Launcher;
 use crate::plan::Trial;
 use crate::report::answers::{Minimized, Repaired, SearchKind, file_name};
 use crate::session::{Fault, Selection, Session, SessionError};
@@ -86,9 +85,7 @@ async fn prepare(req: &Request) -> Result<(Session, Trial), AnswerError> {
         AnswerError::NotExpressible(format!("{} is not expressible: {}", trial.name(), e.0))
     })?;
     let mut session = Session::new(req.home.clone(), planned.inventory.clone());
-    if trial.launcher == Launcher::Engine {
-        session.start_engine(std::slice::from_ref(trial)).await?;
-    }
+    session.prepare(std::slice::from_ref(trial)).await?;
     Ok((session, trial.clone()))
 }
 
@@ -160,7 +157,7 @@ pub async fn minimize(
         Ok(f) => f,
         Err(e) => {
             drop(book);
-            session.stop_engine().await;
+            session.stop().await;
             return Err(e.into());
         }
     };
@@ -246,7 +243,7 @@ pub async fn minimize(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     drop(book);
-    session.stop_engine().await;
+    session.stop().await;
     let kind = match result.kind {
         SearchKind::Minimize => "minimize",
         SearchKind::LeaveOneOut => "leave-one-out",
@@ -286,7 +283,7 @@ pub async fn repair(
         Ok(f) => f,
         Err(e) => {
             drop(book);
-            session.stop_engine().await;
+            session.stop().await;
             return Err(e.into());
         }
     };
@@ -308,7 +305,7 @@ pub async fn repair(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     drop(book);
-    session.stop_engine().await;
+    session.stop().await;
     let path = save(
         &req.out,
         &file_name("repair", &result.case, runtime),

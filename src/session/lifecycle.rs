@@ -1,27 +1,29 @@
 //! One run's lifecycle, from what a killed earlier run left to the ordered results: the
 //! CLI's `run` and the conformance harness go through the same steps.
 //!
-//! 1. [`reap`] what dead runs left (scratch directories, outer engines);
+//! 1. [`reap`] what dead runs left (scratch directories, each launcher's run-wide state);
 //! 2. [`split_expressible`]: a trial its launcher cannot express is reported, never run as
 //!    something else;
-//! 3. [`Session::host_checks`]: doctor's quick checks, and the trials this host cannot test;
-//! 4. [`Session::start_engine`] when some trial goes through the engine, images imported;
+//! 3. doctor's quick checks ([`Session::host_checks`]), and the trials this host cannot test;
+//! 4. [`Session::prepare`]: each launcher readies itself for its trials (the engine
+//!    launcher starts the outer engine and imports the root filesystems);
 //! 5. [`Session::run`] the trials, at most `jobs` at once;
-//! 6. [`Session::stop_engine`], and [`Session::results`] in the plan's order.
+//! 6. [`Session::stop`] the launchers, with their figures; [`Session::results`] in the
+//!    plan's order.
 //!
-//! Signal cleanup is [`super::signal`].
+//! What the launchers started for the run is stopped when the session is dropped, too (the
+//! outer engine's own `Drop`), however the run ended. Signal cleanup is [`super::signal`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::doctor::{self, Diagnosis, DoctorOptions};
 use crate::inventory::Inventory;
-use crate::launch::engine::{self, EngineRuntime, OuterEngine, image::Image};
 use crate::launch::scratch::{self, Stale};
-use crate::launch::{Launcher, expressible};
+use crate::launch::{LauncherRuns, Prepared, RunFigures, RunSettings, expressible, registry};
 use crate::outcome::Outcome;
 use crate::plan::{NotRun, Trial};
-use crate::report::{EngineFigures, Results, RunRecord};
+use crate::report::{Results, RunRecord};
 use crate::runner::{RunContext, TrialError, TrialResult, run_all, run_trial};
 
 use super::error::SessionError;
@@ -30,8 +32,9 @@ use super::selection::Planned;
 /// What dead runs left, and was ended.
 #[derive(Debug, Default)]
 pub struct Reaped {
-    /// Outer engines and what ran under them.
-    pub engines: Vec<String>,
+    /// What the launchers keep run-wide (outer engines and what ran under them), one line
+    /// each.
+    pub launchers: Vec<String>,
     /// Scratch directories, with what still ran in them.
     pub scratch: Vec<Stale>,
 }
@@ -39,10 +42,7 @@ pub struct Reaped {
 impl Reaped {
     /// One line per thing ended, for a front end to print.
     pub fn describe(&self) -> Vec<String> {
-        let engines = self
-            .engines
-            .iter()
-            .map(|e| format!("ended what a dead run's outer engine left: {e}"));
+        let launchers = self.launchers.iter().cloned();
         let scratch = self.scratch.iter().map(|s| {
             format!(
                 "removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
@@ -52,14 +52,14 @@ impl Reaped {
                 s.dir.display()
             )
         });
-        engines.chain(scratch).collect()
+        launchers.chain(scratch).collect()
     }
 }
 
 /// Ends what earlier dindcheck processes that were killed outright left under `home`.
 pub fn reap(home: &Path) -> Reaped {
     Reaped {
-        engines: engine::reap_stale_engines(home),
+        launchers: registry::reap(home),
         scratch: scratch::reap_stale(home),
     }
 }
@@ -92,7 +92,7 @@ pub struct Ran {
     pub leaked: Vec<NotRun>,
 }
 
-/// A run: the host, the inventory, and the outer engine once started.
+/// A run: the host, the inventory, and each launcher's run-wide part.
 pub struct Session {
     pub home: PathBuf,
     pub inventory: Inventory,
@@ -105,11 +105,16 @@ pub struct Session {
     /// An earlier run's wall times (the trials start longest first, [`super::schedule`])
     /// and the outcomes to reuse ([`super::reuse`]).
     pub earlier: super::schedule::Earlier,
-    engine: Option<Arc<OuterEngine>>,
+    /// Shared with each trial's [`RunContext`] while trials run.
+    launchers: Arc<LauncherRuns>,
 }
 
 impl Session {
     pub fn new(home: PathBuf, inventory: Inventory) -> Session {
+        let launchers = Arc::new(LauncherRuns::new(&RunSettings {
+            home: home.clone(),
+            existing_engine: None,
+        }));
         Session {
             home,
             inventory,
@@ -117,8 +122,16 @@ impl Session {
             no_probes: false,
             existing_engine: None,
             earlier: Default::default(),
-            engine: None,
+            launchers,
         }
+    }
+
+    /// A session whose launchers were prepared elsewhere (the engine's own tests start the
+    /// engine themselves, to look inside it: `launch::engine::run::launcher_runs`).
+    pub fn with_launchers(home: PathBuf, inventory: Inventory, launchers: LauncherRuns) -> Session {
+        let mut session = Session::new(home, inventory);
+        session.launchers = Arc::new(launchers);
+        session
     }
 
     /// doctor's quick checks for the runsc binaries (and forced platforms) of `trials`.
@@ -127,51 +140,17 @@ impl Session {
         doctor::diagnose(&options).await
     }
 
-    /// Starts the outer engine when some trial needs it (or connects to the existing one),
-    /// with one runtime per distinct runsc binary and flags among those trials, and imports
-    /// their root filesystems up front. Returns the root filesystems it imported now, with
-    /// their images.
-    pub async fn start_engine(
-        &mut self,
-        trials: &[Trial],
-    ) -> Result<Vec<(String, Image)>, SessionError> {
-        let engine_trials: Vec<&Trial> = trials
-            .iter()
-            .filter(|t| t.launcher == Launcher::Engine)
-            .collect();
-        if engine_trials.is_empty() {
-            return Ok(Vec::new());
-        }
-        let runtimes: Vec<EngineRuntime> = engine_trials
-            .iter()
-            .map(|t| EngineRuntime::for_trial(t))
-            .collect();
-        let engine = match &self.existing_engine {
-            Some(address) => OuterEngine::connect(address, &runtimes).await,
-            None => OuterEngine::start(&self.home, &runtimes).await,
-        }?;
-        let mut names: Vec<&str> = engine_trials
-            .iter()
-            .map(|t| t.case.rootfs.as_str())
-            .collect();
-        names.sort();
-        names.dedup();
-        let mut imported = Vec::new();
-        for name in names {
-            if let Some(rootfs) = self.inventory.rootfs(name) {
-                let image = engine.image(rootfs).await?;
-                if image.import_ms.is_some() {
-                    imported.push((rootfs.name.clone(), image));
-                }
-            }
-        }
-        self.engine = Some(Arc::new(engine));
-        Ok(imported)
-    }
-
-    /// The outer engine, once started.
-    pub fn engine(&self) -> Option<&OuterEngine> {
-        self.engine.as_deref()
+    /// Has each launcher ready itself for its own among `trials` (the engine launcher starts
+    /// the outer engine, or connects to the existing one, and imports the root filesystems
+    /// up front).
+    pub async fn prepare(&mut self, trials: &[Trial]) -> Result<Prepared, SessionError> {
+        let mut launchers = LauncherRuns::new(&RunSettings {
+            home: self.home.clone(),
+            existing_engine: self.existing_engine.clone(),
+        });
+        let prepared = launchers.prepare(trials, &self.inventory).await?;
+        self.launchers = Arc::new(launchers);
+        Ok(prepared)
     }
 
     fn context(&self) -> RunContext {
@@ -180,7 +159,7 @@ impl Session {
             inventory: self.inventory.clone(),
             keep_scratch: self.keep_scratch,
             no_probes: self.no_probes,
-            engine: self.engine.clone(),
+            launchers: self.launchers.clone(),
         }
     }
 
@@ -218,7 +197,7 @@ impl Session {
                     let mut outcome = res.outcome.clone();
                     outcome.digest = Some(digest(t));
                     ran.outcomes.push(outcome);
-                    if t.launcher == Launcher::Engine && !res.leftovers.is_empty() {
+                    if ctx.launchers.leftovers_leak(t) && !res.leftovers.is_empty() {
                         ran.leaked.push(NotRun {
                             trial: t.name(),
                             reason: format!(
@@ -238,30 +217,19 @@ impl Session {
         .await;
     }
 
-    /// Stops the outer engine (an existing one keeps running) and says what it took.
-    pub async fn stop_engine(&mut self) -> Option<EngineFigures> {
-        let engine = self.engine.take()?;
-        let mut figures = EngineFigures {
-            dockerd: engine.version.clone(),
-            existing: self.existing_engine.clone(),
-            start_ms: engine.start_ms,
-            stop_ms: None,
-            imports: engine.imports(),
-            reaped: engine.reaped.clone(),
-            leaked_at_stop: Vec::new(),
-            reload_ms: engine.reloads(),
-        };
-        match Arc::try_unwrap(engine) {
-            Ok(engine) => {
-                let owned = engine.owned();
-                let stopped = engine.stop().await;
-                figures.stop_ms = owned.then_some(stopped.stop_ms);
-                figures.leaked_at_stop = stopped.leaked;
-            }
-            // Only the trials held other references, and they are done: dropping stops it.
-            Err(shared) => drop(shared),
+    /// Whether what `trial`'s teardown had to end is its launcher's leak (the engine's).
+    pub fn leftovers_leak(&self, trial: &Trial) -> bool {
+        self.launchers.leftovers_leak(trial)
+    }
+
+    /// Stops what the launchers started for the run (an existing engine keeps running) and
+    /// says what it took.
+    pub async fn stop(&mut self) -> RunFigures {
+        match Arc::get_mut(&mut self.launchers) {
+            Some(launchers) => launchers.stop().await,
+            // A trial's context is still held somewhere: the last one dropped stops them.
+            None => RunFigures::default(),
         }
-        Some(figures)
     }
 }
 
@@ -273,7 +241,7 @@ pub struct Finished<'a> {
     /// Trials not run: the host cannot test them, then those that could not be attempted.
     pub not_run: Vec<NotRun>,
     pub host_checks: Option<Diagnosis>,
-    pub engine: Option<EngineFigures>,
+    pub figures: RunFigures,
     pub network_override: Option<String>,
     pub complete: bool,
     pub baseline_dir: Option<&'a Path>,
@@ -289,7 +257,7 @@ impl Session {
             not_expressible,
             mut not_run,
             host_checks,
-            engine,
+            figures,
             network_override,
             complete,
             baseline_dir,
@@ -315,7 +283,7 @@ impl Session {
         results.host_checks = host_checks;
         results.not_expressible = not_expressible;
         results.leaked = ran.leaked;
-        results.engine = engine;
+        results.engine = figures.engine;
         results.stability = stability;
         results
     }

@@ -155,17 +155,24 @@ pub fn run_once(
     inventory: &Inventory,
     no_probes: bool,
 ) -> dindcheck::runner::TrialResult {
-    let ctx = dindcheck::runner::RunContext {
-        home: inventory::home(),
-        inventory: inventory.clone(),
-        keep_scratch: false,
-        no_probes,
-        engine: None,
-    };
+    let mut session = dindcheck::session::Session::new(inventory::home(), inventory.clone());
+    session.no_probes = no_probes;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt
-        .block_on(dindcheck::runner::run_trial(trial, &ctx))
-        .unwrap();
+    let result = rt.block_on(session.run_trial(trial)).unwrap();
     assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
     result
+}
+
+/// Every launcher's run-wide part, the engine launcher's over `engine` (started by the test,
+/// to look inside it while its trials run through the session).
+#[allow(dead_code)]
+pub fn engine_runs(
+    home: &Path,
+    engine: &std::sync::Arc<dindcheck::launch::engine::OuterEngine>,
+) -> dindcheck::launch::LauncherRuns {
+    let settings = dindcheck::launch::RunSettings::at(home);
+    let mut runs = dindcheck::launch::LauncherRuns::new(&settings);
+    let over = dindcheck::launch::engine::run::over(&settings, engine.clone());
+    runs.replace(dindcheck::launch::Launcher::Engine, over);
+    runs
 }
