@@ -13,7 +13,7 @@ use super::trials::{Book, SessionTrials, Target};
 use crate::case::{Case, Claimed};
 use crate::plan::Trial;
 use crate::report::answers::{Minimized, Repaired, SearchKind, file_name};
-use crate::session::{Fault, Selection, Session, SessionError};
+use crate::session::{Fault, RunOptions, Selection, Session, SessionError};
 
 /// What `minimize` and `repair` were asked.
 pub struct Request {
@@ -81,11 +81,20 @@ async fn prepare(req: &Request) -> Result<(Session, Trial), AnswerError> {
     let [trial] = planned.trials.as_slice() else {
         return Err(AnswerError::NotOneTrial(planned.trials.len()));
     };
-    crate::launch::expressible(trial).map_err(|e| {
-        AnswerError::NotExpressible(format!("{} is not expressible: {}", trial.name(), e.0))
-    })?;
     let mut session = Session::new(req.home.clone(), planned.inventory.clone());
-    session.prepare(std::slice::from_ref(trial)).await?;
+    // The command line reaped what dead runs left; a search has no host checks.
+    let options = RunOptions {
+        reap: false,
+        host_checks: false,
+        ..Default::default()
+    };
+    let opened = session.open(&planned.trials, &options, |_| {}).await?;
+    if let Some(n) = opened.not_expressible.first() {
+        return Err(AnswerError::NotExpressible(format!(
+            "{} is not expressible: {}",
+            n.trial, n.reason
+        )));
+    }
     Ok((session, trial.clone()))
 }
 

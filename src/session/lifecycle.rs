@@ -1,5 +1,6 @@
-//! One run's lifecycle, from what a killed earlier run left to the ordered results: the
-//! CLI's `run` and the conformance harness go through the same steps.
+//! One run's lifecycle, from what a killed earlier run left to the ordered results, written
+//! once: [`Session::drive`] runs it for the CLI's `run` and the conformance harness, and tells
+//! them what happens through [`Event`]s.
 //!
 //! 1. [`reap`] what dead runs left (scratch directories, each launcher's run-wide state);
 //! 2. [`split_expressible`]: a trial its launcher cannot express is reported, never run as
@@ -8,12 +9,13 @@
 //! 4. [`Session::prepare`]: each launcher readies itself for its trials (the engine
 //!    launcher starts the outer engine and imports the root filesystems);
 //! 5. [`Session::run`] the trials, at most `jobs` at once;
-//! 6. [`Session::stop`] the launchers, with their figures; [`Session::results`] in the
-//!    plan's order.
+//! 6. [`Session::stop`] the launchers, with their figures; [`Run::results`] in the plan's
+//!    order.
 //!
 //! What the launchers started for the run is stopped when the session is dropped, too (the
 //! outer engine's own `Drop`), however the run ended. Signal cleanup is [`super::signal`].
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,6 +94,94 @@ pub struct Ran {
     pub leaked: Vec<NotRun>,
 }
 
+/// How [`Session::drive`] runs the trials it is given.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// End what dead runs left first (the conformance harness does it once, not per trial).
+    pub reap: bool,
+    /// doctor's quick checks first, and the trials this host cannot test left out.
+    pub host_checks: bool,
+    /// Each trial this many times (`--repeat`).
+    pub repeat: u32,
+    /// At most this many trials at once.
+    pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            reap: true,
+            host_checks: true,
+            repeat: 1,
+            jobs: 1,
+        }
+    }
+}
+
+/// What happens during [`Session::drive`], in order, for a front end to show.
+pub enum Event<'a> {
+    /// What dead runs left, ended before anything started.
+    Reaped(&'a Reaped),
+    /// doctor's quick checks start.
+    CheckingHost,
+    /// What they found.
+    HostChecked(&'a Diagnosis),
+    /// A trial this host cannot test: not run.
+    NotRunning(&'a NotRun),
+    /// The launchers start preparing for the trials (the outer engine, its imports).
+    Preparing,
+    /// The launchers are ready for the trials.
+    Prepared(&'a Prepared),
+    /// The trials start: this many.
+    Running(usize),
+    /// A trial finished (or was taken from an earlier run).
+    Finished(&'a Trial, &'a Result<TrialResult, TrialError>),
+    /// The run was told to stop while its trials ran: they are being dropped, and with them
+    /// their sandboxes.
+    Interrupted,
+    /// The launchers stopped, with what they took.
+    Stopped(&'a RunFigures),
+}
+
+/// Where [`Session::drive`] was when it was told to stop before any trial ran (nothing to
+/// report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    HostChecks,
+    Prepare,
+}
+
+/// A run opened ([`Session::open`]): the trials to run, and those left out.
+#[derive(Debug)]
+pub struct Opened {
+    pub runnable: Vec<Trial>,
+    pub not_expressible: Vec<NotRun>,
+    /// The host cannot test these.
+    pub not_run: Vec<NotRun>,
+    pub host_checks: Option<Diagnosis>,
+}
+
+/// How [`Session::drive`] ended.
+pub enum Driven {
+    /// Told to stop before any trial ran.
+    Interrupted(Stage),
+    /// The trials ran (all of them, or until the run was told to stop: [`Run::complete`]).
+    Ran(Box<Run>),
+}
+
+/// A run's trials as they ran, for the report ([`Run::results`]).
+#[derive(Debug, Default)]
+pub struct Run {
+    pub ran: Ran,
+    pub not_expressible: Vec<NotRun>,
+    /// Trials not run: the host cannot test them.
+    pub not_run: Vec<NotRun>,
+    pub host_checks: Option<Diagnosis>,
+    pub figures: RunFigures,
+    /// False when the run was told to stop before every trial finished.
+    pub complete: bool,
+}
+
 /// A run: the host, the inventory, and each launcher's run-wide part.
 pub struct Session {
     pub home: PathBuf,
@@ -134,6 +224,111 @@ impl Session {
         session
     }
 
+    /// Runs `trials` from start to end: [`Session::open`] (reap, split off what cannot be
+    /// expressed, host checks, the launchers prepared), the trials (each `repeat` times, at
+    /// most `jobs` at once), and the launchers stopped, telling `on_event` as it goes. When
+    /// `stop` resolves (a signal), it stops where it is.
+    pub async fn drive(
+        &mut self,
+        trials: &[Trial],
+        options: &RunOptions,
+        stop: impl Future<Output = ()>,
+        mut on_event: impl FnMut(Event<'_>),
+    ) -> Result<Driven, SessionError> {
+        let mut stop = std::pin::pin!(futures_util::FutureExt::fuse(stop));
+        let stage = std::cell::Cell::new(Stage::HostChecks);
+        let opened = tokio::select! {
+            o = self.open(trials, options, |e| {
+                if matches!(e, Event::Preparing) {
+                    stage.set(Stage::Prepare);
+                }
+                on_event(e)
+            }) => o?,
+            _ = &mut stop => {
+                if stage.get() == Stage::Prepare {
+                    // Dropping the preparation stopped what it had started; this ends what a
+                    // half-made start left.
+                    registry::stop_own();
+                }
+                return Ok(Driven::Interrupted(stage.get()));
+            }
+        };
+        let Opened {
+            runnable,
+            not_expressible,
+            not_run,
+            host_checks,
+        } = opened;
+        let runnable = super::selection::repeated(&runnable, options.repeat);
+        on_event(Event::Running(runnable.len()));
+        let mut ran = Ran::default();
+        let complete = {
+            let work = self.run(&runnable, options.jobs, &mut ran, |t, r| {
+                on_event(Event::Finished(t, r))
+            });
+            tokio::select! {
+                _ = work => true,
+                _ = &mut stop => false,
+            }
+        };
+        // Leaving the select dropped any trials still running, and with them their sandboxes.
+        if !complete {
+            on_event(Event::Interrupted);
+        }
+        let figures = self.stop().await;
+        on_event(Event::Stopped(&figures));
+        Ok(Driven::Ran(Box::new(Run {
+            ran,
+            not_expressible,
+            not_run,
+            host_checks,
+            figures,
+            complete,
+        })))
+    }
+
+    /// A run up to its trials, for [`Session::drive`] and for a search (`minimize`,
+    /// `repair`) that runs trials of its own making: reaps what dead runs left, splits off
+    /// the trials their launcher cannot express, runs doctor's quick checks and leaves out
+    /// what this host cannot test, and prepares the launchers for the rest. What it starts
+    /// is stopped by [`Session::stop`], or when the session is dropped.
+    pub async fn open(
+        &mut self,
+        trials: &[Trial],
+        options: &RunOptions,
+        mut on_event: impl FnMut(Event<'_>),
+    ) -> Result<Opened, SessionError> {
+        if options.reap {
+            on_event(Event::Reaped(&reap(&self.home)));
+        }
+        let (trials, not_expressible) = split_expressible(trials);
+        let host_checks = if options.host_checks {
+            on_event(Event::CheckingHost);
+            let checked = self.host_checks(&trials).await;
+            on_event(Event::HostChecked(&checked));
+            Some(checked)
+        } else {
+            None
+        };
+        // A trial that this host cannot test is not run: its failure would be the host's.
+        let (runnable, not_run) = match &host_checks {
+            Some(d) => d.split_untestable(&trials),
+            None => (trials, Vec::new()),
+        };
+        not_run.iter().for_each(|n| on_event(Event::NotRunning(n)));
+        // Preparing includes importing root filesystems (seconds each): [`Session::drive`]
+        // stops here on a signal, rather than wait for the imports.
+        on_event(Event::Preparing);
+        let prepared = self.prepare(&runnable).await?;
+        on_event(Event::Prepared(&prepared));
+        Ok(Opened {
+            runnable,
+            not_expressible,
+            not_run,
+            host_checks,
+        })
+    }
+
     /// doctor's quick checks for the runsc binaries (and forced platforms) of `trials`.
     pub async fn host_checks(&self, trials: &[Trial]) -> Diagnosis {
         let options = DoctorOptions::for_trials(self.home.clone(), trials);
@@ -170,7 +365,7 @@ impl Session {
 
     /// Runs `trials`, at most `jobs` at once and longest first by [`Session::earlier`]'s
     /// timings, gathering into `ran` what each gives as it finishes (in any order:
-    /// [`Session::results`] puts them in the plan's) with its input digest, then calling
+    /// [`Run::results`] puts them in the plan's) with its input digest, then calling
     /// `on_done`. A trial whose earlier outcome can be reused is not run: that outcome is
     /// what it gives. Dropped half-way (an interrupted run), `ran` keeps what finished.
     pub async fn run<F>(&self, trials: &[Trial], jobs: usize, ran: &mut Ran, mut on_done: F)
@@ -233,35 +428,23 @@ impl Session {
     }
 }
 
-/// Everything a finished (or interrupted) run hands to the report.
-pub struct Finished<'a> {
-    pub planned: &'a Planned,
-    pub ran: Ran,
-    pub not_expressible: Vec<NotRun>,
-    /// Trials not run: the host cannot test them, then those that could not be attempted.
-    pub not_run: Vec<NotRun>,
-    pub host_checks: Option<Diagnosis>,
-    pub figures: RunFigures,
-    pub network_override: Option<String>,
-    pub complete: bool,
-    pub baseline_dir: Option<&'a Path>,
-}
-
-impl Session {
+impl Run {
     /// The run's results, in the plan's order: two runs of the same plan give files that
     /// compare line by line.
-    pub fn results(finished: Finished) -> Results {
-        let Finished {
-            planned,
+    pub fn results(
+        self,
+        planned: &Planned,
+        network_override: Option<String>,
+        baseline_dir: Option<&Path>,
+    ) -> Results {
+        let Run {
             ran,
             not_expressible,
             mut not_run,
             host_checks,
             figures,
-            network_override,
             complete,
-            baseline_dir,
-        } = finished;
+        } = self;
         let mut outcomes = ran.outcomes;
         outcomes.sort_by_key(|o| planned.trials.iter().position(|t| t.name() == o.trial));
         // A repeated run (`--repeat N`) has N outcomes per trial: one per trial, and how
