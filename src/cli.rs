@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use indicatif::ProgressBar;
 
 use dindcheck::case::RunscNetwork;
 use dindcheck::gate;
@@ -13,7 +12,6 @@ use dindcheck::launch::Launcher;
 use dindcheck::own_runsc;
 use dindcheck::plan::{self, Trial};
 use dindcheck::report;
-use dindcheck::runner::{TrialError, TrialResult};
 use dindcheck::session::{Reaped, Selection};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
@@ -538,38 +536,11 @@ fn parse_launchers(s: &str) -> Result<Vec<Launcher>, dindcheck::launch::launcher
     Launcher::parse_selection(s)
 }
 
-/// One line per finished trial: above the progress bar on a terminal, numbered otherwise.
-pub fn progress(pb: &ProgressBar, t: &Trial, r: &Result<TrialResult, TrialError>) {
-    let line = match r {
-        Ok(res) => format!("{}: {}", t.name(), report::summary_line(&res.outcome)),
-        Err(e) => format!("{}: not run: {e}", t.name()),
-    };
-    if pb.is_hidden() {
-        let (done, all) = (pb.position() + 1, pb.length().unwrap_or(0));
-        eprintln!("[{done}/{all}] {line}");
-    } else {
-        pb.println(line);
-    }
-    pb.inc(1);
-}
-
 /// What earlier dindcheck processes that were killed outright left, and was ended.
 pub fn print_reaped(r: &Reaped) {
     for line in r.describe() {
         eprintln!("dindcheck: {line}");
     }
-}
-
-/// The progress bar of a run of `trials` trials (hidden when stderr is not a terminal).
-pub fn progress_bar(trials: usize) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(trials as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-        )
-        .expect("a valid template"),
-    );
-    pb
 }
 
 /// What `--runsc` made of each binary.

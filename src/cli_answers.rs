@@ -62,7 +62,7 @@ fn finish<T>(
 ) -> ExitCode {
     match done {
         None => {
-            dindcheck::launch::engine::stop_own_engines();
+            dindcheck::launch::registry::stop_own();
             eprintln!("dindcheck: interrupted; nothing was saved");
             ExitCode::from(130)
         }

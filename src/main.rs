@@ -1,16 +1,18 @@
 //! The `dindcheck` command: a thin front end over the library. It parses the command line
-//! ([`cli`]), drives a [`Session`], shows progress, and prints what the session found.
+//! ([`cli`]), hands each command to the library (`run` drives a `Session`: [`cli_run`]),
+//! writes what it found, and exits with its status.
 
 mod cli;
 mod cli_answers;
+mod cli_run;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs, RunArgs};
+use cli::{Cli, Command, Common, DoctorArgs, ImportImageArgs, ListArgs, ReportArgs};
 use dindcheck::doctor::{self, DoctorOptions};
 use dindcheck::output::OutputDir;
 use dindcheck::report;
-use dindcheck::session::{self, Finished, Planned, Ran, Selection, Session, SessionError, signal};
+use dindcheck::session::{self, Planned, Selection, SessionError, signal};
 
 /// Exit codes: `cli::EXIT_STATUS` (docs/usage.md, "Exit status").
 fn main() -> ExitCode {
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
     let result = match Cli::parse_with_env().command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => cli_run::run(args),
         Command::List(args) => list(args),
         Command::Report(args) => merge_reports(args),
         Command::Doctor(args) => doctor(args),
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
 
 /// The trials of the command line's selection, and whether some case files were invalid
 /// (each printed with its file, line and key).
-fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
+pub(crate) fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
     let selection = c.selection();
     let corpus = selection.load_cases()?;
     for e in &corpus.errors {
@@ -56,7 +58,7 @@ fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
 }
 
 /// Exit status 1 when `bad`, else 0.
-fn failed_if(bad: bool) -> ExitCode {
+pub(crate) fn failed_if(bad: bool) -> ExitCode {
     ExitCode::from(u8::from(bad))
 }
 
@@ -69,123 +71,6 @@ fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
     lint.iter().for_each(|l| eprintln!("error: {l}"));
     cli::print_list(&planned.trials, args.json);
     Ok(failed_if(bad || !lint.is_empty()))
-}
-
-fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
-    let (planned, bad) = plan(&args.common)?;
-    // Before any trial: a run must not find at its end that it cannot write its results.
-    let out_path = args.out();
-    let out = OutputDir::prepare(&out_path)?;
-    let home = args.common.home.clone();
-    cli::print_reaped(&session::reap(&home));
-    // A trial its launcher cannot express is reported as such, never run as something else.
-    let (trials, not_expressible) = session::split_expressible(&planned.trials);
-    let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
-    let mut session = Session::new(home.clone(), planned.inventory.clone());
-    (session.keep_scratch, session.no_probes) = (args.keep_scratch, args.no_probes);
-    (session.existing_engine, session.earlier) =
-        (args.engine.clone(), args.earlier.read(&out_path)?);
-    let host_checks = if args.no_doctor {
-        None
-    } else {
-        eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…");
-        let checks = rt.block_on(async {
-            tokio::select! {
-                d = session.host_checks(&trials) => Some(d),
-                _ = signal::shutdown() => None,
-            }
-        });
-        let Some(d) = checks else {
-            eprintln!("dindcheck: interrupted during the host checks");
-            return Ok(ExitCode::from(130));
-        };
-        let (heading, gaps) = doctor::render::before_run(&d);
-        eprintln!("dindcheck: {heading}");
-        gaps.iter().for_each(|g| eprintln!("  {g}"));
-        Some(d)
-    };
-    // A trial that this host cannot test is not run: its failure would be the host's.
-    let (runnable, not_run) = match &host_checks {
-        Some(d) => d.split_untestable(&trials),
-        None => (trials.clone(), Vec::new()),
-    };
-    for n in &not_run {
-        eprintln!("dindcheck: not running {}: {}", n.trial, n.reason);
-    }
-    // Starting the engine includes importing root filesystems (seconds each): a ^C then
-    // must stop the run, not wait for the imports.
-    let started = rt.block_on(async {
-        tokio::select! {
-            e = session.start_engine(&runnable) => Some(e),
-            _ = signal::shutdown() => None,
-        }
-    });
-    let Some(imported) = started else {
-        dindcheck::launch::engine::stop_own_engines();
-        eprintln!("dindcheck: interrupted while starting the outer engine; nothing was run");
-        return Ok(ExitCode::from(130));
-    };
-    for (rootfs, image) in imported? {
-        let ms = image.import_ms.unwrap_or_default();
-        eprintln!(
-            "dindcheck: imported {rootfs} as {} in {ms} ms",
-            image.reference
-        );
-    }
-
-    let runnable = session::repeated(&runnable, args.repeat);
-    let pb = cli::progress_bar(runnable.len());
-    let mut ran = Ran::default();
-    let interrupted = rt.block_on(async {
-        let work = session.run(&runnable, args.jobs(), &mut ran, |t, r| {
-            cli::progress(&pb, t, r)
-        });
-        tokio::select! {
-            _ = work => false,
-            _ = signal::shutdown() => {
-                // A second ^C while the sandboxes are being removed ends the process at once,
-                // still removing what it can first.
-                signal::cleanup_on_signal(home.clone(), "dindcheck", Some(130));
-                true
-            }
-        }
-    });
-    // Leaving the select dropped any trials still running, and with them their sandboxes.
-    pb.finish_and_clear();
-    let engine = rt.block_on(session.stop_engine());
-    if let Some(e) = engine.as_ref().filter(|e| e.existing.is_none()) {
-        let stop = e.stop_ms.map_or("?".to_string(), |ms| format!("{ms} ms"));
-        eprintln!(
-            "dindcheck: outer engine: dockerd {} started in {} ms, stopped in {stop}",
-            e.dockerd, e.start_ms
-        );
-    }
-    let mut results = Session::results(Finished {
-        planned: &planned,
-        ran,
-        not_expressible,
-        not_run,
-        host_checks,
-        engine,
-        network_override: args.common.runsc_network.map(|n| n.as_str().to_string()),
-        complete: !interrupted,
-        baseline_dir: Some(&args.baselines),
-    });
-    cli::write(&mut results, &out, &out_path)?;
-    eprintln!(
-        "dindcheck: {} trials, report written to {}",
-        results.outcomes.len(),
-        out_path.join("REPORT.md").display()
-    );
-    if interrupted {
-        eprintln!("dindcheck: interrupted; the report is marked incomplete");
-        return Ok(ExitCode::from(130));
-    }
-    let gate_failed = cli::print_failed_conditions(&results, &args.fail_on);
-    if gate_failed && !bad && results.not_run.is_empty() {
-        return Ok(ExitCode::from(report::EXIT_FAIL_ON));
-    }
-    Ok(failed_if(bad || !results.not_run.is_empty()))
 }
 
 fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {

@@ -15,10 +15,9 @@ use futures_util::StreamExt;
 
 use crate::classify::Catalogue;
 use crate::inventory::Inventory;
-use crate::launch::Launcher;
-use crate::launch::dispatch::{Drive, launch};
-use crate::launch::engine::OuterEngine;
-use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
+use crate::launch::LauncherRuns;
+use crate::launch::registry::registration;
+use crate::launch::sandbox::{DynLaunch, Ended, LaunchError, Refusal, RefusalKind, Start};
 use crate::launch::scratch::{Leftovers, TrialDir, leak_check};
 use crate::observe::{self, Readiness, runsc_log_errors};
 use crate::outcome::{Outcome, Verdict};
@@ -36,8 +35,9 @@ pub struct RunContext {
     pub keep_scratch: bool,
     /// Readiness only: no workload probes after a trial is ready.
     pub no_probes: bool,
-    /// The outer engine that trials of the engine launcher run through, when there are any.
-    pub engine: Option<Arc<OuterEngine>>,
+    /// Each launcher's run-wide part (the outer engine that trials of the engine launcher
+    /// run through), prepared for the run's trials.
+    pub launchers: Arc<LauncherRuns>,
 }
 
 /// A trial that could not be attempted: a problem of this host or of the harness, not an
@@ -107,8 +107,10 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     // creates in the host's tree go when the trial ends.
     let host_cgroups = (trial.case.cgroup == crate::case::CgroupMode::HostBindRw)
         .then(crate::launch::cgroups::HostCgroups::snapshot);
-    let flow = Flow { trial, ctx };
-    let result = launch(trial, &ctx.inventory, ctx.engine.as_deref(), flow).await;
+    let result = match ctx.launchers.launch(trial, &ctx.inventory).await {
+        Ok(launcher) => Flow { trial, ctx }.drive(launcher).await,
+        Err(e) => Err(e.into()),
+    };
     if let Some(before) = host_cgroups {
         for removed in before.remove_new() {
             tracing::warn!(
@@ -118,7 +120,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
             );
         }
     }
-    result?
+    result
 }
 
 /// What this host must have for `trial` to say anything about its case: a runsc that can be
@@ -134,7 +136,7 @@ fn check_host(trial: &Trial, ctx: &RunContext) -> Result<(), TrialError> {
         }
         Ok(_) => {}
     }
-    if trial.case.image.is_none() || trial.launcher == Launcher::Oci {
+    if (registration(trial.launcher).needs_rootfs)(trial) {
         let name = &trial.case.rootfs;
         if let Some(rootfs) = ctx.inventory.rootfs(name)
             && !rootfs.path.join("usr/sbin/dockerd").exists()
@@ -154,10 +156,8 @@ struct Flow<'a> {
     ctx: &'a RunContext,
 }
 
-impl Drive for Flow<'_> {
-    type Output = Result<TrialResult, TrialError>;
-
-    async fn drive<L: Launch>(self, mut launcher: L) -> Self::Output {
+impl Flow<'_> {
+    async fn drive(self, mut launcher: Box<dyn DynLaunch + '_>) -> Result<TrialResult, TrialError> {
         let Flow { trial, ctx } = self;
         let trial_started = std::time::Instant::now();
         let mut dir = TrialDir::create(&ctx.home, &trial.runtime.path, &trial.name())?;

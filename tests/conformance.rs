@@ -38,8 +38,9 @@ use dindcheck::inventory::{Inventory, InventoryError};
 use dindcheck::outcome::Outcome;
 use dindcheck::plan::{NotRun, Trial as CaseTrial};
 use dindcheck::report::{Results, RunRecord};
-use dindcheck::runner::TrialResult;
-use dindcheck::session::{self, Environment, Selection, Session, SessionError, signal};
+use dindcheck::session::{
+    self, Environment, Event, RunOptions, Selection, Session, SessionError, signal,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -344,26 +345,44 @@ fn check_trial(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (result, engine) = rt.block_on(async {
-        session.start_engine(std::slice::from_ref(t)).await?;
-        if let Some(engine) = session.engine() {
-            for r in &engine.reaped {
-                eprintln!("conformance: ended what a dead run left in the engine's slot: {r}");
+    let options = RunOptions {
+        reap: false, // once, in main
+        host_checks: false,
+        repeat: 1,
+        jobs: 1,
+    };
+    let mut ran = None;
+    let mut leaked_at_stop = Vec::new();
+    rt.block_on(session.drive(
+        std::slice::from_ref(t),
+        &options,
+        std::future::pending(),
+        |event| match event {
+            Event::Prepared(p) => {
+                for r in &p.reaped {
+                    eprintln!("conformance: {r}");
+                }
             }
-        }
-        let result = session.run_trial(t).await;
-        Ok::<_, SessionError>((result, session.stop_engine().await))
-    })?;
-    if let Some(e) = engine.filter(|e| !e.leaked_at_stop.is_empty()) {
-        let left = e.leaked_at_stop.join(", ");
+            Event::Finished(_, r) => {
+                ran = Some(match r {
+                    Ok(r) => Ok((r.outcome.clone(), r.leftovers.clone(), r.leaks.clone())),
+                    Err(e) => Err(e.to_string()),
+                })
+            }
+            Event::Stopped(figures) => {
+                if let Some(e) = &figures.engine {
+                    leaked_at_stop = e.leaked_at_stop.clone();
+                }
+            }
+            _ => {}
+        },
+    ))?;
+    if !leaked_at_stop.is_empty() {
+        let left = leaked_at_stop.join(", ");
         return Err(format!("the outer engine left processes after it stopped: {left}").into());
     }
-    let TrialResult {
-        outcome,
-        leftovers,
-        leaks,
-    } = result?;
-    if !leftovers.is_empty() && t.launcher == dindcheck::launch::Launcher::Engine {
+    let (outcome, leftovers, leaks) = ran.ok_or("the trial did not run")??;
+    if !leftovers.is_empty() && session.leftovers_leak(t) {
         eprintln!(
             "conformance: the outer engine leaked the trial's sandbox (ended): {leftovers:?}"
         );

@@ -22,7 +22,7 @@ use dindcheck::launch::engine::EngineRuntime;
 use dindcheck::launch::scratch::processes_mentioning;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::run_trial;
+use dindcheck::session::Session;
 
 #[test]
 fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
@@ -42,10 +42,15 @@ fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
     rt.block_on(async {
         let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&trial)]).await;
         let exec_root = engine.exec_root().expect("an engine dindcheck started");
-        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
+        let engine = Arc::new(engine);
+        let session = Session::with_launchers(
+            home.clone(),
+            inv.clone(),
+            common::engine_runs(&home, &engine),
+        );
         let under_docker = container_cgroups_under_docker();
-        let result = run_trial(&trial, &ctx).await.unwrap();
-        drop(ctx);
+        let result = session.run_trial(&trial).await.unwrap();
+        drop(session);
         let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
         // Nothing of the failed container's cgroups is left, under the trial's own parent
         // or dockerd's default one (`docker/`, where two empty ones of ended containers were
@@ -141,10 +146,14 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = common::start_engine(&home, std::slice::from_ref(&first)).await;
+        let engine = Arc::new(common::start_engine(&home, std::slice::from_ref(&first)).await);
         let pid = engine.pid();
         assert!(engine.runtime_name(&second).is_none());
-        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
+        let session = Session::with_launchers(
+            home.clone(),
+            inv.clone(),
+            common::engine_runs(&home, &engine),
+        );
         // While the trial runs, its container's cgroup is under the trial's own parent.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = {
@@ -164,10 +173,10 @@ fn a_running_engine_is_reloaded_for_a_runtime_it_lacks() {
                 false
             })
         };
-        let result = run_trial(&trial, &ctx).await;
+        let result = session.run_trial(&trial).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let placed = watcher.join().unwrap();
-        drop(ctx);
+        drop(session);
         let info = engine.docker().info().await;
         let reloads = engine.reloads();
         let same_pid = engine.pid() == pid;
@@ -232,7 +241,8 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&local)]).await;
+        let engine =
+            Arc::new(common::start_engine(&home, &[EngineRuntime::for_trial(&local)]).await);
         let base = engine.image(&rootfs).await.unwrap();
         engine
             .docker()
@@ -245,10 +255,14 @@ fn a_case_that_names_an_image_runs_it_or_says_why_not() {
             )
             .await
             .unwrap();
-        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
-        let ran = run_trial(&local, &ctx).await;
-        let refused = run_trial(&absent, &ctx).await;
-        drop(ctx);
+        let session = Session::with_launchers(
+            home.clone(),
+            inv.clone(),
+            common::engine_runs(&home, &engine),
+        );
+        let ran = session.run_trial(&local).await;
+        let refused = session.run_trial(&absent).await;
+        drop(session);
         let untagged = engine
             .docker()
             .remove_image(

@@ -20,7 +20,7 @@ use dindcheck::launch::engine::EngineRuntime;
 use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::probe::Probe;
 use dindcheck::rootfs_import;
-use dindcheck::runner::run_trial;
+use dindcheck::session::Session;
 use futures_util::StreamExt;
 
 /// Removes the imported root filesystem when the test ends, passed or not.
@@ -88,7 +88,8 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = common::start_engine(&home, &[EngineRuntime::for_trial(&first)]).await;
+        let engine =
+            Arc::new(common::start_engine(&home, &[EngineRuntime::for_trial(&first)]).await);
         let base = engine.image(&bookworm).await.unwrap();
         let mut out = tokio::fs::File::create(&tarball).await.unwrap();
         let mut stream = engine.docker().export_image(&base.reference);
@@ -122,7 +123,11 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             "the versions recorded from the copy's dpkg database"
         );
 
-        let ctx = common::context(&home, &inv, false, Some(engine.clone()));
+        let session = Session::with_launchers(
+            home.clone(),
+            inv.clone(),
+            common::engine_runs(&home, &engine),
+        );
         let mut compared = Vec::new();
         for case in &cases {
             let mut on_copy = case.clone();
@@ -130,8 +135,8 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
             for launcher in [Launcher::Oci, Launcher::Engine] {
                 let original = Trial::new(case, &runtime, launcher, &options);
                 let imported = Trial::new(&on_copy, &runtime, launcher, &options);
-                let a = run_trial(&original, &ctx).await.unwrap();
-                let b = run_trial(&imported, &ctx).await.unwrap();
+                let a = session.run_trial(&original).await.unwrap();
+                let b = session.run_trial(&imported).await.unwrap();
                 assert!(
                     a.leaks.is_empty() && b.leaks.is_empty(),
                     "{:?} {:?}",
@@ -152,7 +157,7 @@ fn an_imported_image_gives_the_same_outcomes_as_the_rootfs_it_came_from() {
                 ));
             }
         }
-        drop(ctx);
+        drop(session);
         // The engine keeps an image per root filesystem: the copy's goes with it.
         let copy_image = engine.image(copy).await.unwrap();
         engine

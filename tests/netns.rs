@@ -16,7 +16,7 @@ use dindcheck::launch::Launcher;
 use dindcheck::launch::netns::{self, GATEWAY_ADDRESS, SANDBOX_ADDRESS, TrialNetwork};
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{RunContext, run_trial};
+use dindcheck::session::Session;
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().expect("ip runs");
@@ -90,15 +90,10 @@ fn a_sandbox_network_trial_leaves_no_namespace() {
     let case = common::corpus_case("gvisor-tutorial");
     let trial = Trial::new(&case, &runtime, Launcher::Oci, &RunOptions::default());
     assert_eq!(trial.network, RunscNetwork::Sandbox);
-    let ctx = RunContext {
-        home: inventory::home(),
-        inventory: inv.clone(),
-        keep_scratch: false,
-        no_probes: true,
-        engine: None,
-    };
+    let mut session = Session::new(inventory::home(), inv.clone());
+    session.no_probes = true;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt.block_on(run_trial(&trial, &ctx)).unwrap();
+    let result = rt.block_on(session.run_trial(&trial)).unwrap();
     assert_eq!(
         result.outcome.verdict,
         Verdict::Ready,

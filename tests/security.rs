@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dindcheck::case::{self, Case, RunscNetwork};
 use dindcheck::inventory::{self, Inventory, Runtime};
 use dindcheck::launch::Launcher;
-use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
 use dindcheck::launch::scratch;
 use dindcheck::outcome::Verdict;
 use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{RunContext, TrialError, TrialResult, run_trial};
+use dindcheck::runner::{TrialError, TrialResult};
+use dindcheck::session::Session;
 
 /// The inventory and its newest runsc, or `None` (the test then passes, saying why) when
 /// the host has none and `DINDCHECK_ALLOW_SKIP=1` is set.
@@ -87,26 +87,13 @@ fn try_run_keeping(
     let trial = Trial::new(case, runtime, launcher, &options);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let engine = match launcher {
-            Launcher::Engine => Some(Arc::new(
-                OuterEngine::start(&home, &[EngineRuntime::for_trial(&trial)])
-                    .await
-                    .unwrap(),
-            )),
-            Launcher::Oci => None,
-        };
-        let ctx = RunContext {
-            home: home.clone(),
-            inventory: inv.clone(),
-            keep_scratch: keep,
-            no_probes: false,
-            engine: engine.clone(),
-        };
-        let result = run_trial(&trial, &ctx).await;
-        drop(ctx);
-        if let Some(engine) = engine {
-            let stopped = Arc::try_unwrap(engine).unwrap().stop().await;
-            assert!(stopped.leaked.is_empty(), "{:?}", stopped.leaked);
+        let mut session = Session::new(home.clone(), inv.clone());
+        session.keep_scratch = keep;
+        session.prepare(std::slice::from_ref(&trial)).await.unwrap();
+        let result = session.run_trial(&trial).await;
+        if let Some(engine) = session.stop().await.engine {
+            let leaked = engine.leaked_at_stop;
+            assert!(leaked.is_empty(), "{leaked:?}");
         }
         result
     })

@@ -11,10 +11,9 @@ use super::parts::config_key;
 use super::repair::{self, RepairError, RepairOptions};
 use super::trials::{Book, SessionTrials, Target};
 use crate::case::{Case, Claimed};
-use crate::launch::Launcher;
 use crate::plan::Trial;
 use crate::report::answers::{Minimized, Repaired, SearchKind, file_name};
-use crate::session::{Fault, Selection, Session, SessionError};
+use crate::session::{Fault, RunOptions, Selection, Session, SessionError};
 
 /// What `minimize` and `repair` were asked.
 pub struct Request {
@@ -82,12 +81,19 @@ async fn prepare(req: &Request) -> Result<(Session, Trial), AnswerError> {
     let [trial] = planned.trials.as_slice() else {
         return Err(AnswerError::NotOneTrial(planned.trials.len()));
     };
-    crate::launch::expressible(trial).map_err(|e| {
-        AnswerError::NotExpressible(format!("{} is not expressible: {}", trial.name(), e.0))
-    })?;
     let mut session = Session::new(req.home.clone(), planned.inventory.clone());
-    if trial.launcher == Launcher::Engine {
-        session.start_engine(std::slice::from_ref(trial)).await?;
+    // The command line reaped what dead runs left; a search has no host checks.
+    let options = RunOptions {
+        reap: false,
+        host_checks: false,
+        ..Default::default()
+    };
+    let opened = session.open(&planned.trials, &options, |_| {}).await?;
+    if let Some(n) = opened.not_expressible.first() {
+        return Err(AnswerError::NotExpressible(format!(
+            "{} is not expressible: {}",
+            n.trial, n.reason
+        )));
     }
     Ok((session, trial.clone()))
 }
@@ -160,7 +166,7 @@ pub async fn minimize(
         Ok(f) => f,
         Err(e) => {
             drop(book);
-            session.stop_engine().await;
+            session.stop().await;
             return Err(e.into());
         }
     };
@@ -246,7 +252,7 @@ pub async fn minimize(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     drop(book);
-    session.stop_engine().await;
+    session.stop().await;
     let kind = match result.kind {
         SearchKind::Minimize => "minimize",
         SearchKind::LeaveOneOut => "leave-one-out",
@@ -286,7 +292,7 @@ pub async fn repair(
         Ok(f) => f,
         Err(e) => {
             drop(book);
-            session.stop_engine().await;
+            session.stop().await;
             return Err(e.into());
         }
     };
@@ -308,7 +314,7 @@ pub async fn repair(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     drop(book);
-    session.stop_engine().await;
+    session.stop().await;
     let path = save(
         &req.out,
         &file_name("repair", &result.case, runtime),

@@ -215,7 +215,6 @@ async fn engine_origin(home: &Path, dockerd: &Path) -> (&'static str, String) {
 /// stops it, recording both times.
 async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
     use crate::launch::engine::container::EngineRuntime;
-    use crate::launch::engine::daemon::OuterEngine;
     let runtimes: Vec<EngineRuntime> = runsc
         .iter()
         .map(|b| EngineRuntime {
@@ -226,37 +225,29 @@ async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBin
         .collect();
     let summary = c.summary.clone();
     let mut evidence = c.evidence.clone();
-    let engine =
-        match tokio::time::timeout(ENGINE_START_TIMEOUT, OuterEngine::start(home, &runtimes)).await
-        {
-            Err(_) => {
-                return c.warn(
-                    format!(
-                        "{summary}; no engine started within {} s (every engine slot busy?)",
-                        ENGINE_START_TIMEOUT.as_secs()
-                    ),
-                    "rerun when no other dindcheck run is using the engine slots",
-                );
-            }
-            Ok(Err(e)) => {
-                return c
-                    .fail(
-                        format!("{summary}; the engine does not start: {e}"),
-                        "see the engine slot's dockerd.log under DINDCHECK_HOME/engine",
-                    )
-                    .evidence(evidence);
-            }
-            Ok(Ok(e)) => e,
-        };
-    let start_ms = engine.start_ms;
-    let registered: Vec<String> = match engine.docker().info().await {
-        Ok(info) => info
-            .runtimes
-            .map(|m| m.into_keys().collect())
-            .unwrap_or_default(),
-        Err(e) => vec![format!("(docker info failed: {e})")],
+    let started = crate::launch::engine::start_and_stop(home, &runtimes);
+    let measured = match tokio::time::timeout(ENGINE_START_TIMEOUT, started).await {
+        Err(_) => {
+            return c.warn(
+                format!(
+                    "{summary}; no engine started within {} s (every engine slot busy?)",
+                    ENGINE_START_TIMEOUT.as_secs()
+                ),
+                "rerun when no other dindcheck run is using the engine slots",
+            );
+        }
+        Ok(Err(e)) => {
+            return c
+                .fail(
+                    format!("{summary}; the engine does not start: {e}"),
+                    "see the engine slot's dockerd.log under DINDCHECK_HOME/engine",
+                )
+                .evidence(evidence);
+        }
+        Ok(Ok(m)) => m,
     };
-    let stopped = engine.stop().await;
+    let (start_ms, stop_ms, registered) =
+        (measured.start_ms, measured.stop_ms, measured.registered);
     let missing: Vec<&str> = runtimes
         .iter()
         .map(|r| r.name.as_str())
@@ -264,7 +255,7 @@ async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBin
         .collect();
     evidence.push(format!(
         "started dockerd in {start_ms} ms, stopped in {} ms; registered runtimes: {}",
-        stopped.stop_ms,
+        stop_ms,
         registered.join(", ")
     ));
     if missing.is_empty() {
@@ -272,7 +263,7 @@ async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBin
             "{summary}; starts in {:.1} s with runsc runtimes registered ({}), stops in {:.1} s",
             start_ms as f64 / 1000.0,
             runtimes.len(),
-            stopped.stop_ms as f64 / 1000.0
+            stop_ms as f64 / 1000.0
         ))
         .evidence(evidence)
     } else {

@@ -1,6 +1,6 @@
 //! The launchers by name: how a trial's sandbox is started. Plain data, so that planning can
 //! cross cases with launchers without knowing what a launcher does; each launcher's work is
-//! its own module ([`super::oci`], [`super::engine`]), chosen in [`super::dispatch`].
+//! its own module ([`super::oci`], [`super::engine`]), registered in [`super::registry`].
 
 use serde::{Deserialize, Serialize};
 

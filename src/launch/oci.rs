@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use tokio::io::AsyncReadExt;
 
 use super::bundle;
-use super::launcher::NotExpressible;
+use super::launcher::{Launcher, NotExpressible};
 use super::netns::TrialNetwork;
+use super::run::{LauncherRun, Prepared, Registration, RunFigures};
 use super::runsc::{Runsc, RunscFailure, exit_status_from_logs, parse_wait_status};
-use super::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
+use super::sandbox::{DynLaunch, Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
 use super::scratch::{Leftovers, TrialDir};
 use crate::case::RunscNetwork;
 use crate::inventory::Inventory;
@@ -27,6 +29,42 @@ pub fn expressible(trial: &Trial) -> Result<(), NotExpressible> {
             "the case runs the image `{image}`; the OCI launcher runs a root filesystem \
              from the setup, not an image"
         ))),
+    }
+}
+
+/// The OCI launcher in the launchers' table: it needs nothing run-wide.
+pub const REGISTRATION: Registration = Registration {
+    launcher: Launcher::Oci,
+    expressible,
+    needs_rootfs: |_| true,
+    run: |_| Box::new(OciRun),
+    reap: |_| Vec::new(),
+    stop_own: || 0,
+};
+
+/// The OCI launcher's run-wide part: each trial has its own runsc `--root`, so there is
+/// nothing to start or stop for the run.
+struct OciRun;
+
+impl LauncherRun for OciRun {
+    fn prepare<'a>(
+        &'a mut self,
+        _trials: &'a [Trial],
+        _inventory: &'a Inventory,
+    ) -> LocalBoxFuture<'a, Result<Prepared, LaunchError>> {
+        Box::pin(async { Ok(Prepared::default()) })
+    }
+
+    fn launch<'a>(
+        &'a self,
+        trial: &'a Trial,
+        inventory: &'a Inventory,
+    ) -> LocalBoxFuture<'a, Result<Box<dyn DynLaunch + 'a>, LaunchError>> {
+        Box::pin(async move { Ok(Box::new(Oci::prepare(trial, inventory)?) as Box<dyn DynLaunch>) })
+    }
+
+    fn stop<'a>(&'a mut self, _figures: &'a mut RunFigures) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async {})
     }
 }
 

@@ -9,14 +9,16 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
+
 use super::bundle::BundleError;
 use super::engine::error::EngineError;
 use super::launcher::NotExpressible;
 use super::scratch::{Leftovers, TrialDir};
 use crate::plan::Trial;
 
-/// One launcher's part of one trial, in the order the flow calls it. Prepared by
-/// [`super::dispatch::launch`].
+/// One launcher's part of one trial, in the order the flow calls it. Prepared by the
+/// launcher's run-wide part ([`super::run::LauncherRun::launch`]).
 pub(crate) trait Launch {
     /// Writes what the sandbox reads into the trial's scratch directory.
     fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError>;
@@ -39,6 +41,52 @@ pub(crate) trait Launch {
     /// the launcher gave the sandbox one (docs/networking.md, "Network probes"). `Err` says
     /// why there is none, which the report shows as the network probes' "not applicable".
     fn uplink(&self) -> Result<&str, String>;
+}
+
+/// [`Launch`] behind a pointer: what the run-wide part of a launcher hands the trial flow,
+/// whichever launcher it is. Every [`Launch`] is one.
+pub trait DynLaunch {
+    fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError>;
+    fn start<'a>(
+        &'a mut self,
+        trial: &'a Trial,
+        dir: &'a TrialDir,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'a, Start>;
+    fn output<'a>(&'a self, dir: &'a TrialDir) -> LocalBoxFuture<'a, String>;
+    fn remove<'a>(&'a mut self, trial: &'a Trial) -> LocalBoxFuture<'a, Leftovers>;
+    fn leaks(&self) -> Vec<String>;
+    fn host_fault(&self) -> Option<LaunchError>;
+    fn uplink(&self) -> Result<&str, String>;
+}
+
+impl<L: Launch> DynLaunch for L {
+    fn write(&mut self, trial: &Trial, dir: &TrialDir) -> Result<(), LaunchError> {
+        Launch::write(self, trial, dir)
+    }
+    fn start<'a>(
+        &'a mut self,
+        trial: &'a Trial,
+        dir: &'a TrialDir,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'a, Start> {
+        Box::pin(Launch::start(self, trial, dir, timeout))
+    }
+    fn output<'a>(&'a self, dir: &'a TrialDir) -> LocalBoxFuture<'a, String> {
+        Box::pin(Launch::output(self, dir))
+    }
+    fn remove<'a>(&'a mut self, trial: &'a Trial) -> LocalBoxFuture<'a, Leftovers> {
+        Box::pin(Launch::remove(self, trial))
+    }
+    fn leaks(&self) -> Vec<String> {
+        Launch::leaks(self)
+    }
+    fn host_fault(&self) -> Option<LaunchError> {
+        Launch::host_fault(self)
+    }
+    fn uplink(&self) -> Result<&str, String> {
+        Launch::uplink(self)
+    }
 }
 
 /// How the sandbox ended, once it stops.
@@ -103,14 +151,9 @@ pub enum LaunchError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     NotExpressible(#[from] NotExpressible),
-    #[error("no outer engine was started for the engine launcher")]
-    NoEngine,
+    /// The engine launcher's own errors ([`super::engine::EngineError`]).
     #[error("the outer engine failed: {0}")]
     Engine(#[from] EngineError),
-    #[error("the outer engine failed: the outer engine has no runtime {0} for this trial")]
-    NoRuntime(String),
-    #[error("the outer engine failed: {0}")]
-    EngineStopped(&'static str),
     #[error("failed to prepare the scratch directory: {0}")]
     Scratch(#[from] std::io::Error),
     #[error("failed to make the trial's network namespace: {0}")]

@@ -9,6 +9,8 @@ use crate::case::{Case, Claimed};
 use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
 use crate::launch::Launcher;
+/// The outer engine's figures are the engine launcher's own ([`crate::launch::engine::run`]).
+pub use crate::launch::engine::EngineFigures;
 pub use crate::launch::engine::image::ImportFigure;
 use crate::outcome::Outcome;
 pub use crate::plan::NotRun;
@@ -122,28 +124,6 @@ pub struct ClaimVerdict {
     /// What was measured: the verdict and its line, the probes the claim names (or the
     /// catalogue id of the failure that kept the recipe from being tried).
     pub evidence: String,
-}
-
-/// What the outer engine of a run took: measured, never asserted.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct EngineFigures {
-    /// The outer dockerd's version.
-    pub dockerd: String,
-    /// The address of an existing engine the run used (`--engine`), which it did not start.
-    #[serde(default)]
-    pub existing: Option<String>,
-    /// From spawning dockerd to its first answer.
-    pub start_ms: u64,
-    /// From SIGTERM to its exit and the sweep of its exec-root.
-    pub stop_ms: Option<u64>,
-    pub imports: Vec<ImportFigure>,
-    /// What a dead earlier run had left in the engine's slot (ended before this run).
-    pub reaped: Vec<String>,
-    /// Processes still under the engine's exec-root after it stopped (ended).
-    pub leaked_at_stop: Vec<String>,
-    /// Each reload (SIGHUP) that gave the running engine a runtime it lacked, in ms.
-    #[serde(default)]
-    pub reload_ms: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::case::CaseError;
 use crate::inventory::InventoryError;
-use crate::launch::engine::EngineError;
+use crate::launch::LaunchError;
 use crate::output::OutputError;
 use crate::report::MergeError;
 
@@ -26,8 +26,9 @@ pub enum SessionError {
     OwnRunsc(#[from] crate::own_runsc::OwnRunscError),
     #[error("failed to import the image: {0}")]
     Import(#[from] crate::rootfs_import::ImportError),
-    #[error("failed to start the outer engine: {0}")]
-    Engine(#[from] EngineError),
+    /// A launcher could not prepare for the run (the outer engine did not start).
+    #[error(transparent)]
+    Launcher(#[from] LaunchError),
     #[error("failed to start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -76,7 +77,7 @@ impl SessionError {
             E::Inventory(
                 InventoryError::UnknownRuntime { .. } | InventoryError::UnknownPlatform { .. },
             ) => Fault::Usage,
-            E::Inventory(_) | E::NoRunsc | E::Engine(_) | E::Runtime(_) | E::Output(_) => {
+            E::Inventory(_) | E::NoRunsc | E::Launcher(_) | E::Runtime(_) | E::Output(_) => {
                 Fault::Host
             }
         }

@@ -1,27 +1,31 @@
-//! One run's lifecycle, from what a killed earlier run left to the ordered results: the
-//! CLI's `run` and the conformance harness go through the same steps.
+//! One run's lifecycle, from what a killed earlier run left to the ordered results, written
+//! once: [`Session::drive`] runs it for the CLI's `run` and the conformance harness, and tells
+//! them what happens through [`Event`]s.
 //!
-//! 1. [`reap`] what dead runs left (scratch directories, outer engines);
+//! 1. [`reap`] what dead runs left (scratch directories, each launcher's run-wide state);
 //! 2. [`split_expressible`]: a trial its launcher cannot express is reported, never run as
 //!    something else;
-//! 3. [`Session::host_checks`]: doctor's quick checks, and the trials this host cannot test;
-//! 4. [`Session::start_engine`] when some trial goes through the engine, images imported;
+//! 3. doctor's quick checks ([`Session::host_checks`]), and the trials this host cannot test;
+//! 4. [`Session::prepare`]: each launcher readies itself for its trials (the engine
+//!    launcher starts the outer engine and imports the root filesystems);
 //! 5. [`Session::run`] the trials, at most `jobs` at once;
-//! 6. [`Session::stop_engine`], and [`Session::results`] in the plan's order.
+//! 6. [`Session::stop`] the launchers, with their figures; [`Run::results`] in the plan's
+//!    order.
 //!
-//! Signal cleanup is [`super::signal`].
+//! What the launchers started for the run is stopped when the session is dropped, too (the
+//! outer engine's own `Drop`), however the run ended. Signal cleanup is [`super::signal`].
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::doctor::{self, Diagnosis, DoctorOptions};
 use crate::inventory::Inventory;
-use crate::launch::engine::{self, EngineRuntime, OuterEngine, image::Image};
 use crate::launch::scratch::{self, Stale};
-use crate::launch::{Launcher, expressible};
+use crate::launch::{LauncherRuns, Prepared, RunFigures, RunSettings, expressible, registry};
 use crate::outcome::Outcome;
 use crate::plan::{NotRun, Trial};
-use crate::report::{EngineFigures, Results, RunRecord};
+use crate::report::{Results, RunRecord};
 use crate::runner::{RunContext, TrialError, TrialResult, run_all, run_trial};
 
 use super::error::SessionError;
@@ -30,8 +34,9 @@ use super::selection::Planned;
 /// What dead runs left, and was ended.
 #[derive(Debug, Default)]
 pub struct Reaped {
-    /// Outer engines and what ran under them.
-    pub engines: Vec<String>,
+    /// What the launchers keep run-wide (outer engines and what ran under them), one line
+    /// each.
+    pub launchers: Vec<String>,
     /// Scratch directories, with what still ran in them.
     pub scratch: Vec<Stale>,
 }
@@ -39,10 +44,7 @@ pub struct Reaped {
 impl Reaped {
     /// One line per thing ended, for a front end to print.
     pub fn describe(&self) -> Vec<String> {
-        let engines = self
-            .engines
-            .iter()
-            .map(|e| format!("ended what a dead run's outer engine left: {e}"));
+        let launchers = self.launchers.iter().cloned();
         let scratch = self.scratch.iter().map(|s| {
             format!(
                 "removed what an earlier, dead run left for {} ({} containers, {} processes) in {}",
@@ -52,14 +54,14 @@ impl Reaped {
                 s.dir.display()
             )
         });
-        engines.chain(scratch).collect()
+        launchers.chain(scratch).collect()
     }
 }
 
 /// Ends what earlier dindcheck processes that were killed outright left under `home`.
 pub fn reap(home: &Path) -> Reaped {
     Reaped {
-        engines: engine::reap_stale_engines(home),
+        launchers: registry::reap(home),
         scratch: scratch::reap_stale(home),
     }
 }
@@ -92,7 +94,95 @@ pub struct Ran {
     pub leaked: Vec<NotRun>,
 }
 
-/// A run: the host, the inventory, and the outer engine once started.
+/// How [`Session::drive`] runs the trials it is given.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// End what dead runs left first (the conformance harness does it once, not per trial).
+    pub reap: bool,
+    /// doctor's quick checks first, and the trials this host cannot test left out.
+    pub host_checks: bool,
+    /// Each trial this many times (`--repeat`).
+    pub repeat: u32,
+    /// At most this many trials at once.
+    pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            reap: true,
+            host_checks: true,
+            repeat: 1,
+            jobs: 1,
+        }
+    }
+}
+
+/// What happens during [`Session::drive`], in order, for a front end to show.
+pub enum Event<'a> {
+    /// What dead runs left, ended before anything started.
+    Reaped(&'a Reaped),
+    /// doctor's quick checks start.
+    CheckingHost,
+    /// What they found.
+    HostChecked(&'a Diagnosis),
+    /// A trial this host cannot test: not run.
+    NotRunning(&'a NotRun),
+    /// The launchers start preparing for the trials (the outer engine, its imports).
+    Preparing,
+    /// The launchers are ready for the trials.
+    Prepared(&'a Prepared),
+    /// The trials start: this many.
+    Running(usize),
+    /// A trial finished (or was taken from an earlier run).
+    Finished(&'a Trial, &'a Result<TrialResult, TrialError>),
+    /// The run was told to stop while its trials ran: they are being dropped, and with them
+    /// their sandboxes.
+    Interrupted,
+    /// The launchers stopped, with what they took.
+    Stopped(&'a RunFigures),
+}
+
+/// Where [`Session::drive`] was when it was told to stop before any trial ran (nothing to
+/// report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    HostChecks,
+    Prepare,
+}
+
+/// A run opened ([`Session::open`]): the trials to run, and those left out.
+#[derive(Debug)]
+pub struct Opened {
+    pub runnable: Vec<Trial>,
+    pub not_expressible: Vec<NotRun>,
+    /// The host cannot test these.
+    pub not_run: Vec<NotRun>,
+    pub host_checks: Option<Diagnosis>,
+}
+
+/// How [`Session::drive`] ended.
+pub enum Driven {
+    /// Told to stop before any trial ran.
+    Interrupted(Stage),
+    /// The trials ran (all of them, or until the run was told to stop: [`Run::complete`]).
+    Ran(Box<Run>),
+}
+
+/// A run's trials as they ran, for the report ([`Run::results`]).
+#[derive(Debug, Default)]
+pub struct Run {
+    pub ran: Ran,
+    pub not_expressible: Vec<NotRun>,
+    /// Trials not run: the host cannot test them.
+    pub not_run: Vec<NotRun>,
+    pub host_checks: Option<Diagnosis>,
+    pub figures: RunFigures,
+    /// False when the run was told to stop before every trial finished.
+    pub complete: bool,
+}
+
+/// A run: the host, the inventory, and each launcher's run-wide part.
 pub struct Session {
     pub home: PathBuf,
     pub inventory: Inventory,
@@ -105,11 +195,16 @@ pub struct Session {
     /// An earlier run's wall times (the trials start longest first, [`super::schedule`])
     /// and the outcomes to reuse ([`super::reuse`]).
     pub earlier: super::schedule::Earlier,
-    engine: Option<Arc<OuterEngine>>,
+    /// Shared with each trial's [`RunContext`] while trials run.
+    launchers: Arc<LauncherRuns>,
 }
 
 impl Session {
     pub fn new(home: PathBuf, inventory: Inventory) -> Session {
+        let launchers = Arc::new(LauncherRuns::new(&RunSettings {
+            home: home.clone(),
+            existing_engine: None,
+        }));
         Session {
             home,
             inventory,
@@ -117,8 +212,121 @@ impl Session {
             no_probes: false,
             existing_engine: None,
             earlier: Default::default(),
-            engine: None,
+            launchers,
         }
+    }
+
+    /// A session whose launchers were prepared elsewhere (the engine's own tests start the
+    /// engine themselves, to look inside it: `launch::engine::run::launcher_runs`).
+    pub fn with_launchers(home: PathBuf, inventory: Inventory, launchers: LauncherRuns) -> Session {
+        let mut session = Session::new(home, inventory);
+        session.launchers = Arc::new(launchers);
+        session
+    }
+
+    /// Runs `trials` from start to end: [`Session::open`] (reap, split off what cannot be
+    /// expressed, host checks, the launchers prepared), the trials (each `repeat` times, at
+    /// most `jobs` at once), and the launchers stopped, telling `on_event` as it goes. When
+    /// `stop` resolves (a signal), it stops where it is.
+    pub async fn drive(
+        &mut self,
+        trials: &[Trial],
+        options: &RunOptions,
+        stop: impl Future<Output = ()>,
+        mut on_event: impl FnMut(Event<'_>),
+    ) -> Result<Driven, SessionError> {
+        let mut stop = std::pin::pin!(futures_util::FutureExt::fuse(stop));
+        let stage = std::cell::Cell::new(Stage::HostChecks);
+        let opened = tokio::select! {
+            o = self.open(trials, options, |e| {
+                if matches!(e, Event::Preparing) {
+                    stage.set(Stage::Prepare);
+                }
+                on_event(e)
+            }) => o?,
+            _ = &mut stop => {
+                if stage.get() == Stage::Prepare {
+                    // Dropping the preparation stopped what it had started; this ends what a
+                    // half-made start left.
+                    registry::stop_own();
+                }
+                return Ok(Driven::Interrupted(stage.get()));
+            }
+        };
+        let Opened {
+            runnable,
+            not_expressible,
+            not_run,
+            host_checks,
+        } = opened;
+        let runnable = super::selection::repeated(&runnable, options.repeat);
+        on_event(Event::Running(runnable.len()));
+        let mut ran = Ran::default();
+        let complete = {
+            let work = self.run(&runnable, options.jobs, &mut ran, |t, r| {
+                on_event(Event::Finished(t, r))
+            });
+            tokio::select! {
+                _ = work => true,
+                _ = &mut stop => false,
+            }
+        };
+        // Leaving the select dropped any trials still running, and with them their sandboxes.
+        if !complete {
+            on_event(Event::Interrupted);
+        }
+        let figures = self.stop().await;
+        on_event(Event::Stopped(&figures));
+        Ok(Driven::Ran(Box::new(Run {
+            ran,
+            not_expressible,
+            not_run,
+            host_checks,
+            figures,
+            complete,
+        })))
+    }
+
+    /// A run up to its trials, for [`Session::drive`] and for a search (`minimize`,
+    /// `repair`) that runs trials of its own making: reaps what dead runs left, splits off
+    /// the trials their launcher cannot express, runs doctor's quick checks and leaves out
+    /// what this host cannot test, and prepares the launchers for the rest. What it starts
+    /// is stopped by [`Session::stop`], or when the session is dropped.
+    pub async fn open(
+        &mut self,
+        trials: &[Trial],
+        options: &RunOptions,
+        mut on_event: impl FnMut(Event<'_>),
+    ) -> Result<Opened, SessionError> {
+        if options.reap {
+            on_event(Event::Reaped(&reap(&self.home)));
+        }
+        let (trials, not_expressible) = split_expressible(trials);
+        let host_checks = if options.host_checks {
+            on_event(Event::CheckingHost);
+            let checked = self.host_checks(&trials).await;
+            on_event(Event::HostChecked(&checked));
+            Some(checked)
+        } else {
+            None
+        };
+        // A trial that this host cannot test is not run: its failure would be the host's.
+        let (runnable, not_run) = match &host_checks {
+            Some(d) => d.split_untestable(&trials),
+            None => (trials, Vec::new()),
+        };
+        not_run.iter().for_each(|n| on_event(Event::NotRunning(n)));
+        // Preparing includes importing root filesystems (seconds each): [`Session::drive`]
+        // stops here on a signal, rather than wait for the imports.
+        on_event(Event::Preparing);
+        let prepared = self.prepare(&runnable).await?;
+        on_event(Event::Prepared(&prepared));
+        Ok(Opened {
+            runnable,
+            not_expressible,
+            not_run,
+            host_checks,
+        })
     }
 
     /// doctor's quick checks for the runsc binaries (and forced platforms) of `trials`.
@@ -127,51 +335,17 @@ impl Session {
         doctor::diagnose(&options).await
     }
 
-    /// Starts the outer engine when some trial needs it (or connects to the existing one),
-    /// with one runtime per distinct runsc binary and flags among those trials, and imports
-    /// their root filesystems up front. Returns the root filesystems it imported now, with
-    /// their images.
-    pub async fn start_engine(
-        &mut self,
-        trials: &[Trial],
-    ) -> Result<Vec<(String, Image)>, SessionError> {
-        let engine_trials: Vec<&Trial> = trials
-            .iter()
-            .filter(|t| t.launcher == Launcher::Engine)
-            .collect();
-        if engine_trials.is_empty() {
-            return Ok(Vec::new());
-        }
-        let runtimes: Vec<EngineRuntime> = engine_trials
-            .iter()
-            .map(|t| EngineRuntime::for_trial(t))
-            .collect();
-        let engine = match &self.existing_engine {
-            Some(address) => OuterEngine::connect(address, &runtimes).await,
-            None => OuterEngine::start(&self.home, &runtimes).await,
-        }?;
-        let mut names: Vec<&str> = engine_trials
-            .iter()
-            .map(|t| t.case.rootfs.as_str())
-            .collect();
-        names.sort();
-        names.dedup();
-        let mut imported = Vec::new();
-        for name in names {
-            if let Some(rootfs) = self.inventory.rootfs(name) {
-                let image = engine.image(rootfs).await?;
-                if image.import_ms.is_some() {
-                    imported.push((rootfs.name.clone(), image));
-                }
-            }
-        }
-        self.engine = Some(Arc::new(engine));
-        Ok(imported)
-    }
-
-    /// The outer engine, once started.
-    pub fn engine(&self) -> Option<&OuterEngine> {
-        self.engine.as_deref()
+    /// Has each launcher ready itself for its own among `trials` (the engine launcher starts
+    /// the outer engine, or connects to the existing one, and imports the root filesystems
+    /// up front).
+    pub async fn prepare(&mut self, trials: &[Trial]) -> Result<Prepared, SessionError> {
+        let mut launchers = LauncherRuns::new(&RunSettings {
+            home: self.home.clone(),
+            existing_engine: self.existing_engine.clone(),
+        });
+        let prepared = launchers.prepare(trials, &self.inventory).await?;
+        self.launchers = Arc::new(launchers);
+        Ok(prepared)
     }
 
     fn context(&self) -> RunContext {
@@ -180,7 +354,7 @@ impl Session {
             inventory: self.inventory.clone(),
             keep_scratch: self.keep_scratch,
             no_probes: self.no_probes,
-            engine: self.engine.clone(),
+            launchers: self.launchers.clone(),
         }
     }
 
@@ -191,7 +365,7 @@ impl Session {
 
     /// Runs `trials`, at most `jobs` at once and longest first by [`Session::earlier`]'s
     /// timings, gathering into `ran` what each gives as it finishes (in any order:
-    /// [`Session::results`] puts them in the plan's) with its input digest, then calling
+    /// [`Run::results`] puts them in the plan's) with its input digest, then calling
     /// `on_done`. A trial whose earlier outcome can be reused is not run: that outcome is
     /// what it gives. Dropped half-way (an interrupted run), `ran` keeps what finished.
     pub async fn run<F>(&self, trials: &[Trial], jobs: usize, ran: &mut Ran, mut on_done: F)
@@ -218,7 +392,7 @@ impl Session {
                     let mut outcome = res.outcome.clone();
                     outcome.digest = Some(digest(t));
                     ran.outcomes.push(outcome);
-                    if t.launcher == Launcher::Engine && !res.leftovers.is_empty() {
+                    if ctx.launchers.leftovers_leak(t) && !res.leftovers.is_empty() {
                         ran.leaked.push(NotRun {
                             trial: t.name(),
                             reason: format!(
@@ -238,62 +412,39 @@ impl Session {
         .await;
     }
 
-    /// Stops the outer engine (an existing one keeps running) and says what it took.
-    pub async fn stop_engine(&mut self) -> Option<EngineFigures> {
-        let engine = self.engine.take()?;
-        let mut figures = EngineFigures {
-            dockerd: engine.version.clone(),
-            existing: self.existing_engine.clone(),
-            start_ms: engine.start_ms,
-            stop_ms: None,
-            imports: engine.imports(),
-            reaped: engine.reaped.clone(),
-            leaked_at_stop: Vec::new(),
-            reload_ms: engine.reloads(),
-        };
-        match Arc::try_unwrap(engine) {
-            Ok(engine) => {
-                let owned = engine.owned();
-                let stopped = engine.stop().await;
-                figures.stop_ms = owned.then_some(stopped.stop_ms);
-                figures.leaked_at_stop = stopped.leaked;
-            }
-            // Only the trials held other references, and they are done: dropping stops it.
-            Err(shared) => drop(shared),
+    /// Whether what `trial`'s teardown had to end is its launcher's leak (the engine's).
+    pub fn leftovers_leak(&self, trial: &Trial) -> bool {
+        self.launchers.leftovers_leak(trial)
+    }
+
+    /// Stops what the launchers started for the run (an existing engine keeps running) and
+    /// says what it took.
+    pub async fn stop(&mut self) -> RunFigures {
+        match Arc::get_mut(&mut self.launchers) {
+            Some(launchers) => launchers.stop().await,
+            // A trial's context is still held somewhere: the last one dropped stops them.
+            None => RunFigures::default(),
         }
-        Some(figures)
     }
 }
 
-/// Everything a finished (or interrupted) run hands to the report.
-pub struct Finished<'a> {
-    pub planned: &'a Planned,
-    pub ran: Ran,
-    pub not_expressible: Vec<NotRun>,
-    /// Trials not run: the host cannot test them, then those that could not be attempted.
-    pub not_run: Vec<NotRun>,
-    pub host_checks: Option<Diagnosis>,
-    pub engine: Option<EngineFigures>,
-    pub network_override: Option<String>,
-    pub complete: bool,
-    pub baseline_dir: Option<&'a Path>,
-}
-
-impl Session {
+impl Run {
     /// The run's results, in the plan's order: two runs of the same plan give files that
     /// compare line by line.
-    pub fn results(finished: Finished) -> Results {
-        let Finished {
-            planned,
+    pub fn results(
+        self,
+        planned: &Planned,
+        network_override: Option<String>,
+        baseline_dir: Option<&Path>,
+    ) -> Results {
+        let Run {
             ran,
             not_expressible,
             mut not_run,
             host_checks,
-            engine,
-            network_override,
+            figures,
             complete,
-            baseline_dir,
-        } = finished;
+        } = self;
         let mut outcomes = ran.outcomes;
         outcomes.sort_by_key(|o| planned.trials.iter().position(|t| t.name() == o.trial));
         // A repeated run (`--repeat N`) has N outcomes per trial: one per trial, and how
@@ -315,7 +466,7 @@ impl Session {
         results.host_checks = host_checks;
         results.not_expressible = not_expressible;
         results.leaked = ran.leaked;
-        results.engine = engine;
+        results.engine = figures.engine;
         results.stability = stability;
         results
     }

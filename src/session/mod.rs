@@ -2,8 +2,8 @@
 //! (`tests/conformance.rs`) are thin front ends over it.
 //!
 //! - [`selection`]: which cases, runtimes, launchers, network mode and shard, as trials.
-//! - [`lifecycle`]: the [`Session`]: reaping, host checks, the outer engine, the trials,
-//!   the results in order.
+//! - [`lifecycle`]: the [`Session`] and its one driver of a run ([`Session::drive`]):
+//!   reaping, host checks, the launchers' run-wide parts, the trials, the results in order.
 //! - [`reuse`]: each trial's input digest, and the earlier outcomes a run may take as they are.
 //! - [`schedule`]: the order trials start in (longest first, by an earlier run's times).
 //! - [`signal`]: cleanup when the process is told to stop.
@@ -19,6 +19,8 @@ pub mod signal;
 
 pub use environment::Environment;
 pub use error::{Fault, SessionError};
-pub use lifecycle::{Finished, Ran, Reaped, Session, reap, split_expressible};
+pub use lifecycle::{
+    Driven, Event, Opened, Ran, Reaped, Run, RunOptions, Session, Stage, reap, split_expressible,
+};
 pub use schedule::Timings;
 pub use selection::{Planned, Selection, read_results, repeated, unknown_rootfs};

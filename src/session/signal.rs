@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::launch::engine::stop_own_engines;
+use crate::launch::registry;
 use crate::launch::scratch::cleanup_own;
 
 /// Resolves on the first SIGINT or SIGTERM.
@@ -38,7 +38,7 @@ pub fn cleanup_on_signal(home: PathBuf, who: &'static str, code: Option<i32>) {
                 sandboxes += found;
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            let engines = stop_own_engines();
+            let engines = registry::stop_own();
             eprintln!(
                 "{who}: signal {sig}: removed {sandboxes} sandbox(es) and {engines} outer engine(s) of this process"
             );

@@ -5,12 +5,10 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::Arc;
 
 use dindcheck::case::{self, Case, Corpus};
 use dindcheck::inventory::{self, Inventory, Runtime};
 use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
-use dindcheck::runner::RunContext;
 
 /// The repository.
 pub fn root() -> &'static Path {
@@ -150,26 +148,9 @@ pub fn subdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
-/// The trial flow's context for the trials of `inventory` in `home`, through `engine` when
-/// the trials go through an outer engine.
-pub fn context(
-    home: &Path,
-    inventory: &Inventory,
-    no_probes: bool,
-    engine: Option<Arc<OuterEngine>>,
-) -> RunContext {
-    RunContext {
-        home: home.to_path_buf(),
-        inventory: inventory.clone(),
-        keep_scratch: false,
-        no_probes,
-        engine,
-    }
-}
-
-/// Starts an outer engine in `home` with `runtimes`, shared as a run's trials share it.
-pub async fn start_engine(home: &Path, runtimes: &[EngineRuntime]) -> Arc<OuterEngine> {
-    Arc::new(OuterEngine::start(home, runtimes).await.unwrap())
+/// Starts an outer engine in `home` with `runtimes`.
+pub async fn start_engine(home: &Path, runtimes: &[EngineRuntime]) -> OuterEngine {
+    OuterEngine::start(home, runtimes).await.unwrap()
 }
 
 /// Runs `trial` once, for real, with `inventory`, and checks that its teardown left nothing
@@ -179,11 +160,24 @@ pub fn run_once(
     inventory: &Inventory,
     no_probes: bool,
 ) -> dindcheck::runner::TrialResult {
-    let ctx = context(&inventory::home(), inventory, no_probes, None);
+    let mut session = dindcheck::session::Session::new(inventory::home(), inventory.clone());
+    session.no_probes = no_probes;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt
-        .block_on(dindcheck::runner::run_trial(trial, &ctx))
-        .unwrap();
+    let result = rt.block_on(session.run_trial(trial)).unwrap();
     assert!(result.leaks.is_empty(), "left behind: {:?}", result.leaks);
     result
+}
+
+/// Every launcher's run-wide part, the engine launcher's over `engine` (started by the test,
+/// to look inside it while its trials run through the session).
+#[allow(dead_code)]
+pub fn engine_runs(
+    home: &Path,
+    engine: &std::sync::Arc<dindcheck::launch::engine::OuterEngine>,
+) -> dindcheck::launch::LauncherRuns {
+    let settings = dindcheck::launch::RunSettings::at(home);
+    let mut runs = dindcheck::launch::LauncherRuns::new(&settings);
+    let over = dindcheck::launch::engine::run::over(&settings, engine.clone());
+    runs.replace(dindcheck::launch::Launcher::Engine, over);
+    runs
 }

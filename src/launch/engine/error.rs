@@ -27,6 +27,12 @@ pub enum EngineError {
         "`{0}` is not an engine address dindcheck can use: expected unix:///path/to/docker.sock"
     )]
     Address(String),
+    #[error("no outer engine was started for the engine launcher")]
+    NotStarted,
+    #[error("the outer engine has no runtime {0} for this trial")]
+    NoRuntime(String),
+    #[error("{0}")]
+    Stopped(&'static str),
     #[error(
         "the engine at {address} lacks runtimes the trials need; add them to its daemon.json \
          `runtimes` (any names) and reload it (SIGHUP):\n{missing}"

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use bollard::Docker;
 
 use super::error::{EngineError, ImportFailure, MissingImage};
+pub use super::figures::ImportFigure;
 use crate::inventory::Rootfs;
 
 /// The repository images of root filesystems are tagged under: `<REPO>-<rootfs name>`.
@@ -32,16 +33,6 @@ pub struct Image {
     /// `dindcheck-rootfs-<name>:<content key>`.
     pub reference: String,
     /// How long the import took, when this process imported it.
-    pub import_ms: Option<u64>,
-}
-
-/// An image the outer engine used in a run, and how long its import took: for the report.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct ImportFigure {
-    /// The root filesystem imported; empty for an image a case names (pulled).
-    pub rootfs: String,
-    pub image: String,
-    /// `None`: the image was already there under the rootfs's current content key.
     pub import_ms: Option<u64>,
 }
 

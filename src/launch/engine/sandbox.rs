@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use super::container::{Expression, OWNER_LABEL, express};
 use super::daemon::OuterEngine;
-use super::error::engine_message;
+use super::error::{EngineError, engine_message};
 use super::sweep;
 use crate::inventory::Inventory;
 use crate::launch::bundle;
@@ -43,16 +43,14 @@ impl<'a> Engine<'a> {
     ) -> Result<Engine<'a>, LaunchError> {
         let expression = express(trial)?;
         if !engine.is_running() {
-            return Err(LaunchError::EngineStopped(
-                "the outer engine is no longer running",
-            ));
+            return Err(EngineError::Stopped("the outer engine is no longer running").into());
         }
         // An engine started for other trials gets this one's runtime by a reload.
         engine
             .ensure_runtimes(std::slice::from_ref(&expression.runtime))
             .await?;
         let Some(runtime) = engine.runtime_name(&expression.runtime) else {
-            return Err(LaunchError::NoRuntime(expression.runtime.name.clone()));
+            return Err(EngineError::NoRuntime(expression.runtime.name.clone()).into());
         };
         if !trial.runtime.path.exists() {
             return Err(LaunchError::MissingRunsc(trial.runtime.path.clone()));
@@ -212,9 +210,8 @@ impl Launch for Engine<'_> {
     /// An engine that died during the trial explains whatever the trial saw: a host fault,
     /// not the case's outcome.
     fn host_fault(&self) -> Option<LaunchError> {
-        (!self.engine.is_running()).then_some(LaunchError::EngineStopped(
-            "the outer engine stopped during the trial",
-        ))
+        (!self.engine.is_running())
+            .then_some(EngineError::Stopped("the outer engine stopped during the trial").into())
     }
 
     fn leaks(&self) -> Vec<String> {
