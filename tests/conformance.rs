@@ -353,7 +353,7 @@ fn check_trial(
     };
     let mut ran = None;
     let mut leaked_at_stop = Vec::new();
-    rt.block_on(session.drive(
+    let driven = rt.block_on(session.drive(
         std::slice::from_ref(t),
         &options,
         std::future::pending(),
@@ -381,7 +381,12 @@ fn check_trial(
         let left = leaked_at_stop.join(", ");
         return Err(format!("the outer engine left processes after it stopped: {left}").into());
     }
-    let (outcome, leftovers, leaks) = ran.ok_or("the trial did not run")??;
+    let (mut outcome, leftovers, leaks) = ran.ok_or("the trial did not run")??;
+    // The event carries the trial's own result; its input digest is the run's (for a later
+    // `--reuse` of the merged results: docs/ci.md, "Re-gating a pull request").
+    if let session::Driven::Ran(run) = &driven {
+        outcome.digest = run.ran.outcomes.first().and_then(|o| o.digest.clone());
+    }
     if !leftovers.is_empty() && session.leftovers_leak(t) {
         eprintln!(
             "conformance: the outer engine leaked the trial's sandbox (ended): {leftovers:?}"
