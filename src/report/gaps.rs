@@ -148,12 +148,12 @@ pub fn of_answers(a: &Answers) -> Vec<Failure> {
                 super::answers::SearchKind::Minimize => "minimize",
                 super::answers::SearchKind::LeaveOneOut => "leave-one-out",
             };
-            (kind, &m.case, &m.runtime, &m.trials)
+            (kind, &m.asked.case, &m.asked.runtime, &m.trials)
         })
         .chain(
             a.repaired
                 .iter()
-                .map(|r| ("repair", &r.case, &r.runtime, &r.trials)),
+                .map(|r| ("repair", &r.asked.case, &r.asked.runtime, &r.trials)),
         );
     for (kind, case, runtime, trials) in searches {
         for t in trials.iter().filter(|t| !t.pass) {
@@ -430,12 +430,7 @@ mod tests {
         assert_eq!(gaps.clusters[0].signature, "boom <n>");
         let m = Minimized {
             kind: SearchKind::LeaveOneOut,
-            case: "c".into(),
-            runtime: "r".into(),
-            launcher: "oci".into(),
-            network: "none".into(),
-            target: Vec::new(),
-            generated: "g".into(),
+            asked: crate::report::answers::tests::asked("c", "r", &[], "g"),
             parts: Vec::new(),
             capabilities: Vec::new(),
             kept: Vec::new(),
