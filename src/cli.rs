@@ -8,11 +8,11 @@ use clap::{Parser, Subcommand};
 use dindcheck::case::RunscNetwork;
 use dindcheck::gate;
 use dindcheck::inventory;
-use dindcheck::launch::Launcher;
 use dindcheck::own_runsc;
-use dindcheck::plan::{self, Trial};
 use dindcheck::report;
 use dindcheck::session::{Reaped, Selection};
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::plan::{self, Trial};
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
 #[derive(Parser)]
@@ -185,7 +185,7 @@ impl RunArgs {
     /// `--jobs`, or the default that fits this machine.
     pub fn jobs(&self) -> usize {
         self.jobs
-            .map_or_else(dindcheck::runner::default_jobs, |n| n as usize)
+            .map_or_else(dindcheck::session::jobs::default_jobs, |n| n as usize)
     }
 }
 
@@ -389,7 +389,7 @@ pub fn print_list(trials: &[Trial], json: bool) {
             runtime: t.runtime.name.clone(),
             launcher: t.launcher,
             network: t.network,
-            not_expressible: dindcheck::launch::expressible(t).err().map(|e| e.0),
+            not_expressible: dindcheck::trial::launch::expressible(t).err().map(|e| e.0),
         })
         .collect();
     if json {
@@ -524,7 +524,7 @@ pub fn write(
         results.answers = saved;
     }
     // Saved searches keep their lines: an entry added since explains them in this report.
-    let catalogue = dindcheck::classify::Catalogue::builtin();
+    let catalogue = dindcheck::trial::classify::Catalogue::builtin();
     results.answers.rediagnose(catalogue);
     let explore = dir.join(report::gaps::EXPLORE_DIR);
     results.exploration = report::gaps::Exploration::read(&explore, catalogue);
@@ -532,7 +532,9 @@ pub fn write(
 }
 
 /// `--launcher` as clap parses it: `both` is every launcher.
-fn parse_launchers(s: &str) -> Result<Vec<Launcher>, dindcheck::launch::launcher::UnknownLauncher> {
+fn parse_launchers(
+    s: &str,
+) -> Result<Vec<Launcher>, dindcheck::trial::launch::launcher::UnknownLauncher> {
     Launcher::parse_selection(s)
 }
 

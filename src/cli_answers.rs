@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use dindcheck::answers::command::{self, AnswerError, Request};
 use dindcheck::answers::render;
-use dindcheck::classify::Catalogue;
 use dindcheck::report::gaps::{self, Saved};
 use dindcheck::session::{self, Selection, SessionError, signal};
+use dindcheck::trial::classify::Catalogue;
 
 use crate::cli::{AnswerArgs, GapsArgs, MinimizeArgs, RepairArgs};
 
@@ -62,7 +62,7 @@ fn finish<T>(
 ) -> ExitCode {
     match done {
         None => {
-            dindcheck::launch::registry::stop_own();
+            dindcheck::trial::launch::registry::stop_own();
             eprintln!("dindcheck: interrupted; nothing was saved");
             ExitCode::from(130)
         }

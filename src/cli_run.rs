@@ -7,10 +7,10 @@ use indicatif::ProgressBar;
 
 use dindcheck::doctor;
 use dindcheck::output::OutputDir;
-use dindcheck::plan::Trial;
 use dindcheck::report;
-use dindcheck::runner::{TrialError, TrialResult};
 use dindcheck::session::{Driven, Event, RunOptions, Session, SessionError, Stage, signal};
+use dindcheck::trial::plan::Trial;
+use dindcheck::trial::run::{TrialError, TrialResult};
 
 use crate::cli::{self, RunArgs};
 

@@ -11,9 +11,9 @@ use super::parts::config_key;
 use super::repair::{self, RepairError, RepairOptions};
 use super::trials::{Book, SessionTrials, Target};
 use crate::case::{Case, Claimed};
-use crate::plan::Trial;
 use crate::report::answers::{Asked, Minimized, Repaired, SearchKind, file_name};
 use crate::session::{Fault, RunOptions, Selection, Session, SessionError};
+use crate::trial::plan::Trial;
 
 /// What `minimize` and `repair` were asked.
 pub struct Request {

@@ -77,7 +77,7 @@ pub fn minimized(m: &Minimized) -> String {
             (_, PartStatus::Flaky) => "flaky",
         };
         let _ = writeln!(s, "  {status:<10} {}: {}", f.part, f.evidence);
-        if let Some(cause) = f.cause(&m.trials, crate::classify::Catalogue::builtin()) {
+        if let Some(cause) = f.cause(&m.trials, crate::trial::classify::Catalogue::builtin()) {
             let _ = writeln!(s, "  {:<10} {cause}", "");
         }
     }

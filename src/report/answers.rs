@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Catalogue, UNKNOWN};
+use crate::trial::classify::{Catalogue, UNKNOWN};
 
 /// Diagnoses `trials` again: (id, old observed, new observed) of each that changed.
 fn rediagnose_trials(

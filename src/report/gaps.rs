@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Results;
 use super::answers::Answers;
-use crate::classify::{Catalogue, UNKNOWN};
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
+use crate::trial::classify::{Catalogue, UNKNOWN};
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 /// One failure: the line its diagnosis was made from, the diagnosis, and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -545,7 +545,7 @@ mod tests {
             let causes: Vec<&str> = Catalogue::builtin()
                 .signatures
                 .iter()
-                .filter(|s| s.kind == crate::classify::Kind::Cause && s.matches(&line))
+                .filter(|s| s.kind == crate::trial::classify::Kind::Cause && s.matches(&line))
                 .map(|s| s.id.as_str())
                 .collect();
             if causes.len() > 1 {

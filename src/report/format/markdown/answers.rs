@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::table::cell;
-use crate::classify::Catalogue;
 use crate::report::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
+use crate::trial::classify::Catalogue;
 
 fn search_line(m: &Minimized) -> String {
     format!(

@@ -13,11 +13,11 @@
 use std::fmt::Write as _;
 
 use super::table::{catalogue_link, cell};
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
 use crate::report::answers::{Minimized, SearchKind};
 use crate::report::format::files::MINIMAL_RECIPES_PAGE;
 use crate::report::results::Results;
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 /// Whether `case` is a claim (tests an assertion) rather than a recipe: its name starts with
 /// `claim-`.
@@ -92,7 +92,7 @@ fn ranked<'a>(r: &'a Results, runtime: &str, launcher: Option<&str>) -> Vec<Vec<
     // The OCI launcher first: its command is the plainest to reproduce.
     for s in standings.iter_mut() {
         s.ready
-            .sort_by_key(|o| o.launcher != crate::launch::Launcher::Oci);
+            .sort_by_key(|o| o.launcher != crate::trial::launch::Launcher::Oci);
     }
     standings.sort_by(|a, b| b.rank().cmp(&a.rank()).then(a.case.cmp(b.case)));
     let mut groups: Vec<Vec<Standing>> = Vec::new();
