@@ -42,7 +42,7 @@ fn drive<T>(
     a: &AnswerArgs,
     work: impl std::future::Future<Output = Result<T, AnswerError>>,
 ) -> Result<Option<Result<T, AnswerError>>, SessionError> {
-    crate::cli::print_reaped(&session::reap(&a.home));
+    crate::cli_print::print_reaped(&session::reap(&a.home));
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let home = a.home.clone();
     Ok(rt.block_on(async {
