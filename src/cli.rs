@@ -1,5 +1,5 @@
-//! The command line: what `dindcheck` accepts, the [`Selection`] its options make, and the
-//! lines it prints as a run goes.
+//! The command line: what `dindcheck` accepts (clap), the [`Selection`] its options make,
+//! and the exit statuses; what the commands print and write is `src/cli_print.rs`.
 
 use std::path::PathBuf;
 
@@ -8,11 +8,11 @@ use clap::{Parser, Subcommand};
 use dindcheck::case::RunscNetwork;
 use dindcheck::gate;
 use dindcheck::inventory;
-use dindcheck::launch::Launcher;
 use dindcheck::own_runsc;
-use dindcheck::plan::{self, Trial};
 use dindcheck::report;
-use dindcheck::session::{Reaped, Selection};
+use dindcheck::session::Selection;
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::plan;
 
 /// Measures whether, and how, Docker runs inside gVisor: every case under every runsc.
 #[derive(Parser)]
@@ -185,7 +185,7 @@ impl RunArgs {
     /// `--jobs`, or the default that fits this machine.
     pub fn jobs(&self) -> usize {
         self.jobs
-            .map_or_else(dindcheck::runner::default_jobs, |n| n as usize)
+            .map_or_else(dindcheck::session::jobs::default_jobs, |n| n as usize)
     }
 }
 
@@ -321,20 +321,6 @@ pub fn exit_status(fault: dindcheck::session::Fault) -> u8 {
 /// The exit status of a usage error (clap's own, for a bad option, too).
 pub const EXIT_USAGE: u8 = 2;
 
-/// Prints each `--fail-on` condition that held, with its trials; true if any did.
-pub fn print_failed_conditions(results: &report::Results, conditions: &[report::FailOn]) -> bool {
-    let failed = report::failed_conditions(results, conditions);
-    for (condition, trials) in &failed {
-        eprintln!(
-            "dindcheck: --fail-on {}: {} trial(s): {}",
-            condition.as_str(),
-            trials.len(),
-            trials.join(", ")
-        );
-    }
-    !failed.is_empty()
-}
-
 #[derive(clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
@@ -346,63 +332,6 @@ pub struct ListArgs {
     /// needed, so it runs on any machine (a CI lint of a corpus).
     #[arg(long, conflicts_with = "json")]
     pub cases_only: bool,
-}
-
-/// `list --cases-only`: every invalid case file printed with its error, then the cases that
-/// would run. True when some file was invalid or some `--case` name is unknown.
-pub fn check_cases(common: &Common) -> Result<bool, dindcheck::session::SessionError> {
-    let selection = common.selection();
-    let corpus = selection.load_cases()?;
-    for e in &corpus.errors {
-        eprintln!("{:?}", miette::Report::new(e.clone()));
-    }
-    let unknown = dindcheck::case::load::unknown_names(&corpus, &common.only);
-    let names: Vec<&str> = corpus.runnable().map(|c| c.name.as_str()).collect();
-    for n in &unknown {
-        let invalid = corpus
-            .errors
-            .iter()
-            .any(|e| e.file.file_stem().is_some_and(|s| s == *n));
-        if !invalid {
-            eprintln!(
-                "error: no such case: `{n}`{}",
-                inventory::did_you_mean(n, &names)
-            );
-        }
-    }
-    for c in corpus.runnable() {
-        if common.only.is_empty() || common.only.contains(&c.name) {
-            println!("{}", c.name);
-        }
-    }
-    Ok(!corpus.errors.is_empty() || !unknown.is_empty())
-}
-
-/// `dindcheck list`'s output: one trial per line (with why it is not run, if it is not), or
-/// the same as JSON.
-pub fn print_list(trials: &[Trial], json: bool) {
-    let listed: Vec<plan::ListedTrial> = trials
-        .iter()
-        .map(|t| plan::ListedTrial {
-            trial: t.name(),
-            case: t.case.name.clone(),
-            runtime: t.runtime.name.clone(),
-            launcher: t.launcher,
-            network: t.network,
-            not_expressible: dindcheck::launch::expressible(t).err().map(|e| e.0),
-        })
-        .collect();
-    if json {
-        let text = serde_json::to_string_pretty(&listed).expect("trials serialise");
-        println!("{text}");
-        return;
-    }
-    for t in listed {
-        match t.not_expressible {
-            None => println!("{}", t.trial),
-            Some(why) => println!("{} (not run: {why})", t.trial),
-        }
-    }
 }
 
 #[derive(clap::Args)]
@@ -511,56 +440,9 @@ fn parse_target(s: &str) -> Result<dindcheck::answers::trials::Target, String> {
     dindcheck::answers::trials::Target::parse(s)
 }
 
-/// `results.json` and `REPORT.md`, written as a pair, with the answers `minimize` and
-/// `repair` saved in the output directory's `answers/` (read, never recomputed); without
-/// any there, a merge keeps those its inputs carried.
-pub fn write(
-    results: &mut report::Results,
-    out: &dindcheck::output::OutputDir,
-    dir: &std::path::Path,
-) -> Result<(), dindcheck::session::SessionError> {
-    let saved = report::answers::Answers::read_dir(&dir.join(report::answers::ANSWERS_DIR));
-    if !saved.is_empty() {
-        results.answers = saved;
-    }
-    // Saved searches keep their lines: an entry added since explains them in this report.
-    let catalogue = dindcheck::classify::Catalogue::builtin();
-    results.answers.rediagnose(catalogue);
-    let explore = dir.join(report::gaps::EXPLORE_DIR);
-    results.exploration = report::gaps::Exploration::read(&explore, catalogue);
-    Ok(out.write_results(results)?)
-}
-
 /// `--launcher` as clap parses it: `both` is every launcher.
-fn parse_launchers(s: &str) -> Result<Vec<Launcher>, dindcheck::launch::launcher::UnknownLauncher> {
+fn parse_launchers(
+    s: &str,
+) -> Result<Vec<Launcher>, dindcheck::trial::launch::launcher::UnknownLauncher> {
     Launcher::parse_selection(s)
-}
-
-/// What earlier dindcheck processes that were killed outright left, and was ended.
-pub fn print_reaped(r: &Reaped) {
-    for line in r.describe() {
-        eprintln!("dindcheck: {line}");
-    }
-}
-
-/// What `--runsc` made of each binary.
-pub fn print_own_runsc(added: &[own_runsc::Added]) {
-    for a in added {
-        match &a.same_as {
-            Some(known) => eprintln!(
-                "dindcheck: runsc {} ({}) is the same binary as {}: runtime {}",
-                a.identity.path.display(),
-                a.identity.version,
-                known.display(),
-                a.name
-            ),
-            None => eprintln!(
-                "dindcheck: runsc {} ({}, {} flags): runtime {}",
-                a.identity.path.display(),
-                a.identity.version,
-                a.identity.flag_count,
-                a.name
-            ),
-        }
-    }
 }

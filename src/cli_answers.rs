@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use dindcheck::answers::command::{self, AnswerError, Request};
 use dindcheck::answers::render;
-use dindcheck::classify::Catalogue;
 use dindcheck::report::gaps::{self, Saved};
 use dindcheck::session::{self, Selection, SessionError, signal};
+use dindcheck::trial::classify::Catalogue;
 
 use crate::cli::{AnswerArgs, GapsArgs, MinimizeArgs, RepairArgs};
 
@@ -42,7 +42,7 @@ fn drive<T>(
     a: &AnswerArgs,
     work: impl std::future::Future<Output = Result<T, AnswerError>>,
 ) -> Result<Option<Result<T, AnswerError>>, SessionError> {
-    crate::cli::print_reaped(&session::reap(&a.home));
+    crate::cli_print::print_reaped(&session::reap(&a.home));
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;
     let home = a.home.clone();
     Ok(rt.block_on(async {
@@ -62,7 +62,7 @@ fn finish<T>(
 ) -> ExitCode {
     match done {
         None => {
-            dindcheck::launch::registry::stop_own();
+            dindcheck::trial::launch::registry::stop_own();
             eprintln!("dindcheck: interrupted; nothing was saved");
             ExitCode::from(130)
         }

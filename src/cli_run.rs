@@ -7,12 +7,13 @@ use indicatif::ProgressBar;
 
 use dindcheck::doctor;
 use dindcheck::output::OutputDir;
-use dindcheck::plan::Trial;
 use dindcheck::report;
-use dindcheck::runner::{TrialError, TrialResult};
 use dindcheck::session::{Driven, Event, RunOptions, Session, SessionError, Stage, signal};
+use dindcheck::trial::plan::Trial;
+use dindcheck::trial::run::{TrialError, TrialResult};
 
-use crate::cli::{self, RunArgs};
+use crate::cli::RunArgs;
+use crate::cli_print;
 
 /// Exit codes: `cli::EXIT_STATUS` (docs/usage.md, "Exit status").
 pub fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
@@ -53,7 +54,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
     let interrupted = !run.complete;
     let network = args.common.runsc_network.map(|n| n.as_str().to_string());
     let mut results = run.results(&planned, network, Some(&args.baselines));
-    cli::write(&mut results, &out, &out_path)?;
+    cli_print::write(&mut results, &out, &out_path)?;
     eprintln!(
         "dindcheck: {} trials, report written to {}",
         results.outcomes.len(),
@@ -63,7 +64,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
         eprintln!("dindcheck: interrupted; the report is marked incomplete");
         return Ok(ExitCode::from(130));
     }
-    let gate_failed = cli::print_failed_conditions(&results, &args.fail_on);
+    let gate_failed = cli_print::print_failed_conditions(&results, &args.fail_on);
     if gate_failed && !bad && results.not_run.is_empty() {
         return Ok(ExitCode::from(report::EXIT_FAIL_ON));
     }
@@ -73,7 +74,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, SessionError> {
 /// What the run tells, on stderr; `pb` is the progress bar while the trials run.
 fn show(event: Event<'_>, pb: &mut Option<ProgressBar>, home: &std::path::Path) {
     match event {
-        Event::Reaped(r) => cli::print_reaped(r),
+        Event::Reaped(r) => cli_print::print_reaped(r),
         Event::CheckingHost => {
             eprintln!("dindcheck: checking this host first (`dindcheck doctor --quick`)…")
         }

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::outcome::Outcome;
-use crate::plan::Trial;
+use crate::trial::outcome::Outcome;
+use crate::trial::plan::Trial;
 
 /// Where baselines live, relative to the repository.
 pub const BASELINE_DIR: &str = "tests/baselines";

@@ -11,15 +11,12 @@
 //!
 //! - [`case`] reads and validates case files ([`case::Case`]).
 //! - [`inventory`] discovers runsc binaries and root filesystems ([`inventory::Runtime`]).
-//! - [`plan`] crosses cases with launchers and runtimes into [`plan::Trial`]s.
-//! - [`launch`] starts a trial's sandbox and removes it again: the [`launch::Launcher`]s
-//!   (an OCI bundle under runsc, or a container through an outer Docker Engine) behind one
-//!   seam.
-//! - [`observe`] waits for dockerd and collects the lines that explain a failure.
-//! - [`probe`] runs workloads (import, run, build, exec, limits) against a ready dockerd.
-//! - [`classify`] names every error line from the error catalogue (`catalogue/errors.toml`).
-//! - [`outcome`] holds what a trial observed ([`outcome::Outcome`]).
-//! - [`runner`] is the one trial flow every launcher shares, and runs many at once.
+//! - [`trial`] is one trial's pipeline, a module per stage: [`trial::plan`] (cases ×
+//!   launchers × runtimes into [`trial::plan::Trial`]s), [`trial::launch`] (the
+//!   [`trial::launch::Launcher`]s behind one seam), [`trial::observe`] (readiness and error
+//!   lines), [`trial::probe`] (workloads against a ready dockerd), [`trial::classify`] (the
+//!   error catalogue), [`trial::outcome`] (what a trial observed, [`trial::outcome::Outcome`])
+//!   and [`trial::run`] (the one trial flow every launcher shares).
 //! - [`report`] holds a run's results and renders them as markdown and JSON; [`output`]
 //!   is the directory they are written to.
 //! - [`gate`] names and reads the recorded baselines that the conformance tests compare with.
@@ -27,25 +24,19 @@
 //! - [`own_runsc`] adds any runsc binary (`--runsc PATH`) to the inventory as a runtime.
 //! - [`rootfs_import`] turns an image tarball (`docker save`, OCI layout) into a named root
 //!   filesystem beside the ones the setup built.
-//! - [`session`] owns a run's lifecycle.
+//! - [`session`] owns a run's lifecycle, and runs many trials at once ([`session::jobs`]).
 //!
 //! The CLI (`src/main.rs`) and the conformance harness (`tests/conformance.rs`) are thin
 //! front ends over [`session`].
 
 pub mod answers;
 pub mod case;
-pub mod classify;
 pub mod doctor;
 pub mod gate;
 pub mod inventory;
-pub mod launch;
-pub mod observe;
-pub mod outcome;
 pub mod output;
 pub mod own_runsc;
-pub mod plan;
-pub mod probe;
 pub mod report;
 pub mod rootfs_import;
-pub mod runner;
 pub mod session;
+pub mod trial;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cli_answers;
+mod cli_print;
 mod cli_run;
 
 use std::process::ExitCode;
@@ -53,7 +54,7 @@ pub(crate) fn plan(c: &Common) -> Result<(Planned, bool), SessionError> {
     }
     let bad = !corpus.errors.is_empty();
     let planned = selection.plan(corpus, &c.home)?;
-    cli::print_own_runsc(&planned.own_runsc);
+    cli_print::print_own_runsc(&planned.own_runsc);
     Ok((planned, bad))
 }
 
@@ -64,12 +65,12 @@ pub(crate) fn failed_if(bad: bool) -> ExitCode {
 
 fn list(args: ListArgs) -> Result<ExitCode, SessionError> {
     if args.cases_only {
-        return Ok(failed_if(cli::check_cases(&args.common)?));
+        return Ok(failed_if(cli_print::check_cases(&args.common)?));
     }
     let (planned, bad) = plan(&args.common)?;
     let lint = session::unknown_rootfs(&planned.corpus, &planned.inventory, &args.common.only);
     lint.iter().for_each(|l| eprintln!("error: {l}"));
-    cli::print_list(&planned.trials, args.json);
+    cli_print::print_list(&planned.trials, args.json);
     Ok(failed_if(bad || !lint.is_empty()))
 }
 
@@ -78,7 +79,7 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
     let inputs = session::read_results(&args.merge)?;
     let files = inputs.len();
     let mut merged = report::merge(inputs)?;
-    cli::write(&mut merged, &out, &args.out)?;
+    cli_print::write(&mut merged, &out, &args.out)?;
     eprintln!(
         "dindcheck: merged {files} results files ({} trials) into {}",
         merged.outcomes.len(),
@@ -90,12 +91,12 @@ fn merge_reports(args: ReportArgs) -> Result<ExitCode, SessionError> {
 /// Exit codes: 0 cases can run here (perhaps with limitations the table lists), 1 they
 /// cannot, 130 interrupted.
 fn doctor(args: DoctorArgs) -> Result<ExitCode, SessionError> {
-    cli::print_reaped(&session::reap(&args.home));
+    cli_print::print_reaped(&session::reap(&args.home));
     let mut options = DoctorOptions::new(args.home.clone());
     options.quick = args.quick;
     if !args.runsc.is_empty() {
         let (extra, added) = Selection::own_runsc_only(&args.runsc, &args.home)?;
-        cli::print_own_runsc(&added);
+        cli_print::print_own_runsc(&added);
         options.extra_runsc = extra;
     }
     let rt = tokio::runtime::Runtime::new().map_err(SessionError::Runtime)?;

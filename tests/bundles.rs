@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use dindcheck::case::load_dir;
 use dindcheck::inventory::Runtime;
-use dindcheck::launch::Launcher;
-use dindcheck::launch::bundle;
-use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::bundle;
+use dindcheck::trial::plan::{RunOptions, Trial};
 
 #[test]
 fn config_json_of_every_case() {
@@ -24,7 +24,7 @@ fn config_json_of_every_case() {
     for case in corpus.runnable() {
         let trial = Trial::new(case, &runtime, Launcher::Oci, &RunOptions::default());
         // A case that runs an image has no bundle.
-        if dindcheck::launch::expressible(&trial)
+        if dindcheck::trial::launch::expressible(&trial)
             .err()
             .map(|e| e.0)
             .is_some()

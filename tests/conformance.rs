@@ -35,12 +35,12 @@ use std::sync::OnceLock;
 
 use dindcheck::gate;
 use dindcheck::inventory::{Inventory, InventoryError};
-use dindcheck::outcome::Outcome;
-use dindcheck::plan::{NotRun, Trial as CaseTrial};
 use dindcheck::report::{Results, RunRecord};
 use dindcheck::session::{
     self, Environment, Event, RunOptions, Selection, Session, SessionError, signal,
 };
+use dindcheck::trial::outcome::Outcome;
+use dindcheck::trial::plan::{NotRun, Trial as CaseTrial};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -193,10 +193,10 @@ fn conformance_trial(
             ignored_reasons.push(format!("{name}: {reason}"));
             placeholder(name, reason)
         }
-        None if dindcheck::launch::expressible(&t).is_err() => {
+        None if dindcheck::trial::launch::expressible(&t).is_err() => {
             let inv = inv.clone();
             Trial::test(name, move || {
-                let observed = match dindcheck::launch::expressible(&t) {
+                let observed = match dindcheck::trial::launch::expressible(&t) {
                     Err(why) => {
                         record(&t, &inv, None, Some(why.0.clone()))?;
                         format!("{why}\n")

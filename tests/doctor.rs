@@ -14,8 +14,8 @@ mod common;
 
 use dindcheck::doctor::{self, DoctorOptions, Status, Topic};
 use dindcheck::inventory;
-use dindcheck::launch::scratch;
 use dindcheck::session::signal;
+use dindcheck::trial::launch::scratch;
 
 /// Removes whatever this test process left under `<home>/runs`, also when an assertion
 /// fails (nextest runs each test in its own process, so "ours" is well defined).

@@ -17,12 +17,12 @@ use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
 use dindcheck::inventory;
-use dindcheck::launch::Launcher;
-use dindcheck::launch::engine::EngineRuntime;
-use dindcheck::launch::scratch::processes_mentioning;
-use dindcheck::outcome::Verdict;
-use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::session::Session;
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::engine::EngineRuntime;
+use dindcheck::trial::launch::scratch::processes_mentioning;
+use dindcheck::trial::outcome::Verdict;
+use dindcheck::trial::plan::{RunOptions, Trial};
 
 #[test]
 fn a_failed_start_leaks_a_sandbox_and_the_sweep_ends_it() {
@@ -347,7 +347,7 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
         "SIGKILL should have left the engine running"
     );
 
-    let ended = dindcheck::launch::engine::reap_stale_engines(&home);
+    let ended = dindcheck::trial::launch::engine::reap_stale_engines(&home);
     assert!(
         ended.iter().any(|e| e.contains("dockerd")),
         "the dead run's dockerd was not found: {ended:?}"
@@ -359,7 +359,7 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
     let still = processes_mentioning(&exec_root);
     assert!(still.is_empty(), "left after the reaping: {still:?}");
     // The trial's scratch directory goes the way of every dead run's.
-    dindcheck::launch::scratch::reap_stale(&home);
+    dindcheck::trial::launch::scratch::reap_stale(&home);
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -155,7 +155,7 @@ fn benchs_probe_durations_are_the_committed_runs() {
         .outcomes
         .iter()
         .flat_map(|o| &o.probes)
-        .filter(|p| p.verdict == dindcheck::probe::ProbeVerdict::Ok)
+        .filter(|p| p.verdict == dindcheck::trial::probe::ProbeVerdict::Ok)
         .map(|p| p.ms)
         .collect();
     ms.sort_unstable();

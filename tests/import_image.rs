@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use dindcheck::case::{self, RunscNetwork};
 use dindcheck::inventory::{self, Inventory};
-use dindcheck::launch::Launcher;
-use dindcheck::launch::engine::EngineRuntime;
-use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::probe::Probe;
 use dindcheck::rootfs_import;
 use dindcheck::session::Session;
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::engine::EngineRuntime;
+use dindcheck::trial::plan::{RunOptions, Trial};
+use dindcheck::trial::probe::Probe;
 use futures_util::StreamExt;
 
 /// Removes the imported root filesystem when the test ends, passed or not.

@@ -161,7 +161,7 @@ fn empty_variables_are_unset() {
         &[("DINDCHECK_RUNSC_NETWORK", "")],
     );
     assert_eq!(code, 0, "{err}");
-    let trials: Vec<dindcheck::plan::ListedTrial> = serde_json::from_str(&out).unwrap();
+    let trials: Vec<dindcheck::trial::plan::ListedTrial> = serde_json::from_str(&out).unwrap();
     // The case's own mode (sandbox), but `none` under a runsc whose sandbox networking
     // cannot start on this host (docs/host-facts.md, "Sandbox networking").
     for t in &trials {

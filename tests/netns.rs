@@ -12,11 +12,11 @@ use std::process::Command;
 
 use dindcheck::case::RunscNetwork;
 use dindcheck::inventory;
-use dindcheck::launch::Launcher;
-use dindcheck::launch::netns::{self, GATEWAY_ADDRESS, SANDBOX_ADDRESS, TrialNetwork};
-use dindcheck::outcome::Verdict;
-use dindcheck::plan::{RunOptions, Trial};
 use dindcheck::session::Session;
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::netns::{self, GATEWAY_ADDRESS, SANDBOX_ADDRESS, TrialNetwork};
+use dindcheck::trial::outcome::Verdict;
+use dindcheck::trial::plan::{RunOptions, Trial};
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().expect("ip runs");

@@ -11,10 +11,10 @@ mod common;
 
 use dindcheck::case::RunscNetwork;
 use dindcheck::inventory::{Inventory, Runtime};
-use dindcheck::launch::{Launcher, netns};
-use dindcheck::outcome::{Outcome, Verdict};
-use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::probe::{Probe, ProbeResult, ProbeVerdict};
+use dindcheck::trial::launch::{Launcher, netns};
+use dindcheck::trial::outcome::{Outcome, Verdict};
+use dindcheck::trial::plan::{RunOptions, Trial};
+use dindcheck::trial::probe::{Probe, ProbeResult, ProbeVerdict};
 
 /// The newest runsc whose sandbox networking is real here (or the one named `name`), or a
 /// skip.

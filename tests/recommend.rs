@@ -2,8 +2,8 @@
 //! fixture of the committed corpus run (`tests/fixtures/results-corpus.json`: the results of
 //! `scripts/run` at 755db4f, log tails and timings removed, each case's cgroup mode added).
 
-use dindcheck::outcome::Verdict;
 use dindcheck::report::{self, Results};
+use dindcheck::trial::outcome::Verdict;
 
 fn fixture() -> Results {
     let text = include_str!("fixtures/results-corpus.json");

@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dindcheck::inventory::{self, Inventory};
-use dindcheck::launch::scratch;
-use dindcheck::outcome::Verdict;
-use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::trial::launch::scratch;
+use dindcheck::trial::outcome::Verdict;
+use dindcheck::trial::plan::{RunOptions, Trial};
 
 const RUNTIME: &str = "runsc-20240729";
 
@@ -162,7 +162,7 @@ fn a_hung_platform_is_killed_at_the_timeout() {
     let trial = Trial::new(
         &case,
         &runtime,
-        dindcheck::launch::Launcher::Oci,
+        dindcheck::trial::launch::Launcher::Oci,
         &RunOptions::default(),
     );
     let result = common::run_once(&trial, &inv, false);
@@ -186,7 +186,7 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
     let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
-    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::INT);
+    dindcheck::trial::launch::procs::signal(pid as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "exit status after ^C");
     let (procs, dirs) = remains_of(pid);
@@ -402,7 +402,7 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    dindcheck::launch::procs::signal(child.id() as i32, rustix::process::Signal::INT);
+    dindcheck::trial::launch::procs::signal(child.id() as i32, rustix::process::Signal::INT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(130), "{stderr}");

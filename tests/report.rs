@@ -11,9 +11,9 @@ use std::process::Command;
 
 use dindcheck::case::{Claimed, RunscNetwork};
 use dindcheck::inventory::Rootfs;
-use dindcheck::launch::Launcher;
-use dindcheck::outcome::{DaemonInfo, Outcome, Verdict};
 use dindcheck::report::{self, CaseInfo, Results, RuntimeInfo};
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::outcome::{DaemonInfo, Outcome, Verdict};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 fn outcome(case: &str, runtime: &str, verdict: Verdict, decisive: Option<&str>) -> Outcome {

@@ -86,14 +86,15 @@ fn list_prints_its_trials_as_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let trials: Vec<dindcheck::plan::ListedTrial> = serde_json::from_slice(&out.stdout).unwrap();
+    let trials: Vec<dindcheck::trial::plan::ListedTrial> =
+        serde_json::from_slice(&out.stdout).unwrap();
     assert!(!trials.is_empty());
     assert!(trials.iter().all(|t| t.case == "gvisor-tutorial"));
     // The engine launcher cannot express this case (cgroup = "gvisor"), and says why.
     assert!(
         trials
             .iter()
-            .any(|t| t.launcher == dindcheck::launch::Launcher::Engine
+            .any(|t| t.launcher == dindcheck::trial::launch::Launcher::Engine
                 && t.not_expressible.is_some()),
         "{trials:?}"
     );

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dindcheck::case::{self, Case, RunscNetwork};
 use dindcheck::inventory::{self, Inventory, Runtime};
-use dindcheck::launch::Launcher;
-use dindcheck::launch::scratch;
-use dindcheck::outcome::Verdict;
-use dindcheck::plan::{RunOptions, Trial};
-use dindcheck::runner::{TrialError, TrialResult};
 use dindcheck::session::Session;
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::scratch;
+use dindcheck::trial::outcome::Verdict;
+use dindcheck::trial::plan::{RunOptions, Trial};
+use dindcheck::trial::run::{TrialError, TrialResult};
 
 /// The inventory and its newest runsc, or `None` (the test then passes, saying why) when
 /// the host has none and `DINDCHECK_ALLOW_SKIP=1` is set.
@@ -363,14 +363,18 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
             let sandboxes: Vec<u32> = scratch::processes_mentioning(&needle)
                 .into_iter()
                 .filter(|pid| {
-                    dindcheck::launch::procfs::cmdline(*pid).is_some_and(|c| c.contains("boot"))
+                    dindcheck::trial::launch::procfs::cmdline(*pid)
+                        .is_some_and(|c| c.contains("boot"))
                 })
                 .collect();
             if !sandboxes.is_empty() {
                 // Let the setup start, then kill the sandbox as an operator would.
                 std::thread::sleep(std::time::Duration::from_millis(1500));
                 for pid in sandboxes {
-                    dindcheck::launch::procs::signal(pid as i32, rustix::process::Signal::KILL);
+                    dindcheck::trial::launch::procs::signal(
+                        pid as i32,
+                        rustix::process::Signal::KILL,
+                    );
                 }
                 return true;
             }
@@ -409,7 +413,7 @@ fn a_case_cannot_use_host_memory_without_limit() {
         !decisive.contains("(exit 3)"),
         "the setup held 3 GiB: {o:?}"
     );
-    if decisive.starts_with(dindcheck::runner::OUT_OF_MEMORY_MARKER) {
+    if decisive.starts_with(dindcheck::trial::run::OUT_OF_MEMORY_MARKER) {
         assert_eq!(
             o.diagnosis.as_deref(),
             Some("sandbox-out-of-memory"),
@@ -512,7 +516,7 @@ fn kept_scratch_is_not_reaped_by_the_next_run() {
     assert!(kept[0].join("output.log").is_file(), "{kept:?}");
     assert!(kept[0].join("bundle/config.json").is_file(), "{kept:?}");
     // The next run's reaping leaves it alone.
-    dindcheck::launch::scratch::reap_stale(&inventory::home());
+    dindcheck::trial::launch::scratch::reap_stale(&inventory::home());
     assert!(
         kept[0].join("output.log").is_file(),
         "the kept directory was reaped"

@@ -11,10 +11,10 @@ mod common;
 
 use dindcheck::case::{Case, RunscNetwork};
 use dindcheck::inventory::{self, Inventory, Runtime};
-use dindcheck::launch::Launcher;
-use dindcheck::launch::scratch;
-use dindcheck::outcome::{Outcome, Verdict};
-use dindcheck::plan::{RunOptions, Trial};
+use dindcheck::trial::launch::Launcher;
+use dindcheck::trial::launch::scratch;
+use dindcheck::trial::outcome::{Outcome, Verdict};
+use dindcheck::trial::plan::{RunOptions, Trial};
 
 /// Runs `case` once under the OCI launcher, with probes or without.
 fn run(case: &Case, inv: &Inventory, runtime: &Runtime, no_probes: bool) -> Outcome {

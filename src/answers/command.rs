@@ -11,9 +11,9 @@ use super::parts::config_key;
 use super::repair::{self, RepairError, RepairOptions};
 use super::trials::{Book, SessionTrials, Target};
 use crate::case::{Case, Claimed};
-use crate::plan::Trial;
-use crate::report::answers::{Minimized, Repaired, SearchKind, file_name};
+use crate::report::answers::{Asked, Minimized, Repaired, SearchKind, file_name};
 use crate::session::{Fault, RunOptions, Selection, Session, SessionError};
+use crate::trial::plan::Trial;
 
 /// What `minimize` and `repair` were asked.
 pub struct Request {
@@ -142,18 +142,63 @@ fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// The case, runtime, launcher, network and target of a search, as its result says them
+/// (`generated`: now).
+fn asked(trial: &Trial, target: &Target) -> Asked {
+    Asked {
+        case: trial.case.name.clone(),
+        runtime: trial.runtime.name.clone(),
+        launcher: trial.launcher.to_string(),
+        network: trial.network.as_str().to_string(),
+        target: target.names(),
+        generated: now(),
+    }
+}
+
+/// Stops the session whatever the search returned, then saves its result as `kind`'s file.
+async fn stop_and_save<T: serde::Serialize>(
+    mut session: Session,
+    searched: Result<T, AnswerError>,
+    out: &Path,
+    kind: &str,
+    trial: &Trial,
+) -> Result<(T, PathBuf), AnswerError> {
+    session.stop().await;
+    let result = searched?;
+    let name = file_name(kind, &trial.case.name, &trial.runtime.name);
+    let path = save(out, &name, &result)?;
+    Ok((result, path))
+}
+
 /// `dindcheck minimize` (and `--leave-one-out`). Default target: ready and `run-none` ok.
 pub async fn minimize(
     mut req: Request,
     leave_one_out: bool,
 ) -> Result<(Minimized, PathBuf), AnswerError> {
     let started = Instant::now();
-    let (mut session, trial) = prepare(&req).await?;
+    let (session, trial) = prepare(&req).await?;
+    let searched = search_minimal(&mut req, &session, &trial, leave_one_out, started).await;
+    let kind = if leave_one_out {
+        "leave-one-out"
+    } else {
+        "minimize"
+    };
+    stop_and_save(session, searched, &req.out, kind, &trial).await
+}
+
+/// `minimize`'s search over the session, and the case file of its result.
+async fn search_minimal(
+    req: &mut Request,
+    session: &Session,
+    trial: &Trial,
+    leave_one_out: bool,
+    started: Instant,
+) -> Result<Minimized, AnswerError> {
     let target = req.target.clone().unwrap_or(Target {
         probes: vec![crate::case::Probe::RunNone],
     });
     let base = with_target(&trial.case, &target);
-    let mut book = book(&mut req, &session, &trial, &target);
+    let mut book = book(req, session, trial, &target);
     let options = SearchOptions {
         confirm: req.confirm,
     };
@@ -161,15 +206,7 @@ pub async fn minimize(
         minimize::leave_one_out(&mut book, &base, options).await
     } else {
         minimize::minimize(&mut book, &base, options).await
-    };
-    let found = match found {
-        Ok(f) => f,
-        Err(e) => {
-            drop(book);
-            session.stop().await;
-            return Err(e.into());
-        }
-    };
+    }?;
     let runtime = &trial.runtime.name;
     let mut confirmations = found.confirmations.clone();
     let mut case_file = None;
@@ -232,14 +269,9 @@ pub async fn minimize(
         .iter()
         .map(|c| c.as_str().to_string())
         .collect();
-    let result = Minimized {
+    Ok(Minimized {
         kind: found.kind,
-        case: trial.case.name.clone(),
-        runtime: runtime.clone(),
-        launcher: trial.launcher.to_string(),
-        network: trial.network.as_str().to_string(),
-        target: target.names(),
-        generated: now(),
+        asked: asked(trial, &target),
         parts: found.findings,
         capabilities,
         kept: found.kept,
@@ -250,15 +282,7 @@ pub async fn minimize(
         trials: book.trials.clone(),
         memo_hits: book.memo_hits,
         elapsed_ms: started.elapsed().as_millis() as u64,
-    };
-    drop(book);
-    session.stop().await;
-    let kind = match result.kind {
-        SearchKind::Minimize => "minimize",
-        SearchKind::LeaveOneOut => "leave-one-out",
-    };
-    let path = save(&req.out, &file_name(kind, &result.case, runtime), &result)?;
-    Ok((result, path))
+    })
 }
 
 /// `dindcheck repair`. Default target: ready, and each probe the case's claim says works.
@@ -268,7 +292,20 @@ pub async fn repair(
     pairs: bool,
 ) -> Result<(Repaired, PathBuf), AnswerError> {
     let started = Instant::now();
-    let (mut session, trial) = prepare(&req).await?;
+    let (session, trial) = prepare(&req).await?;
+    let searched = search_repair(&mut req, &session, &trial, max_trials, pairs, started).await;
+    stop_and_save(session, searched, &req.out, "repair", &trial).await
+}
+
+/// `repair`'s search over the session.
+async fn search_repair(
+    req: &mut Request,
+    session: &Session,
+    trial: &Trial,
+    max_trials: usize,
+    pairs: bool,
+    started: Instant,
+) -> Result<Repaired, AnswerError> {
     let target = req.target.clone().unwrap_or(Target {
         probes: trial
             .case
@@ -281,29 +318,15 @@ pub async fn repair(
     let base = with_target(&trial.case, &target);
     let corpus = req.selection.load_cases()?;
     let vocabulary = repair::vocabulary(&base, &corpus.cases);
-    let mut book = book(&mut req, &session, &trial, &target);
+    let mut book = book(req, session, trial, &target);
     let options = RepairOptions {
         confirm: req.confirm,
         max_trials,
         pairs,
     };
-    let found = repair::repair(&mut book, &base, &vocabulary, options).await;
-    let found = match found {
-        Ok(f) => f,
-        Err(e) => {
-            drop(book);
-            session.stop().await;
-            return Err(e.into());
-        }
-    };
-    let runtime = &trial.runtime.name;
-    let result = Repaired {
-        case: trial.case.name.clone(),
-        runtime: runtime.clone(),
-        launcher: trial.launcher.to_string(),
-        network: trial.network.as_str().to_string(),
-        target: target.names(),
-        generated: now(),
+    let found = repair::repair(&mut book, &base, &vocabulary, options).await?;
+    Ok(Repaired {
+        asked: asked(trial, &target),
         failing: book.get(found.start).observed.clone(),
         vocabulary: found.vocabulary,
         searched_pairs: found.searched_pairs,
@@ -312,13 +335,5 @@ pub async fn repair(
         trials: book.trials.clone(),
         memo_hits: book.memo_hits,
         elapsed_ms: started.elapsed().as_millis() as u64,
-    };
-    drop(book);
-    session.stop().await;
-    let path = save(
-        &req.out,
-        &file_name("repair", &result.case, runtime),
-        &result,
-    )?;
-    Ok((result, path))
+    })
 }

@@ -43,11 +43,11 @@ pub fn minimized(m: &Minimized) -> String {
     let _ = writeln!(
         s,
         "{what} {} on {} ({} launcher, network {}), target: {}",
-        m.case,
-        m.runtime,
-        m.launcher,
-        m.network,
-        m.target.join(", ")
+        m.asked.case,
+        m.asked.runtime,
+        m.asked.launcher,
+        m.asked.network,
+        m.asked.target.join(", ")
     );
     if m.kind == SearchKind::Minimize {
         let _ = writeln!(
@@ -77,7 +77,7 @@ pub fn minimized(m: &Minimized) -> String {
             (_, PartStatus::Flaky) => "flaky",
         };
         let _ = writeln!(s, "  {status:<10} {}: {}", f.part, f.evidence);
-        if let Some(cause) = f.cause(&m.trials, crate::classify::Catalogue::builtin()) {
+        if let Some(cause) = f.cause(&m.trials, crate::trial::classify::Catalogue::builtin()) {
             let _ = writeln!(s, "  {:<10} {cause}", "");
         }
     }
@@ -98,7 +98,7 @@ pub fn minimized(m: &Minimized) -> String {
         let _ = writeln!(
             s,
             "case file: {path} (extends {}, loads with the corpus, and ran as a confirmation)",
-            m.case
+            m.asked.case
         );
     }
     let _ = writeln!(s, "{}", counts(&m.trials, m.memo_hits, m.elapsed_ms));
@@ -111,11 +111,11 @@ pub fn repaired(r: &Repaired) -> String {
     let _ = writeln!(
         s,
         "repair {} on {} ({} launcher, network {}), target: {}",
-        r.case,
-        r.runtime,
-        r.launcher,
-        r.network,
-        r.target.join(", ")
+        r.asked.case,
+        r.asked.runtime,
+        r.asked.launcher,
+        r.asked.network,
+        r.asked.target.join(", ")
     );
     let _ = writeln!(s, "as it is (trial 1): {}", r.failing);
     let _ = writeln!(

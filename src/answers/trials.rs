@@ -1,5 +1,5 @@
 //! The trials of a search: each generated configuration is a real trial through the one
-//! trial flow ([`crate::runner`], by way of the [`Session`]), run at most `jobs` at once,
+//! trial flow ([`crate::trial::run`], by way of the [`Session`]), run at most `jobs` at once,
 //! remembered by the configuration it ran ([`super::parts::config_key`]) so that the same
 //! experiment is never run twice, and numbered so that the evidence can cite it.
 
@@ -10,12 +10,12 @@ use futures_util::StreamExt;
 
 use crate::case::{Case, Probe, RunscNetwork};
 use crate::inventory::Runtime;
-use crate::launch::Launcher;
-use crate::outcome::{Outcome, Verdict};
-use crate::plan::{RunOptions, Trial};
-use crate::probe::ProbeVerdict;
 use crate::report::answers::TrialEvidence;
 use crate::session::Session;
+use crate::trial::launch::Launcher;
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::plan::{RunOptions, Trial};
+use crate::trial::probe::ProbeVerdict;
 
 /// What a search must keep: dockerd ready, and these probes ok.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +169,8 @@ impl Experiment for SessionTrials<'_> {
 
     async fn run(&self, case: &Case) -> Result<Observation, String> {
         let trial = self.trial(case);
-        crate::launch::expressible(&trial).map_err(|e| format!("not expressible: {}", e.0))?;
+        crate::trial::launch::expressible(&trial)
+            .map_err(|e| format!("not expressible: {}", e.0))?;
         match self.session.run_trial(&trial).await {
             Ok(r) => Ok(self.target.judge(&r.outcome)),
             Err(e) => Err(e.to_string()),
@@ -411,7 +412,7 @@ pub(crate) mod tests {
     /// error, not by the skip's pointer to it (which no catalogue entry can explain).
     #[test]
     fn a_skipped_probe_is_judged_by_the_image_imports_error() {
-        let mut o = Outcome::fixture("t::oci::r", crate::outcome::Verdict::Ready);
+        let mut o = Outcome::fixture("t::oci::r", crate::trial::outcome::Verdict::Ready);
         o.probes = serde_json::from_value(serde_json::json!([
             {"probe": "image-load", "verdict": "failed", "ms": 1,
              "detail": "load failed: mount: permission denied", "diagnosis": "unknown"},

@@ -1,5 +1,5 @@
 //! The workloads a case may ask for once its dockerd is ready: their names, as case files
-//! and reports spell them. What each one does is [`crate::probe`]'s.
+//! and reports spell them. What each one does is [`crate::trial::probe`]'s.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{NotRun, Trial};
+use crate::trial::plan::{NotRun, Trial};
 
 /// A check's verdict.
 #[derive(

@@ -214,18 +214,18 @@ async fn engine_origin(home: &Path, dockerd: &Path) -> (&'static str, String) {
 /// Starts an outer engine with a runtime per runsc, checks that `docker info` lists them, and
 /// stops it, recording both times.
 async fn engine_start(c: Check, home: &Path, runsc: &[crate::inventory::RunscBinary]) -> Check {
-    use crate::launch::engine::container::EngineRuntime;
+    use crate::trial::launch::engine::container::EngineRuntime;
     let runtimes: Vec<EngineRuntime> = runsc
         .iter()
         .map(|b| EngineRuntime {
             name: format!("dindcheck-doctor-{}", b.release),
             path: b.path.clone(),
-            args: crate::launch::flags::GlobalFlags::isolated().args(),
+            args: crate::trial::launch::flags::GlobalFlags::isolated().args(),
         })
         .collect();
     let summary = c.summary.clone();
     let mut evidence = c.evidence.clone();
-    let started = crate::launch::engine::start_and_stop(home, &runtimes);
+    let started = crate::trial::launch::engine::start_and_stop(home, &runtimes);
     let measured = match tokio::time::timeout(ENGINE_START_TIMEOUT, started).await {
         Err(_) => {
             return c.warn(

@@ -13,7 +13,7 @@ use super::discover;
 use super::facts;
 use super::runsc_checks;
 use crate::inventory::RunscBinary;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// What to diagnose.
 #[derive(Clone, Debug)]

@@ -13,11 +13,11 @@ use tokio::process::Child;
 
 use super::facts;
 use crate::case::CgroupMode;
-use crate::launch::flags::GlobalFlags;
-use crate::launch::runsc::Runsc;
-use crate::launch::scratch::{self, Leftovers, TrialDir};
-use crate::launch::spec::{SandboxSpec, config_json};
-use crate::observe::runsc_log_errors;
+use crate::trial::launch::flags::GlobalFlags;
+use crate::trial::launch::runsc::Runsc;
+use crate::trial::launch::scratch::{self, Leftovers, TrialDir};
+use crate::trial::launch::spec::{SandboxSpec, config_json};
+use crate::trial::observe::runsc_log_errors;
 
 /// The first line every probe prints: seen in the output, the sandbox ran its process.
 pub const STARTED_MARKER: &str = "dindcheck-doctor: started";
@@ -266,7 +266,7 @@ pub struct Launched {
 }
 
 impl Launched {
-    /// The io directory, bind-mounted at [`crate::launch::IO_DIR_IN_SANDBOX`].
+    /// The io directory, bind-mounted at [`crate::trial::launch::IO_DIR_IN_SANDBOX`].
     pub fn io(&self) -> PathBuf {
         self.dir.as_ref().map(|d| d.io()).unwrap_or_default()
     }

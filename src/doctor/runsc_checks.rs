@@ -10,7 +10,7 @@ use super::checks::{Ctx, PLATFORM_TIMEOUT, PROBE_TIMEOUT, run_command, runsc_sub
 use super::facts::{self, Release, RunscFlags};
 use super::probe::{Ending, Probe, ProbeRun};
 use crate::inventory::RunscBinary;
-use crate::launch::IO_DIR_IN_SANDBOX;
+use crate::trial::launch::IO_DIR_IN_SANDBOX;
 
 /// The binary exists, runs, and says which release it is.
 pub async fn runsc_version(bin: &RunscBinary) -> (Check, Option<Release>) {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Catalogue, UNKNOWN};
+use crate::trial::classify::{Catalogue, UNKNOWN};
 
 /// Diagnoses `trials` again: (id, old observed, new observed) of each that changed.
 fn rediagnose_trials(
@@ -179,10 +179,10 @@ fn first_sentence(text: &str) -> &str {
     text.find(". ").map_or(text, |i| &text[..=i])
 }
 
-/// A `minimize` (or `minimize --leave-one-out`) result.
+/// What a search (`minimize`, `repair`) was asked about, and when: the first keys of its
+/// saved result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Minimized {
-    pub kind: SearchKind,
+pub struct Asked {
     pub case: String,
     pub runtime: String,
     pub launcher: String,
@@ -190,6 +190,14 @@ pub struct Minimized {
     /// `ready`, then the probes that had to pass.
     pub target: Vec<String>,
     pub generated: String,
+}
+
+/// A `minimize` (or `minimize --leave-one-out`) result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Minimized {
+    pub kind: SearchKind,
+    #[serde(flatten)]
+    pub asked: Asked,
     /// Every part of the case, in the case file's order.
     pub parts: Vec<PartFinding>,
     /// The capabilities of the result (minimize) or of the case (leave-one-out).
@@ -263,12 +271,8 @@ impl Fix {
 /// A `repair` result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Repaired {
-    pub case: String,
-    pub runtime: String,
-    pub launcher: String,
-    pub network: String,
-    pub target: Vec<String>,
-    pub generated: String,
+    #[serde(flatten)]
+    pub asked: Asked,
     /// How the case itself failed (trial 1).
     pub failing: String,
     /// The vocabulary's size, and where its changes came from.
@@ -385,15 +389,22 @@ pub fn file_name(kind: &str, case: &str, runtime: &str) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// A repair of case `c` on `runtime` whose case failed as `exited`, with `trials`.
-    pub(crate) fn repaired(runtime: &str, trials: Vec<TrialEvidence>) -> Repaired {
-        Repaired {
-            case: "c".into(),
+    /// What a search of `case` on `runtime` was asked (the `oci` launcher, no network).
+    pub(crate) fn asked(case: &str, runtime: &str, target: &[&str], generated: &str) -> Asked {
+        Asked {
+            case: case.into(),
             runtime: runtime.into(),
             launcher: "oci".into(),
             network: "none".into(),
-            target: vec!["ready".into()],
-            generated: "g".into(),
+            target: target.iter().map(|t| t.to_string()).collect(),
+            generated: generated.into(),
+        }
+    }
+
+    /// A repair of case `c` on `runtime` whose case failed as `exited`, with `trials`.
+    pub(crate) fn repaired(runtime: &str, trials: Vec<TrialEvidence>) -> Repaired {
+        Repaired {
+            asked: asked("c", runtime, &["ready"], "g"),
             failing: "exited".into(),
             vocabulary: 1,
             searched_pairs: false,

@@ -4,9 +4,9 @@
 
 use super::results::{CaseInfo, ClaimStatus, ClaimVerdict, Results};
 use crate::case::Claimed;
-use crate::classify::Catalogue;
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
+use crate::trial::classify::Catalogue;
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 /// The verdict of every outcome whose case states a claim, in the outcomes' order.
 pub fn judge_all(r: &Results) -> Vec<ClaimVerdict> {

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::results::{ClaimStatus, Results};
-use crate::classify::UNKNOWN;
 use crate::gate::BaselineComparison;
-use crate::outcome::Verdict;
+use crate::trial::classify::UNKNOWN;
+use crate::trial::outcome::Verdict;
 
 /// The exit status of a run in which a `--fail-on` condition held.
 pub const EXIT_FAIL_ON: u8 = 3;

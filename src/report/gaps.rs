@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Results;
 use super::answers::Answers;
-use crate::classify::{Catalogue, UNKNOWN};
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
+use crate::trial::classify::{Catalogue, UNKNOWN};
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 /// One failure: the line its diagnosis was made from, the diagnosis, and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,12 +148,12 @@ pub fn of_answers(a: &Answers) -> Vec<Failure> {
                 super::answers::SearchKind::Minimize => "minimize",
                 super::answers::SearchKind::LeaveOneOut => "leave-one-out",
             };
-            (kind, &m.case, &m.runtime, &m.trials)
+            (kind, &m.asked.case, &m.asked.runtime, &m.trials)
         })
         .chain(
             a.repaired
                 .iter()
-                .map(|r| ("repair", &r.case, &r.runtime, &r.trials)),
+                .map(|r| ("repair", &r.asked.case, &r.asked.runtime, &r.trials)),
         );
     for (kind, case, runtime, trials) in searches {
         for t in trials.iter().filter(|t| !t.pass) {
@@ -430,12 +430,7 @@ mod tests {
         assert_eq!(gaps.clusters[0].signature, "boom <n>");
         let m = Minimized {
             kind: SearchKind::LeaveOneOut,
-            case: "c".into(),
-            runtime: "r".into(),
-            launcher: "oci".into(),
-            network: "none".into(),
-            target: Vec::new(),
-            generated: "g".into(),
+            asked: crate::report::answers::tests::asked("c", "r", &[], "g"),
             parts: Vec::new(),
             capabilities: Vec::new(),
             kept: Vec::new(),
@@ -550,7 +545,7 @@ mod tests {
             let causes: Vec<&str> = Catalogue::builtin()
                 .signatures
                 .iter()
-                .filter(|s| s.kind == crate::classify::Kind::Cause && s.matches(&line))
+                .filter(|s| s.kind == crate::trial::classify::Kind::Cause && s.matches(&line))
                 .map(|s| s.id.as_str())
                 .collect();
             if causes.len() > 1 {

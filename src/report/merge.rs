@@ -189,8 +189,9 @@ pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, MergeError> {
                         .iter()
                         .find(|(t, _)| *t == o.trial)
                         .map_or("", |(_, f)| f.as_str());
-                    let line =
-                        |x: &crate::outcome::Outcome| x.baseline().trim().replace('\n', "; ");
+                    let line = |x: &crate::trial::outcome::Outcome| {
+                        x.baseline().trim().replace('\n', "; ")
+                    };
                     disagreements.push(NotRun {
                         trial: o.trial.clone(),
                         reason: format!(

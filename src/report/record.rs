@@ -5,12 +5,12 @@ use std::path::Path;
 
 use super::claims::judge_all;
 use super::results::{BaselineStatus, CaseInfo, NotRun, Results, RuntimeInfo, SCHEMA_VERSION};
-use crate::launch::Launcher;
-use crate::outcome::Outcome;
+use crate::trial::launch::Launcher;
+use crate::trial::outcome::Outcome;
 
 /// What a run had and did, gathered into [`Results`].
 pub struct RunRecord<'a> {
-    pub trials: &'a [crate::plan::Trial],
+    pub trials: &'a [crate::trial::plan::Trial],
     pub corpus: &'a crate::case::Corpus,
     pub inventory: &'a crate::inventory::Inventory,
     pub outcomes: Vec<Outcome>,

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::case::{Case, Claimed};
 use crate::gate::BaselineComparison;
 use crate::inventory::{Rootfs, Runtime};
-use crate::launch::Launcher;
-/// The outer engine's figures are the engine launcher's own ([`crate::launch::engine::run`]).
-pub use crate::launch::engine::EngineFigures;
-pub use crate::launch::engine::image::ImportFigure;
-use crate::outcome::Outcome;
-pub use crate::plan::NotRun;
+use crate::trial::launch::Launcher;
+/// The outer engine's figures are the engine launcher's own ([`crate::trial::launch::engine::run`]).
+pub use crate::trial::launch::engine::EngineFigures;
+pub use crate::trial::launch::engine::image::ImportFigure;
+use crate::trial::outcome::Outcome;
+pub use crate::trial::plan::NotRun;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -161,7 +161,7 @@ pub struct CaseInfo {
     #[serde(default)]
     pub claimed: Option<Claimed>,
     #[serde(default)]
-    pub claimed_probes: BTreeMap<crate::probe::Probe, Claimed>,
+    pub claimed_probes: BTreeMap<crate::trial::probe::Probe, Claimed>,
     /// What this case changes relative to the case it extends.
     #[serde(default)]
     pub changes: Vec<String>,

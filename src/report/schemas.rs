@@ -8,7 +8,7 @@ use schemars::schema_for;
 use super::results::Results;
 use crate::case::Case;
 use crate::doctor::DoctorReport;
-use crate::plan::ListedTrial;
+use crate::trial::plan::ListedTrial;
 
 /// The folder of the committed schemas, relative to the repository.
 pub const SCHEMA_DIR: &str = "schemas";

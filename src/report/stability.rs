@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::Outcome;
+use crate::trial::outcome::Outcome;
 
 /// One distinct outcome of a repeated trial.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -95,7 +95,7 @@ pub fn fold_repeats(outcomes: Vec<Outcome>) -> (Vec<Outcome>, Vec<Stability>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Verdict;
+    use crate::trial::outcome::Verdict;
 
     fn outcome(trial: &str, verdict: Verdict) -> Outcome {
         let mut o: Outcome = serde_json::from_value(serde_json::json!({

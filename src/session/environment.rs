@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::case::RunscNetwork;
 use crate::inventory;
-use crate::launch::Launcher;
+use crate::trial::launch::Launcher;
 
 /// The settings of a run that has no command line.
 #[derive(Clone, Debug)]

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::case::CaseError;
 use crate::inventory::InventoryError;
-use crate::launch::LaunchError;
 use crate::output::OutputError;
 use crate::report::MergeError;
+use crate::trial::launch::LaunchError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SessionError {

@@ -19,14 +19,17 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::jobs::run_all;
 use crate::doctor::{self, Diagnosis, DoctorOptions};
 use crate::inventory::Inventory;
-use crate::launch::scratch::{self, Stale};
-use crate::launch::{LauncherRuns, Prepared, RunFigures, RunSettings, expressible, registry};
-use crate::outcome::Outcome;
-use crate::plan::{NotRun, Trial};
 use crate::report::{Results, RunRecord};
-use crate::runner::{RunContext, TrialError, TrialResult, run_all, run_trial};
+use crate::trial::launch::scratch::{self, Stale};
+use crate::trial::launch::{
+    LauncherRuns, Prepared, RunFigures, RunSettings, expressible, registry,
+};
+use crate::trial::outcome::Outcome;
+use crate::trial::plan::{NotRun, Trial};
+use crate::trial::run::{RunContext, TrialError, TrialResult, run_trial};
 
 use super::error::SessionError;
 use super::selection::Planned;

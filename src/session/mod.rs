@@ -5,12 +5,14 @@
 //! - [`lifecycle`]: the [`Session`] and its one driver of a run ([`Session::drive`]):
 //!   reaping, host checks, the launchers' run-wide parts, the trials, the results in order.
 //! - [`reuse`]: each trial's input digest, and the earlier outcomes a run may take as they are.
+//! - [`jobs`]: many trials at once (how many, and running them through the one trial flow).
 //! - [`schedule`]: the order trials start in (longest first, by an earlier run's times).
 //! - [`signal`]: cleanup when the process is told to stop.
 //! - [`environment`]: the `DINDCHECK_*` variables, read once.
 
 pub mod environment;
 pub mod error;
+pub mod jobs;
 pub mod lifecycle;
 pub mod reuse;
 pub mod schedule;

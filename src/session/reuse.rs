@@ -8,7 +8,7 @@
 //! outcome as it is when its digest is the same and the earlier run did not see it vary
 //! (its Stability section): it re-measures only what a change could have changed. The
 //! report marks each reused outcome with the run and the date it came from
-//! ([`crate::outcome::Reused`]). A change the digest does not see (the host's own state, a
+//! ([`crate::trial::outcome::Reused`]). A change the digest does not see (the host's own state, a
 //! flaky trial not yet known as one) is what a scheduled full run, which reuses nothing, is
 //! for (docs/ci.md).
 
@@ -19,8 +19,8 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::inventory::Rootfs;
-use crate::outcome::{Outcome, Reused};
-use crate::plan::Trial;
+use crate::trial::outcome::{Outcome, Reused};
+use crate::trial::plan::Trial;
 
 /// What every trial's digest shares: each runsc binary's sha256, the kernel, the harness.
 #[derive(Debug, Clone, Default)]
@@ -172,8 +172,13 @@ pub(super) mod tests {
             platform: None,
             sandbox_network: None,
         };
-        let options = crate::plan::RunOptions::default();
-        Trial::new(&case, &runtime, crate::launch::Launcher::Oci, &options)
+        let options = crate::trial::plan::RunOptions::default();
+        Trial::new(
+            &case,
+            &runtime,
+            crate::trial::launch::Launcher::Oci,
+            &options,
+        )
     }
 
     fn inputs(runsc: &str) -> Inputs {

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::plan::Trial;
 use crate::report::Results;
+use crate::trial::plan::Trial;
 
 /// `dindcheck run`'s options that read an earlier run's results.
 #[derive(Debug, Clone, Default, clap::Args)]

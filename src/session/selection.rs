@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::case::{self, Corpus, RunscNetwork};
 use crate::inventory::Inventory;
-use crate::launch::Launcher;
 use crate::own_runsc;
-use crate::plan::{self, Partition, RunOptions, Trial};
+use crate::trial::launch::Launcher;
+use crate::trial::plan::{self, Partition, RunOptions, Trial};
 
 use super::error::SessionError;
 

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::launch::registry;
-use crate::launch::scratch::cleanup_own;
+use crate::trial::launch::registry;
+use crate::trial::launch::scratch::cleanup_own;
 
 /// Resolves on the first SIGINT or SIGTERM.
 pub async fn shutdown() {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use dindcheck::case::{self, Case, Corpus};
 use dindcheck::inventory::{self, Inventory, Runtime};
-use dindcheck::launch::engine::{EngineRuntime, OuterEngine};
+use dindcheck::trial::launch::engine::{EngineRuntime, OuterEngine};
 
 /// The repository.
 pub fn root() -> &'static Path {
@@ -156,10 +156,10 @@ pub async fn start_engine(home: &Path, runtimes: &[EngineRuntime]) -> OuterEngin
 /// Runs `trial` once, for real, with `inventory`, and checks that its teardown left nothing
 /// (the flow's own leak check).
 pub fn run_once(
-    trial: &dindcheck::plan::Trial,
+    trial: &dindcheck::trial::plan::Trial,
     inventory: &Inventory,
     no_probes: bool,
-) -> dindcheck::runner::TrialResult {
+) -> dindcheck::trial::run::TrialResult {
     let mut session = dindcheck::session::Session::new(inventory::home(), inventory.clone());
     session.no_probes = no_probes;
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -173,11 +173,11 @@ pub fn run_once(
 #[allow(dead_code)]
 pub fn engine_runs(
     home: &Path,
-    engine: &std::sync::Arc<dindcheck::launch::engine::OuterEngine>,
-) -> dindcheck::launch::LauncherRuns {
-    let settings = dindcheck::launch::RunSettings::at(home);
-    let mut runs = dindcheck::launch::LauncherRuns::new(&settings);
-    let over = dindcheck::launch::engine::run::over(&settings, engine.clone());
-    runs.replace(dindcheck::launch::Launcher::Engine, over);
+    engine: &std::sync::Arc<dindcheck::trial::launch::engine::OuterEngine>,
+) -> dindcheck::trial::launch::LauncherRuns {
+    let settings = dindcheck::trial::launch::RunSettings::at(home);
+    let mut runs = dindcheck::trial::launch::LauncherRuns::new(&settings);
+    let over = dindcheck::trial::launch::engine::run::over(&settings, engine.clone());
+    runs.replace(dindcheck::trial::launch::Launcher::Engine, over);
     runs
 }

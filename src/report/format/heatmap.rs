@@ -19,9 +19,9 @@ use std::fmt::Write as _;
 
 use super::files::HEATMAP_FILE;
 use super::view::{View, is_not_expressible};
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
 use crate::report::results::Results;
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 const CELL_W: usize = 100;
 const CELL_H: usize = 20;
@@ -89,7 +89,10 @@ fn xml(text: &str) -> String {
 fn diagnoses(r: &Results) -> Vec<(&str, usize)> {
     let mut counted: Vec<(&str, usize)> = Vec::new();
     for o in r.outcomes.iter().filter(|o| o.verdict != Verdict::Ready) {
-        let id = o.diagnosis.as_deref().unwrap_or(crate::classify::UNKNOWN);
+        let id = o
+            .diagnosis
+            .as_deref()
+            .unwrap_or(crate::trial::classify::UNKNOWN);
         match counted.iter_mut().find(|(d, _)| *d == id) {
             Some((_, n)) => *n += 1,
             None => counted.push((id, 1)),
@@ -143,7 +146,10 @@ fn trial_cell(o: &Outcome, diagnoses: &[(&str, usize)]) -> (Paint, String, Strin
             (paint, label, tip)
         }
         v => {
-            let id = o.diagnosis.as_deref().unwrap_or(crate::classify::UNKNOWN);
+            let id = o
+                .diagnosis
+                .as_deref()
+                .unwrap_or(crate::trial::classify::UNKNOWN);
             let number = diagnoses
                 .iter()
                 .position(|(d, _)| *d == id)

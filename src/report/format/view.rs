@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::launch::Launcher;
-use crate::outcome::Outcome;
 use crate::report::Results;
+use crate::trial::launch::Launcher;
+use crate::trial::outcome::Outcome;
 
 /// Outcomes by (case, launcher, runtime).
 pub type ByTrial<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Outcome>;

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::table::cell;
-use crate::classify::Catalogue;
 use crate::report::answers::{Answers, Minimized, Part, PartFinding, PartStatus, SearchKind};
+use crate::trial::classify::Catalogue;
 
 fn search_line(m: &Minimized) -> String {
     format!(
@@ -15,10 +15,10 @@ fn search_line(m: &Minimized) -> String {
         m.trials.len(),
         m.memo_hits,
         m.elapsed_ms as f64 / 1000.0,
-        m.generated,
-        m.target.join(", "),
-        m.launcher,
-        m.network
+        m.asked.generated,
+        m.asked.target.join(", "),
+        m.asked.launcher,
+        m.asked.network
     )
 }
 
@@ -40,7 +40,14 @@ pub(super) fn minimal_recipes(md: &mut String, a: &Answers) {
         return;
     }
     // Per runtime, the smallest stable recipe first: the smallest known to work.
-    found.sort_by_key(|m| (m.runtime.clone(), !m.stable, m.kept.len(), m.case.clone()));
+    found.sort_by_key(|m| {
+        (
+            m.asked.runtime.clone(),
+            !m.stable,
+            m.kept.len(),
+            m.asked.case.clone(),
+        )
+    });
     let _ = writeln!(
         md,
         "\n## Minimal recipes\n\nThe least each case needs, found by `dindcheck minimize` \
@@ -61,8 +68,8 @@ pub(super) fn minimal_recipes(md: &mut String, a: &Answers) {
         let _ = writeln!(
             md,
             "| {} | {} | {} of {} | {}: {} | {} | {}/{}{} |",
-            cell(&m.runtime),
-            cell(&m.case),
+            cell(&m.asked.runtime),
+            cell(&m.asked.case),
             m.kept.len(),
             m.parts.len(),
             m.capabilities.len(),
@@ -77,8 +84,8 @@ pub(super) fn minimal_recipes(md: &mut String, a: &Answers) {
         let _ = writeln!(
             md,
             "\n**{} on {}**: {}.{}\n",
-            cell(&m.case),
-            cell(&m.runtime),
+            cell(&m.asked.case),
+            cell(&m.asked.runtime),
             cell(&search_line(m)),
             m.case_file
                 .as_ref()
@@ -157,8 +164,8 @@ pub(super) fn fixes(md: &mut String, a: &Answers) {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} changes{}, {} trials, {} |",
-            cell(&r.case),
-            cell(&r.runtime),
+            cell(&r.asked.case),
+            cell(&r.asked.runtime),
             cell(&r.failing),
             cell(&fixes).replace("&lt;br&gt;", "<br>"),
             r.vocabulary,
@@ -169,7 +176,7 @@ pub(super) fn fixes(md: &mut String, a: &Answers) {
                 (false, false) => "",
             },
             r.trials.len(),
-            cell(&r.generated)
+            cell(&r.asked.generated)
         );
     }
 }
@@ -216,8 +223,8 @@ pub(super) fn why_each_flag(md: &mut String, a: &Answers) {
         let _ = writeln!(
             md,
             "**{} on {}**: {}; the whole recipe kept it in {}/{} runs.\n",
-            cell(&m.case),
-            cell(&m.runtime),
+            cell(&m.asked.case),
+            cell(&m.asked.runtime),
             cell(&search_line(m)),
             m.confirmed,
             m.confirmations.len()
@@ -265,12 +272,12 @@ mod tests {
     fn minimized(kind: SearchKind) -> Minimized {
         Minimized {
             kind,
-            case: "gvisor-tutorial".into(),
-            runtime: "runsc-20240729".into(),
-            launcher: "oci".into(),
-            network: "none".into(),
-            target: vec!["ready".into(), "run-none".into()],
-            generated: "2026-12-02 06:00 UTC".into(),
+            asked: crate::report::answers::tests::asked(
+                "gvisor-tutorial",
+                "runsc-20240729",
+                &["ready", "run-none"],
+                "2026-12-02 06:00 UTC",
+            ),
             parts: vec![
                 PartFinding {
                     part: Part::Capability("SYS_ADMIN".into()),
@@ -318,12 +325,12 @@ mod tests {
                 minimized(SearchKind::LeaveOneOut),
             ],
             repaired: vec![Repaired {
-                case: "note-attempt-4-five-flags".into(),
-                runtime: "runsc-20240729".into(),
-                launcher: "oci".into(),
-                network: "none".into(),
-                target: vec!["ready".into()],
-                generated: "2026-12-02 06:00 UTC".into(),
+                asked: crate::report::answers::tests::asked(
+                    "note-attempt-4-five-flags",
+                    "runsc-20240729",
+                    &["ready"],
+                    "2026-12-02 06:00 UTC",
+                ),
                 failing: "exited (devices-cgroup-missing)".into(),
                 vocabulary: 40,
                 searched_pairs: false,

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use super::sections::trial_diagnosis;
 use super::table::{cell, fenced, matrix_cell};
-use crate::outcome::{Outcome, Verdict};
 use crate::report::format::view::View;
 use crate::report::results::{CaseInfo, Results};
+use crate::trial::outcome::{Outcome, Verdict};
 
 /// The markdown page of case `c`.
 pub(super) fn case_page(r: &Results, c: &CaseInfo, view: &View) -> String {

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use super::table::{cell, header};
-use crate::outcome::{Outcome, Verdict};
 use crate::report::claims::{judge, word};
 use crate::report::format::view::{View, is_not_expressible};
 use crate::report::results::{CaseInfo, ClaimStatus, Results};
+use crate::trial::outcome::{Outcome, Verdict};
 
 /// The claims table's cell for a case's claim against one trial (`None`: it did not run).
 pub(super) fn claim_cell(c: &CaseInfo, o: Option<&Outcome>) -> String {

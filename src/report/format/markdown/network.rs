@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use super::table::{cell, probe_cell};
-use crate::outcome::Outcome;
-use crate::probe::{Probe, ProbeVerdict};
 use crate::report::results::Results;
+use crate::trial::outcome::Outcome;
+use crate::trial::probe::{Probe, ProbeVerdict};
 
 /// The network probes of every trial that ran them (sandbox networking under the OCI
 /// launcher): one row per case × runtime, each cell the probe's time (and `bulk`'s rate) or

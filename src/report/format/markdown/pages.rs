@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::probe::ProbeVerdict;
 use crate::report::answers::SearchKind;
 use crate::report::results::Results;
+use crate::trial::probe::ProbeVerdict;
 
 use crate::report::format::files::{
     CATALOGUE_PAGE, MINIMAL_RECIPES_PAGE, NETWORKING_PAGE, PROBES_PAGE, WHY_EACH_FLAG_PAGE,

@@ -13,11 +13,11 @@
 use std::fmt::Write as _;
 
 use super::table::{catalogue_link, cell};
-use crate::outcome::{Outcome, Verdict};
-use crate::probe::ProbeVerdict;
 use crate::report::answers::{Minimized, SearchKind};
 use crate::report::format::files::MINIMAL_RECIPES_PAGE;
 use crate::report::results::Results;
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::probe::ProbeVerdict;
 
 /// Whether `case` is a claim (tests an assertion) rather than a recipe: its name starts with
 /// `claim-`.
@@ -92,7 +92,7 @@ fn ranked<'a>(r: &'a Results, runtime: &str, launcher: Option<&str>) -> Vec<Vec<
     // The OCI launcher first: its command is the plainest to reproduce.
     for s in standings.iter_mut() {
         s.ready
-            .sort_by_key(|o| o.launcher != crate::launch::Launcher::Oci);
+            .sort_by_key(|o| o.launcher != crate::trial::launch::Launcher::Oci);
     }
     standings.sort_by(|a, b| b.rank().cmp(&a.rank()).then(a.case.cmp(b.case)));
     let mut groups: Vec<Vec<Standing>> = Vec::new();
@@ -206,16 +206,16 @@ fn caveats(r: &Results, m: &Minimized) -> Vec<String> {
     if let Some(cgroup) = r
         .cases
         .iter()
-        .find(|c| c.name == m.case)
+        .find(|c| c.name == m.asked.case)
         .and_then(|c| c.cgroup.as_deref())
     {
         caveats.push(format!("still needs `cgroup = \"{cgroup}\"`"));
     }
-    caveats.push(format!("found under the `{}` launcher", m.launcher));
+    caveats.push(format!("found under the `{}` launcher", m.asked.launcher));
     for n in &r.not_expressible {
         let mut parts = n.trial.split("::");
         let (case, launcher, runtime) = (parts.next(), parts.next(), parts.next());
-        if case == Some(m.case.as_str()) && runtime == Some(m.runtime.as_str()) {
+        if case == Some(m.asked.case.as_str()) && runtime == Some(m.asked.runtime.as_str()) {
             caveats.push(format!(
                 "not expressible under `{}`: {}",
                 launcher.unwrap_or_default(),
@@ -225,8 +225,8 @@ fn caveats(r: &Results, m: &Minimized) -> Vec<String> {
     }
     caveats.push(format!(
         "derived with `--network={}`{}",
-        m.network,
-        if m.network == "none" {
+        m.asked.network,
+        if m.asked.network == "none" {
             " (nested networking was not part of the target)"
         } else {
             ""
@@ -272,12 +272,12 @@ fn least_it_needs(md: &mut String, r: &Results) {
             md,
             "- **{}**, from {}: {file} keeps {} of its {} parts ({} capabilities), keeping `{}`; {}. \
              Every part's evidence: [Minimal recipes]({MINIMAL_RECIPES_PAGE}).",
-            cell(&m.runtime),
-            case_link(&m.case),
+            cell(&m.asked.runtime),
+            case_link(&m.asked.case),
             m.kept.len(),
             m.parts.len(),
             m.capabilities.len(),
-            m.target.join(", "),
+            m.asked.target.join(", "),
             caveats(r, m).join("; ")
         );
     }
@@ -297,10 +297,10 @@ fn one_change(md: &mut String, r: &Results) {
     for p in &r.answers.repaired {
         let head = format!(
             "- {} on **{}** (`{}`, `--network={}`), {}",
-            case_link(&p.case),
-            cell(&p.runtime),
-            p.launcher,
-            p.network,
+            case_link(&p.asked.case),
+            cell(&p.asked.runtime),
+            p.asked.launcher,
+            p.asked.network,
             cell(&p.failing)
         );
         let line = match p.ranked_fixes().first() {

@@ -318,10 +318,10 @@ mod tests {
     use super::super::table::cell;
     use super::*;
     use crate::case::Claimed;
-    use crate::launch::Launcher;
-    use crate::outcome::{Outcome, Verdict};
     use crate::report::format::markdown::render;
     use crate::report::results::{CaseInfo, RuntimeInfo, SCHEMA_VERSION};
+    use crate::trial::launch::Launcher;
+    use crate::trial::outcome::{Outcome, Verdict};
 
     fn outcome(case: &str, launcher: Launcher, runtime: &str, verdict: Verdict) -> Outcome {
         let mut o = Outcome::fixture(&format!("{case}::{launcher}::{runtime}"), verdict);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::table::cell;
-use crate::outcome::Outcome;
+use crate::trial::outcome::Outcome;
 
 /// The outcomes this run took from an earlier one (`dindcheck run --reuse`), each with the
 /// run and the date it was measured.
@@ -45,7 +45,7 @@ mod tests {
             "error_lines": [], "log_tail": [],
         }))
         .unwrap();
-        o.reused = reused.map(|(from, generated)| crate::outcome::Reused {
+        o.reused = reused.map(|(from, generated)| crate::trial::outcome::Reused {
             from: from.into(),
             generated: generated.into(),
         });

@@ -5,15 +5,15 @@
 use std::fmt::Write as _;
 
 use super::table::{cell, header, short_cell};
-use crate::classify::{Catalogue, UNKNOWN};
 use crate::doctor::{Diagnosis, Status};
 use crate::gate::BaselineComparison;
-use crate::outcome::Outcome;
-use crate::probe::{Probe, ProbeVerdict};
 use crate::report::format::view::{View, is_not_expressible};
 use crate::report::gaps::{Exploration, Gaps, of_answers, of_outcomes};
 use crate::report::results::{BaselineStatus, CaseInfo, EngineFigures, Results};
 use crate::report::stability::Stability;
+use crate::trial::classify::{Catalogue, UNKNOWN};
+use crate::trial::outcome::Outcome;
+use crate::trial::probe::{Probe, ProbeVerdict};
 
 /// The design note's comparison table, with the measured outcome beside its verdicts.
 pub(super) fn design_note(md: &mut String, r: &Results, view: &View) {
@@ -496,7 +496,7 @@ pub(super) fn stability(md: &mut String, stability: &[Stability]) {
 /// and the median per-trial overhead (wall − ready or exit − probes). One line, or none when
 /// no trial recorded its timing.
 pub(super) fn timing_figures(md: &mut String, outcomes: &[Outcome]) {
-    let timed: Vec<(&Outcome, &crate::outcome::Timing)> = outcomes
+    let timed: Vec<(&Outcome, &crate::trial::outcome::Timing)> = outcomes
         .iter()
         .filter_map(|o| o.timing.as_ref().map(|t| (o, t)))
         .collect();

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::table::catalogue_link;
-use crate::classify::UNKNOWN;
 use crate::gate::BaselineComparison;
-use crate::outcome::Verdict;
 use crate::report::results::Results;
+use crate::trial::classify::UNKNOWN;
+use crate::trial::outcome::Verdict;
 
 /// How many root causes the summary names before "Also".
 const TOP: usize = 5;

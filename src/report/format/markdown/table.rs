@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::outcome::{Outcome, Verdict};
 use crate::report::Results;
 use crate::report::format::view::{View, is_not_expressible};
+use crate::trial::outcome::{Outcome, Verdict};
 
 /// A table cell: no `|`, no newline, no HTML, no backtick that could open a code span, and no
 /// link or image to anywhere but an anchor of the report itself (lines come from sandbox
@@ -84,7 +84,7 @@ pub(super) fn short_cell(o: &Outcome) -> String {
             let ok = o
                 .probes
                 .iter()
-                .filter(|p| p.verdict == crate::probe::ProbeVerdict::Ok)
+                .filter(|p| p.verdict == crate::trial::probe::ProbeVerdict::Ok)
                 .count();
             format!("✔ ready, {ok}/{} probes", o.applicable_probes().count())
         }
@@ -99,7 +99,7 @@ pub(super) fn short_cell(o: &Outcome) -> String {
 /// anchor), or to the report's catalogue gaps for `unknown`. Both links are relative to the
 /// output directory, so they work from `REPORT.md` and from every page beside it.
 pub(super) fn catalogue_link(text: &str, id: &str) -> String {
-    if id == crate::classify::UNKNOWN {
+    if id == crate::trial::classify::UNKNOWN {
         format!("[{text}](REPORT.md#catalogue-gaps)")
     } else {
         format!(
@@ -127,8 +127,8 @@ pub(super) fn anchor(name: &str) -> String {
 
 /// A probe's cell in a table of probes: ✔ (↻ when it passed on its second attempt), ✖ with
 /// its catalogue entry, skipped, n/a, or empty when it did not run.
-pub(super) fn probe_cell(r: Option<&crate::probe::ProbeResult>) -> String {
-    use crate::probe::ProbeVerdict;
+pub(super) fn probe_cell(r: Option<&crate::trial::probe::ProbeResult>) -> String {
+    use crate::trial::probe::ProbeVerdict;
     let Some(r) = r else {
         return String::new();
     };
@@ -136,7 +136,10 @@ pub(super) fn probe_cell(r: Option<&crate::probe::ProbeResult>) -> String {
         ProbeVerdict::Ok if r.retried.is_some() => "✔ ↻".to_string(),
         ProbeVerdict::Ok => "✔".to_string(),
         ProbeVerdict::Failed => {
-            let id = r.diagnosis.as_deref().unwrap_or(crate::classify::UNKNOWN);
+            let id = r
+                .diagnosis
+                .as_deref()
+                .unwrap_or(crate::trial::classify::UNKNOWN);
             catalogue_link(&format!("✖ {id}"), id)
         }
         ProbeVerdict::Skipped => "– skipped".to_string(),

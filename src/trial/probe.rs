@@ -72,7 +72,7 @@ pub struct ProbeResult {
     pub ms: u64,
     /// The error (failed) or the reason (skipped), normalised.
     pub detail: Option<String>,
-    /// The catalogue id explaining a failure (set by [`crate::classify`]).
+    /// The catalogue id explaining a failure (set by [`crate::trial::classify`]).
     #[serde(default)]
     pub diagnosis: Option<String>,
     /// A failed probe with no lasting catalogued cause is tried once more before it counts:
@@ -112,11 +112,11 @@ fn container(probe: Probe) -> String {
 }
 
 /// Runs `selected` against the dockerd behind a trial's io-directory socket, pinned first
-/// (see [`crate::launch::socket::DaemonSocket`]): a socket the sandbox replaced after readiness
+/// (see [`crate::trial::launch::socket::DaemonSocket`]): a socket the sandbox replaced after readiness
 /// skips every probe with the reason, and is never followed.
 pub async fn run_pinned(
     selected: &[Probe],
-    socket: &crate::launch::socket::DaemonSocket,
+    socket: &crate::trial::launch::socket::DaemonSocket,
     image: Option<&Path>,
     uplink: Result<&str, String>,
 ) -> Vec<ProbeResult> {
@@ -180,7 +180,7 @@ async fn run_applicable(
     if selected.is_empty() {
         return Vec::new();
     }
-    let docker = match crate::observe::connect(socket, PROBE_TIMEOUT).await {
+    let docker = match crate::trial::observe::connect(socket, PROBE_TIMEOUT).await {
         Ok(d) => d,
         Err(e) => {
             let reason = format!("cannot connect to the nested dockerd: {e}");
@@ -316,7 +316,7 @@ async fn timed(probe: Probe, docker: &Docker, work: impl Future<Output = Work>) 
         Ok(Ok(transfer)) => (ProbeVerdict::Ok, None, transfer),
         Ok(Err(e)) => (
             ProbeVerdict::Failed,
-            Some(crate::observe::normalise(&e)),
+            Some(crate::trial::observe::normalise(&e)),
             None,
         ),
         Err(_) => (
@@ -344,7 +344,7 @@ async fn timed(probe: Probe, docker: &Docker, work: impl Future<Output = Work>) 
 /// nested container's start; the nested runc's `exec` refusal takes seconds each time). Only an
 /// unexplained failure (`unknown`) or a transient cause is tried twice.
 fn lasting(failed: &ProbeResult) -> bool {
-    let catalogue = crate::classify::Catalogue::builtin();
+    let catalogue = crate::trial::classify::Catalogue::builtin();
     let id = catalogue.diagnose(failed.detail.as_deref());
     catalogue.get(&id).is_some_and(|s| !s.transient)
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::launch::watch::DirWatch;
+use crate::trial::launch::watch::DirWatch;
 
 /// dockerd's socket in a trial's io directory, reached without following anything the
 /// sandbox made there.

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::launch::scratch::{
+use crate::trial::launch::scratch::{
     Leftovers, end_runsc_container, kill_processes_naming, runsc_containers,
 };
 
@@ -52,7 +52,7 @@ fn runsc_roots(exec_root: &Path) -> Vec<std::path::PathBuf> {
 pub fn end_processes_naming(needle: &str) -> Vec<String> {
     let mut ended = Vec::new();
     kill_processes_naming(needle, |pid| {
-        let name = crate::launch::procfs::comm(pid).unwrap_or_else(|| "?".into());
+        let name = crate::trial::launch::procfs::comm(pid).unwrap_or_else(|| "?".into());
         ended.push(format!("{name} (pid {pid})"));
     });
     ended

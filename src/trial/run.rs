@@ -1,7 +1,7 @@
-//! The trial flow: [`run_trial`] runs one trial end to end, the same for every launcher;
-//! [`run_all`] runs many with bounded concurrency.
+//! The trial flow: [`run_trial`] runs one trial end to end, the same for every launcher
+//! (many at once: [`crate::session::jobs`]).
 //!
-//! A launcher ([`crate::launch`]) writes what its sandbox reads, starts it and removes it.
+//! A launcher ([`crate::trial::launch`]) writes what its sandbox reads, starts it and removes it.
 //! Everything else is here, once: the case's runsc flags and the host checked, the scratch
 //! directory, dockerd's readiness through the pinned socket, the workload probes, the
 //! teardown and its leak check (the host cgroups a `host-bind-rw` case made included), and
@@ -11,17 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
-use crate::classify::Catalogue;
 use crate::inventory::Inventory;
-use crate::launch::LauncherRuns;
-use crate::launch::registry::registration;
-use crate::launch::sandbox::{DynLaunch, Ended, LaunchError, Refusal, RefusalKind, Start};
-use crate::launch::scratch::{Leftovers, TrialDir, leak_check};
-use crate::observe::{self, Readiness, runsc_log_errors};
-use crate::outcome::{Outcome, Verdict};
-use crate::plan::Trial;
+use crate::trial::classify::Catalogue;
+use crate::trial::launch::LauncherRuns;
+use crate::trial::launch::registry::registration;
+use crate::trial::launch::sandbox::{DynLaunch, Ended, LaunchError, Refusal, RefusalKind, Start};
+use crate::trial::launch::scratch::{Leftovers, TrialDir, leak_check};
+use crate::trial::observe::{self, Readiness, runsc_log_errors};
+use crate::trial::outcome::{Outcome, Verdict};
+use crate::trial::plan::Trial;
 
 /// How many lines of output an outcome keeps for the report.
 const TAIL_LINES: usize = 15;
@@ -106,7 +104,7 @@ pub async fn run_trial(trial: &Trial, ctx: &RunContext) -> Result<TrialResult, T
     // The one setting that lets a sandbox write a host resource: whatever cgroups it
     // creates in the host's tree go when the trial ends.
     let host_cgroups = (trial.case.cgroup == crate::case::CgroupMode::HostBindRw)
-        .then(crate::launch::cgroups::HostCgroups::snapshot);
+        .then(crate::trial::launch::cgroups::HostCgroups::snapshot);
     let result = match ctx.launchers.launch(trial, &ctx.inventory).await {
         Ok(launcher) => Flow { trial, ctx }.drive(launcher).await,
         Err(e) => Err(e.into()),
@@ -191,7 +189,7 @@ impl Flow<'_> {
                 // "Teardown"); read before the teardown removes it. At its own limit, the
                 // case used up what every sandbox has: the case's outcome. Otherwise
                 // something on the host killed it: not the case's.
-                match crate::launch::cgroups::oom_kills(&dir.id()) {
+                match crate::trial::launch::cgroups::oom_kills(&dir.id()) {
                     0 => return Err(TrialError::SandboxKilled),
                     _ => {
                         out_of_memory = true;
@@ -212,7 +210,8 @@ impl Flow<'_> {
             Ok(Readiness::Ready { .. }) if !ctx.no_probes => {
                 let image = ctx.inventory.images.busybox.as_deref();
                 let selected = trial.case.selected_probes();
-                crate::probe::run_pinned(&selected, dir.socket(), image, launcher.uplink()).await
+                crate::trial::probe::run_pinned(&selected, dir.socket(), image, launcher.uplink())
+                    .await
             }
             _ => Vec::new(),
         };
@@ -244,7 +243,7 @@ impl Flow<'_> {
                 settle(&mut outcome, waited, &output);
                 let line = format!(
                     "{OUT_OF_MEMORY_MARKER}: the sandbox reached its memory limit ({} MiB) and the kernel's OOM killer ended it",
-                    crate::launch::bundle::SANDBOX_MEMORY_BYTES / (1024 * 1024)
+                    crate::trial::launch::bundle::SANDBOX_MEMORY_BYTES / (1024 * 1024)
                 );
                 outcome.decisive = Some(line.clone());
                 outcome.error_lines.push(line);
@@ -271,7 +270,7 @@ impl Flow<'_> {
         outcome.leaks = leaks.clone();
         outcome.classify(Catalogue::builtin());
         let served_ms = launched_at.and_then(|at| observe::served_after(&output, at));
-        outcome.timing = Some(crate::outcome::Timing {
+        outcome.timing = Some(crate::trial::outcome::Timing {
             wall_ms: trial_started.elapsed().as_millis() as u64,
             prepare_ms,
             waited_ms: ended_ms,
@@ -293,7 +292,11 @@ impl Flow<'_> {
 
 /// An outcome with everything known before its verdict: the trial's names, the network
 /// used, the error lines and tail of `output`, and the probes.
-fn initial_outcome(trial: &Trial, output: &str, probes: Vec<crate::probe::ProbeResult>) -> Outcome {
+fn initial_outcome(
+    trial: &Trial,
+    output: &str,
+    probes: Vec<crate::trial::probe::ProbeResult>,
+) -> Outcome {
     Outcome {
         trial: trial.name(),
         case: trial.case.name.clone(),
@@ -386,39 +389,6 @@ fn refused(outcome: &mut Outcome, refusal: Refusal, log_errors: Vec<String>) {
             outcome.log_tail = observe::tail(&refusal.message, TAIL_LINES);
         }
     }
-}
-
-/// How many trials to run at once when the user does not say: twice the CPU cores (a trial
-/// spends much of its time waiting: on its sandbox's start and teardown, on dockerd's exit,
-/// on a network probe's peer; on 2 cores, 4 jobs beat 3 on the measured runs,
-/// reports/BENCH.md), and no more than the available memory holds at each sandbox's limit.
-pub fn default_jobs() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_sandbox = crate::launch::bundle::SANDBOX_MEMORY_BYTES as u64;
-    let fits = crate::launch::procfs::mem_available()
-        .map_or(2 * cores, |bytes| (bytes / per_sandbox) as usize);
-    (2 * cores).min(fits).max(1)
-}
-
-/// Runs `trials` with at most `jobs` at once, calling `on_done` as each finishes. Results come
-/// back in the order of `trials`.
-pub async fn run_all<F>(
-    trials: &[Trial],
-    ctx: &RunContext,
-    jobs: usize,
-    mut on_done: F,
-) -> Vec<(Trial, Result<TrialResult, TrialError>)>
-where
-    F: FnMut(&Trial, &Result<TrialResult, TrialError>),
-{
-    let mut results: Vec<_> = futures_util::stream::iter(trials.iter().enumerate())
-        .map(|(i, t)| async move { (i, t.clone(), run_trial(t, ctx).await) })
-        .buffer_unordered(jobs.max(1))
-        .inspect(|(_, t, r)| on_done(t, r))
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _, _)| *i);
-    results.into_iter().map(|(_, t, r)| (t, r)).collect()
 }
 
 #[cfg(test)]

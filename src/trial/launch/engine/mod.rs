@@ -8,7 +8,7 @@
 //! engine started for a run's trials, stopped with its figures), [`sandbox`] its part of a
 //! trial, and [`sweep`] ends the runsc sandboxes the engine leaks. Nothing outside this
 //! folder names the outer engine: the rest of the program reaches it through the launcher
-//! seam ([`crate::launch::run`], [`crate::launch::registry`]).
+//! seam ([`crate::trial::launch::run`], [`crate::trial::launch::registry`]).
 
 pub mod container;
 pub mod daemon;

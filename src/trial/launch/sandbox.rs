@@ -1,4 +1,4 @@
-//! The seam between the trial flow (`crate::runner`) and the launchers: what a launcher does
+//! The seam between the trial flow (`crate::trial::run`) and the launchers: what a launcher does
 //! for one trial ([`Launch`]), how its start ended ([`Start`]), and why a trial could not be
 //! attempted at all ([`LaunchError`]). Everything else of a trial (its scratch directory,
 //! readiness, probes, teardown and leak check, classification) is the flow's, the same for
@@ -15,7 +15,7 @@ use super::bundle::BundleError;
 use super::engine::error::EngineError;
 use super::launcher::NotExpressible;
 use super::scratch::{Leftovers, TrialDir};
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// One launcher's part of one trial, in the order the flow calls it. Prepared by the
 /// launcher's run-wide part ([`super::run::LauncherRun::launch`]).

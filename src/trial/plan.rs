@@ -1,12 +1,12 @@
 //! Crossing cases with runtimes and launchers: one [`Trial`] per case × launcher × runtime.
 //! Which launcher can express which case is the launchers' own business
-//! ([`crate::launch::expressible`]).
+//! ([`crate::trial::launch::expressible`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, RunscNetwork};
 use crate::inventory::Runtime;
-use crate::launch::launcher::Launcher;
+use crate::trial::launch::launcher::Launcher;
 
 /// Settings that apply to every trial of a run.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -16,7 +16,7 @@ use super::sandbox::{DynLaunch, Ended, Launch, LaunchError, Refusal, RefusalKind
 use super::scratch::{Leftovers, TrialDir};
 use crate::case::RunscNetwork;
 use crate::inventory::Inventory;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// The decisive line of a trial whose `runsc create` or `start` never returned.
 pub const LAUNCH_HANG_MARKER: &str = "dindcheck: runsc create/start did not return";

@@ -1,13 +1,13 @@
-//! What a trial observed. Plain data: produced by [`crate::runner`], read by the report and
+//! What a trial observed. Plain data: produced by [`crate::trial::run`], read by the report and
 //! the conformance gate.
 
 use serde::{Deserialize, Serialize};
 
 use crate::case::RunscNetwork;
-use crate::classify::{Catalogue, Kind, UNKNOWN};
-use crate::launch::Launcher;
-pub use crate::observe::DaemonInfo;
-use crate::probe::{ProbeResult, ProbeVerdict};
+use crate::trial::classify::{Catalogue, Kind, UNKNOWN};
+use crate::trial::launch::Launcher;
+pub use crate::trial::observe::DaemonInfo;
+use crate::trial::probe::{ProbeResult, ProbeVerdict};
 
 /// How far dockerd got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -65,10 +65,10 @@ pub struct Outcome {
     pub log_tail: Vec<String>,
     #[serde(default)]
     pub daemon: Option<DaemonInfo>,
-    /// The workload probes run after readiness ([`crate::probe`]), in order.
+    /// The workload probes run after readiness ([`crate::trial::probe`]), in order.
     #[serde(default)]
     pub probes: Vec<ProbeResult>,
-    /// The error catalogue's id for the verdict when it is not ready ([`crate::classify`]);
+    /// The error catalogue's id for the verdict when it is not ready ([`crate::trial::classify`]);
     /// `unknown` when no known cause matched.
     #[serde(default)]
     pub diagnosis: Option<String>,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::launch::netns;
+use crate::trial::launch::netns;
 
 /// The port the endpoint listens on, at the uplink's address.
 pub const PORT: u16 = 8080;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::case::RunscNetwork;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// The global flags of one sandbox, less its state directory and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]

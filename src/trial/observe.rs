@@ -10,7 +10,7 @@ use regex::Regex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::launch::socket::DaemonSocket;
+use crate::trial::launch::socket::DaemonSocket;
 
 /// The marker the entry script prints when the case's setup script fails.
 pub const SETUP_FAILED_MARKER: &str = "dindcheck: setup failed";

@@ -53,7 +53,7 @@ pub struct TrialDir {
     /// Set when the caller wants the directory kept for inspection.
     keep: bool,
     /// dockerd's socket in `io/`, found without following what the sandbox makes there.
-    socket: crate::launch::socket::DaemonSocket,
+    socket: crate::trial::launch::socket::DaemonSocket,
 }
 
 /// What cleaning up one scratch directory found still alive.
@@ -103,7 +103,8 @@ impl TrialDir {
                 trial_name
             ),
         )?;
-        let socket = crate::launch::socket::DaemonSocket::open(&root.join("io"), "docker.sock")?;
+        let socket =
+            crate::trial::launch::socket::DaemonSocket::open(&root.join("io"), "docker.sock")?;
         Ok(TrialDir {
             root,
             runsc: runsc.to_path_buf(),
@@ -139,7 +140,7 @@ impl TrialDir {
         self.root.join("output.log")
     }
     /// dockerd's socket in the io directory, as the host may reach it.
-    pub fn socket(&self) -> &crate::launch::socket::DaemonSocket {
+    pub fn socket(&self) -> &crate::trial::launch::socket::DaemonSocket {
         &self.socket
     }
 

@@ -271,7 +271,7 @@ impl OuterEngine {
         let Some(pid) = self.pid() else {
             return true;
         };
-        crate::launch::procfs::state(pid).is_some_and(|s| s != 'Z' && s != 'X')
+        crate::trial::launch::procfs::state(pid).is_some_and(|s| s != 'Z' && s != 'X')
     }
 
     /// How long each reload for new runtimes took, in milliseconds.
@@ -332,7 +332,7 @@ impl OuterEngine {
         let mut events = self.docker.events(Some(options));
         let started = Instant::now();
         // The dockerd this engine spawned and still holds.
-        crate::launch::procs::signal(pid as i32, rustix::process::Signal::HUP);
+        crate::trial::launch::procs::signal(pid as i32, rustix::process::Signal::HUP);
         let reloaded = tokio::time::timeout(RELOAD_TIMEOUT, events.next()).await;
         let have = self.docker.info().await?.runtimes.unwrap_or_default();
         if !missing.iter().all(|r| have.contains_key(&r.name)) {

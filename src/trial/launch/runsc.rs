@@ -9,7 +9,7 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 use super::flags::GlobalFlags;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// A runsc binary with the global flags of one state directory.
 #[derive(Debug, Clone)]
@@ -179,7 +179,7 @@ fn exit_status_in(line: &str) -> Option<i32> {
 pub async fn boot_log_exit(logs: std::path::PathBuf) -> i32 {
     use rustix::fs::inotify::WatchFlags;
     let Ok(watch) =
-        crate::launch::watch::DirWatch::new(&logs, WatchFlags::CREATE | WatchFlags::MODIFY)
+        crate::trial::launch::watch::DirWatch::new(&logs, WatchFlags::CREATE | WatchFlags::MODIFY)
     else {
         return std::future::pending().await;
     };

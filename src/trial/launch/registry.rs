@@ -2,7 +2,7 @@
 //! run-wide parts of a run's launchers ([`LauncherRuns`]), which a session holds. Adding a
 //! launcher is a module of its own (a file, or a folder such as [`super::engine`]), a line
 //! here, and its name in [`Launcher`] (plain data: `results.json`'s schema lists the
-//! launchers); nothing in `plan`, `runner`, `session`, `report` or `main`.
+//! launchers); nothing in `plan`, `trial::run`, `session`, `report` or `main`.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use super::oci;
 use super::run::{LauncherRun, Prepared, Registration, RunFigures, RunSettings};
 use super::sandbox::{DynLaunch, LaunchError};
 use crate::inventory::Inventory;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// Every launcher, in [`Launcher::ALL`]'s order.
 pub const LAUNCHERS: &[Registration] = &[oci::REGISTRATION, engine::REGISTRATION];

@@ -15,7 +15,7 @@ use super::{
     IMAGE, MARKER, Probe, api_error, command, container, excerpt, finish, run_to_end,
     start_detached,
 };
-use crate::launch::netns;
+use crate::trial::launch::netns;
 
 /// The port a nested server listens on inside its container.
 const CONTAINER_PORT: u16 = 8080;

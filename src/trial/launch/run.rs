@@ -13,7 +13,7 @@ use super::engine::figures::EngineFigures;
 use super::launcher::{Launcher, NotExpressible};
 use super::sandbox::{DynLaunch, LaunchError};
 use crate::inventory::Inventory;
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// What every launcher's run-wide part is given.
 #[derive(Debug, Clone, Default)]

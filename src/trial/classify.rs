@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub const UNKNOWN: &str = "unknown";
 
 /// The catalogue that ships with dindcheck (its text is part of what an outcome depends on).
-pub const BUILTIN: &str = include_str!("../catalogue/errors.toml");
+pub const BUILTIN: &str = include_str!("../../catalogue/errors.toml");
 const BUILTIN_PATH: &str = "catalogue/errors.toml";
 
 /// A catalogue file that cannot be used.
@@ -397,18 +397,18 @@ remedy = "y"
     /// the network controller's failure that stops it. Captured from a real trial on dockerd
     /// 20.10 (bookworm) under runsc 20240729 (`tests/fixtures/logs/`).
     const STORAGE_PROBING_THEN_NFT: &str =
-        include_str!("../tests/fixtures/logs/nft-after-storage-probing.log");
+        include_str!("../../tests/fixtures/logs/nft-after-storage-probing.log");
 
-    fn outcome_of(log: &str) -> crate::outcome::Outcome {
-        let mut o: crate::outcome::Outcome = serde_json::from_value(serde_json::json!({
+    fn outcome_of(log: &str) -> crate::trial::outcome::Outcome {
+        let mut o: crate::trial::outcome::Outcome = serde_json::from_value(serde_json::json!({
             "trial": "t::oci::r", "case": "t", "runtime": "r", "launcher": "oci",
             "network": "none", "network_substituted": false, "verdict": "exited",
             "ready_ms": null, "exit_code": 1, "decisive": null, "error_lines": [],
             "log_tail": []
         }))
         .unwrap();
-        o.decisive = crate::observe::decisive_line(log);
-        o.error_lines = crate::observe::error_lines(log);
+        o.decisive = crate::trial::observe::decisive_line(log);
+        o.error_lines = crate::trial::observe::error_lines(log);
         o
     }
 

@@ -15,10 +15,10 @@ use super::daemon::OuterEngine;
 use super::error::{EngineError, engine_message};
 use super::sweep;
 use crate::inventory::Inventory;
-use crate::launch::bundle;
-use crate::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
-use crate::launch::scratch::{Leftovers, TrialDir, still_running_after};
-use crate::plan::Trial;
+use crate::trial::launch::bundle;
+use crate::trial::launch::sandbox::{Ended, Launch, LaunchError, Refusal, RefusalKind, Start};
+use crate::trial::launch::scratch::{Leftovers, TrialDir, still_running_after};
+use crate::trial::plan::Trial;
 
 /// One trial's container on the outer engine.
 pub struct Engine<'a> {

@@ -3,7 +3,7 @@
 //!
 //! The sandbox runs `/bin/sh /run/dindcheck/entry.sh <dockerd args>`. The entry script
 //! installs `daemon.json`, runs the case's setup (marking a failure with
-//! [`crate::observe::SETUP_FAILED_MARKER`]) and then `exec`s dockerd with one extra `--host`
+//! [`crate::trial::observe::SETUP_FAILED_MARKER`]) and then `exec`s dockerd with one extra `--host`
 //! on the io directory, which is bind-mounted from the host so that the harness can reach
 //! the socket (runsc's `--host-uds=all`).
 
@@ -14,7 +14,7 @@ use oci_spec::runtime::{Capability, LinuxDeviceCgroupBuilder, MountBuilder, Spec
 use super::spec::SandboxSpec;
 pub use super::spec::{IO_DIR_IN_SANDBOX, config_json};
 use crate::case::{MountKind, SpecEdit};
-use crate::plan::Trial;
+use crate::trial::plan::Trial;
 
 /// The memory a sandbox may use on the host, whatever its case does (`docs/security.md`):
 /// runsc applies it as the sandbox's cgroup limit, and gVisor's kernel inside sees it as

@@ -13,10 +13,10 @@ use super::error::EngineError;
 use super::figures::EngineFigures;
 use super::sandbox::Engine;
 use crate::inventory::Inventory;
-use crate::launch::launcher::Launcher;
-use crate::launch::run::{LauncherRun, Prepared, Registration, RunFigures, RunSettings};
-use crate::launch::sandbox::{DynLaunch, LaunchError};
-use crate::plan::Trial;
+use crate::trial::launch::launcher::Launcher;
+use crate::trial::launch::run::{LauncherRun, Prepared, Registration, RunFigures, RunSettings};
+use crate::trial::launch::sandbox::{DynLaunch, LaunchError};
+use crate::trial::plan::Trial;
 
 /// The engine launcher in the launchers' table.
 pub const REGISTRATION: Registration = Registration {

@@ -15,10 +15,10 @@ use bollard::models::{
 use sha2::{Digest, Sha256};
 
 use crate::case::{CapabilityBase, CgroupMode, MountKind, SpecEdit};
-use crate::launch::flags::GlobalFlags;
-pub use crate::launch::launcher::NotExpressible;
-use crate::launch::spec::{IO_DIR_IN_SANDBOX, PATH_ENV};
-use crate::plan::Trial;
+use crate::trial::launch::flags::GlobalFlags;
+pub use crate::trial::launch::launcher::NotExpressible;
+use crate::trial::launch::spec::{IO_DIR_IN_SANDBOX, PATH_ENV};
+use crate::trial::plan::Trial;
 
 /// The label that names the harness process that created a container, so that a run on a
 /// shared engine removes only its own containers.
@@ -247,7 +247,7 @@ impl Expression {
             }]),
             network_mode: Some("none".into()),
             // As in the OCI launcher's spec: a case cannot take the host's memory.
-            memory: Some(crate::launch::bundle::SANDBOX_MEMORY_BYTES),
+            memory: Some(crate::trial::launch::bundle::SANDBOX_MEMORY_BYTES),
             ..Default::default()
         };
         ContainerCreateBody {
@@ -271,8 +271,8 @@ mod tests {
     use super::*;
     use crate::case::{CapabilitySet, Case};
     use crate::inventory::Runtime;
-    use crate::launch::Launcher;
-    use crate::plan::RunOptions;
+    use crate::trial::launch::Launcher;
+    use crate::trial::plan::RunOptions;
 
     fn trial(f: impl FnOnce(&mut Case)) -> Trial {
         let mut case = Case {

@@ -17,8 +17,8 @@ use bollard::{ClientVersion, Docker};
 
 use rustix::process::Signal;
 
-use crate::launch::procfs;
-use crate::launch::procs::{alive, signal};
+use crate::trial::launch::procfs;
+use crate::trial::launch::procs::{alive, signal};
 
 use super::error::{EngineError, dir_err, mkdir};
 use super::sweep;
@@ -192,7 +192,7 @@ pub(super) fn stop_slot(slot: &Path, child: Option<Child>) -> Vec<String> {
     }
     let exec = slot.join("exec");
     let leaked = sweep::end_processes_naming(&exec.to_string_lossy());
-    crate::launch::scratch::unmount_below(&exec);
+    crate::trial::launch::scratch::unmount_below(&exec);
     for f in ["exec", "docker.sock", "dockerd.pid", "daemon.json"] {
         let p = slot.join(f);
         let _ = if p.is_dir() {
