@@ -35,7 +35,8 @@ use std::sync::OnceLock;
 
 use dindcheck::gate;
 use dindcheck::inventory::{Inventory, InventoryError};
-use dindcheck::report::{Results, RunRecord};
+use dindcheck::report::format::json::Json;
+use dindcheck::report::{Format, Results, RunRecord};
 use dindcheck::session::{
     self, Environment, Event, RunOptions, Selection, Session, SessionError, signal,
 };
@@ -587,10 +588,9 @@ fn record(
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(&recorder.dir)?;
         let tmp = recorder.dir.join(format!(".{file}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_string_pretty(&results).expect("results serialise"),
-        )?;
+        // The report's own JSON format: the same bytes `dindcheck run` writes.
+        let json = Format::files(&Json, &results).swap_remove(0).1;
+        std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, recorder.dir.join(&file))
     };
     write().map_err(|e| format!("cannot write {}: {e}", recorder.dir.join(&file).display()).into())
