@@ -17,18 +17,19 @@
 //! Two failures end early, on what the endpoint itself sees rather than on a client's
 //! timeout (docs/networking.md, "Failures seen at the endpoint"): a bulk response that
 //! stalls ([`STALL_WINDOW`]) is reset, and every connection attempt (a TCP SYN) to its port
-//! is recorded with its source address ([`Endpoint::syn_from`]), read from a raw socket in
-//! the namespace: one from a nested container's own bridge address arrived untranslated,
-//! and its answer has no route back.
+//! is recorded with its source address as it arrives ([`Endpoint::syn_from`]), read from a
+//! raw socket in the namespace: one from a nested container's own bridge address arrived
+//! untranslated, and its answer has no route back.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::trial::launch::netns;
 
@@ -53,8 +54,6 @@ pub const STALL_WINDOW: Duration = Duration::from_secs(4);
 pub const STALL_BYTES: u64 = 256 * 1024;
 /// How often a bulk response that cannot write looks at its progress.
 const STALL_TICK: Duration = Duration::from_millis(250);
-/// How long the raw socket's read waits before it looks whether the endpoint has stopped.
-const SYN_READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One bulk response: how much of it was written before the connection ended, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +80,9 @@ struct Syn {
 pub struct Endpoint {
     task: tokio::task::JoinHandle<()>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
-    syns: Arc<Mutex<Vec<Syn>>>,
-    /// Tells the raw socket's reader to end (it looks every [`SYN_READ_TIMEOUT`]).
-    stop: Arc<AtomicBool>,
+    /// The raw socket's reader, and the connection attempts it has seen.
+    syn_task: tokio::task::JoinHandle<()>,
+    syns: watch::Receiver<Vec<Syn>>,
 }
 
 impl Endpoint {
@@ -99,15 +98,11 @@ impl Endpoint {
                 l.set_nonblocking(true)?;
                 // A raw TCP socket is given a copy of every TCP packet addressed to this
                 // namespace (raw(7)), SYNs that the kernel then cannot answer included.
-                let raw = rustix::net::socket(
+                let raw = rustix::net::socket_with(
                     rustix::net::AddressFamily::INET,
                     rustix::net::SocketType::RAW,
+                    rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
                     Some(rustix::net::ipproto::TCP),
-                )?;
-                rustix::net::sockopt::set_socket_timeout(
-                    &raw,
-                    rustix::net::sockopt::Timeout::Recv,
-                    Some(SYN_READ_TIMEOUT),
                 )?;
                 Ok((l, raw))
             })
@@ -115,30 +110,30 @@ impl Endpoint {
         .await
         .map_err(std::io::Error::other)??;
         let listener = TcpListener::from_std(listener)?;
+        let raw = crate::trial::launch::watch::readable(raw)?;
         let deliveries = Arc::new(Mutex::new(Vec::new()));
-        let syns = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (syns, stop) = (syns.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("endpoint-syns".into())
-                .spawn(move || record_syns(&raw, &syns, &stop))?;
-        }
+        let (seen, syns) = watch::channel(Vec::new());
+        let syn_task = tokio::spawn(record_syns(raw, seen));
         let task = tokio::spawn(serve(listener, deliveries.clone()));
         Ok(Endpoint {
             task,
             deliveries,
+            syn_task,
             syns,
-            stop,
         })
     }
 
-    /// Whether a connection attempt from `source` reached the endpoint at `since` or later.
-    pub fn syn_from(&self, source: Ipv4Addr, since: Instant) -> bool {
-        self.syns
-            .lock()
-            .map(|s| s.iter().any(|s| s.source == source && s.at >= since))
-            .unwrap_or(false)
+    /// Resolves once a connection attempt from `source` has reached the endpoint at `since`
+    /// or later (at once if one already has); never, if none does.
+    pub async fn syn_from(&self, source: Ipv4Addr, since: Instant) {
+        let mut syns = self.syns.clone();
+        let seen = syns
+            .wait_for(|s| s.iter().any(|s| s.source == source && s.at >= since))
+            .await;
+        if seen.is_err() {
+            // The reader ended (its socket failed): no attempt will be seen any more.
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The URL of `path` as a nested container reaches it.
@@ -158,28 +153,37 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.task.abort();
-        self.stop.store(true, Ordering::Relaxed);
+        self.syn_task.abort();
     }
 }
 
-/// Reads `raw` until `stop`, recording each SYN to [`PORT`] (at most [`MAX_CONNECTIONS`]
-/// times four: a client's retransmissions count too). Runs on a thread of its own.
-fn record_syns(raw: &OwnedFd, syns: &Mutex<Vec<Syn>>, stop: &AtomicBool) {
+/// Reads `raw` as packets arrive, telling `syns` of each SYN to [`PORT`] (at most
+/// [`MAX_CONNECTIONS`] times four: a client's retransmissions count too). Ends when the
+/// socket fails, or when the endpoint is dropped (its task is aborted).
+async fn record_syns(raw: AsyncFd<OwnedFd>, syns: watch::Sender<Vec<Syn>>) {
+    // Only the headers are read: a raw socket's read takes one packet, the rest of it dropped.
     let mut packet = [0u8; 128];
-    while !stop.load(Ordering::Relaxed) {
-        match rustix::io::read(raw, &mut packet) {
+    loop {
+        let Ok(mut ready) = raw.readable().await else {
+            return;
+        };
+        match rustix::io::read(raw.get_ref(), &mut packet) {
             Ok(n) => {
-                if let Some(source) = syn_source(&packet[..n], PORT)
-                    && let Ok(mut s) = syns.lock()
-                    && s.len() < 4 * MAX_CONNECTIONS
-                {
-                    s.push(Syn {
-                        source,
-                        at: Instant::now(),
+                if let Some(source) = syn_source(&packet[..n], PORT) {
+                    syns.send_if_modified(|s| {
+                        let room = s.len() < 4 * MAX_CONNECTIONS;
+                        if room {
+                            s.push(Syn {
+                                source,
+                                at: Instant::now(),
+                            });
+                        }
+                        room
                     });
                 }
             }
-            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
             Err(_) => return,
         }
     }
