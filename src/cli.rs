@@ -246,7 +246,7 @@ pub struct Common {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
-    /// How many sandboxes at once. Default: one more than the CPU cores, fewer when the
+    /// How many sandboxes at once. Default: three per CPU core, fewer when the
     /// available memory cannot hold that many sandboxes at their limit (2 GiB each); see
     /// reports/BENCH.md for the measured scaling.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u64).range(1..))]

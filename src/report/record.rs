@@ -73,7 +73,12 @@ impl Results {
                 .unwrap_or_default(),
             network_override: run.network_override,
             runtimes,
-            rootfs: run.inventory.rootfs.clone(),
+            // The root filesystems the run's trials used, not every one installed: a report
+            // describes its run (and one installed meanwhile, a test's import, stays out).
+            rootfs: (run.inventory.rootfs.iter())
+                .filter(|fs| run.trials.iter().any(|t| t.case.rootfs == fs.name))
+                .cloned()
+                .collect(),
             cases,
             outcomes: run.outcomes,
             not_run: run.not_run,

@@ -32,6 +32,7 @@ pub struct Results {
     /// The network mode that replaced every case's own, if any.
     pub network_override: Option<String>,
     pub runtimes: Vec<RuntimeInfo>,
+    /// The root filesystems the run's trials used, as the inventory has them.
     pub rootfs: Vec<Rootfs>,
     pub cases: Vec<CaseInfo>,
     pub outcomes: Vec<Outcome>,

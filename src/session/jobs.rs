@@ -7,16 +7,17 @@ use futures_util::StreamExt;
 use crate::trial::plan::Trial;
 use crate::trial::run::{RunContext, TrialError, TrialResult, run_trial};
 
-/// How many trials to run at once when the user does not say: twice the CPU cores (a trial
-/// spends much of its time waiting: on its sandbox's start and teardown, on dockerd's exit,
-/// on a network probe's peer; on 2 cores, 4 jobs beat 3 on the measured runs,
-/// reports/BENCH.md), and no more than the available memory holds at each sandbox's limit.
+/// How many trials to run at once when the user does not say: three per CPU core (a trial
+/// spends part of its time waiting: on its sandbox's start and teardown, on dockerd's exit,
+/// on a network probe's peer; on 2 cores the default run took 187.6 s at 4 jobs, 172.6 s at
+/// 6 and 173.5 s at 8, reports/BENCH.md), and no more than the available memory holds at
+/// each sandbox's limit.
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_sandbox = crate::trial::launch::bundle::SANDBOX_MEMORY_BYTES as u64;
     let fits = crate::trial::launch::procfs::mem_available()
-        .map_or(2 * cores, |bytes| (bytes / per_sandbox) as usize);
-    (2 * cores).min(fits).max(1)
+        .map_or(3 * cores, |bytes| (bytes / per_sandbox) as usize);
+    (3 * cores).min(fits).max(1)
 }
 
 /// Runs `trials` with at most `jobs` at once, calling `on_done` as each finishes. Results come
