@@ -357,8 +357,19 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
         "timeout = 60\nsetup = \"sleep 600\"\n",
     );
     let needle = format!("/runs/{}-", std::process::id());
+    let runs = inventory::home().join("runs");
+    let prefix = format!("{}-", std::process::id());
+    // The setup has begun once the entry script's own line is in the trial's output (then
+    // the container runs: a kill before `runsc start` returned would be a launch failure).
+    let setup_began = move || {
+        std::fs::read_dir(&runs).into_iter().flatten().flatten().any(|d| {
+            d.file_name().to_string_lossy().starts_with(&prefix)
+                && std::fs::read_to_string(d.path().join("output.log"))
+                    .is_ok_and(|o| o.contains("dindcheck: setup"))
+        })
+    };
     let killer = std::thread::spawn(move || {
-        for _ in 0..200 {
+        for _ in 0..300 {
             std::thread::sleep(std::time::Duration::from_millis(100));
             let sandboxes: Vec<u32> = scratch::processes_mentioning(&needle)
                 .into_iter()
@@ -367,9 +378,8 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
                         .is_some_and(|c| c.contains("boot"))
                 })
                 .collect();
-            if !sandboxes.is_empty() {
-                // Let the setup start, then kill the sandbox as an operator would.
-                std::thread::sleep(std::time::Duration::from_millis(1500));
+            if !sandboxes.is_empty() && setup_began() {
+                // Kill the sandbox as an operator would.
                 for pid in sandboxes {
                     dindcheck::trial::launch::procs::signal(
                         pid as i32,
