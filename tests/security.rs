@@ -362,11 +362,15 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
     // The setup has begun once the entry script's own line is in the trial's output (then
     // the container runs: a kill before `runsc start` returned would be a launch failure).
     let setup_began = move || {
-        std::fs::read_dir(&runs).into_iter().flatten().flatten().any(|d| {
-            d.file_name().to_string_lossy().starts_with(&prefix)
-                && std::fs::read_to_string(d.path().join("output.log"))
-                    .is_ok_and(|o| o.contains("dindcheck: setup"))
-        })
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|d| {
+                d.file_name().to_string_lossy().starts_with(&prefix)
+                    && std::fs::read_to_string(d.path().join("output.log"))
+                        .is_ok_and(|o| o.contains("dindcheck: setup"))
+            })
     };
     let killer = std::thread::spawn(move || {
         for _ in 0..300 {
