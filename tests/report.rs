@@ -239,8 +239,8 @@ fn other_hosts_become_columns() {
 }
 
 /// Two real partitioned runs, merged, against one real full run: the same verdicts. Readiness
-/// only (`--no-probes`): the verdicts are what partitioning and merging must keep, and the
-/// probes' own merge is the fixtures' (above).
+/// only (`--no-probes`): the verdicts are what partitioning must keep, and a merge moves each
+/// outcome whole, its probes with it (the fixture merges above render the same as one input).
 #[test]
 fn partitioned_real_runs_merge_to_the_full_run() {
     if common::inventory_or_skip().is_none() {

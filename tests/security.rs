@@ -356,9 +356,10 @@ fn a_sandbox_killed_from_outside_is_a_host_fault_not_the_setup_failing() {
         "killed-from-outside",
         "timeout = 60\nsetup = \"sleep 600\"\n",
     );
-    let needle = format!("/runs/{}-", std::process::id());
-    let runs = inventory::home().join("runs");
+    // This process's trials' scratch directories: runs/<pid>-<n>.
     let prefix = format!("{}-", std::process::id());
+    let needle = format!("/runs/{prefix}");
+    let runs = inventory::home().join("runs");
     // The setup has begun once the entry script's own line is in the trial's output (then
     // the container runs: a kill before `runsc start` returned would be a launch failure).
     let setup_began = move || {

@@ -14,10 +14,11 @@ use crate::trial::run::{RunContext, TrialError, TrialResult, run_trial};
 /// each sandbox's limit.
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wanted = 3 * cores;
     let per_sandbox = crate::trial::launch::bundle::SANDBOX_MEMORY_BYTES as u64;
     let fits = crate::trial::launch::procfs::mem_available()
-        .map_or(3 * cores, |bytes| (bytes / per_sandbox) as usize);
-    (3 * cores).min(fits).max(1)
+        .map_or(wanted, |bytes| (bytes / per_sandbox) as usize);
+    wanted.min(fits).max(1)
 }
 
 /// Runs `trials` with at most `jobs` at once, calling `on_done` as each finishes. Results come
