@@ -7,7 +7,8 @@
 //! 500 MB) rather than once per trial: nextest runs every conformance trial in its own
 //! process, and each starts its own engine (under a second). An exclusive `flock` on
 //! `slot-<n>.lock` gives a slot to one process at a time; [`SLOTS`] slots let as many engine
-//! trials run at once as the conformance test group allows sandboxes. A slot whose lock is
+//! trials run at once as nextest's `engines` test group allows (`.config/nextest.toml`), so
+//! that no test holds a place in the suite while it waits for a slot. A slot whose lock is
 //! free but whose dockerd still runs was left by a process that died: its engine and
 //! everything under its exec-root are ended before the slot is used again.
 //!

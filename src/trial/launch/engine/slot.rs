@@ -23,8 +23,10 @@ use crate::trial::launch::procs::{alive, signal};
 use super::error::{EngineError, dir_err, mkdir};
 use super::sweep;
 
-/// How many engines may run at once on this host (one per slot).
-pub const SLOTS: usize = 2;
+/// How many engines may run at once on this host (one per slot): the `engines` test group of
+/// `.config/nextest.toml` runs as many engine tests at once. Each slot keeps its own copy of
+/// the root filesystems' images (about 1.6 GB for three).
+pub const SLOTS: usize = 3;
 /// How long dockerd may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long dockerd may take to stop after SIGTERM before it is killed.
@@ -300,19 +302,21 @@ pub(super) fn log_tail(slot: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::try_slots;
+    use super::{SLOTS, try_slots};
 
     #[test]
     fn a_held_slot_is_skipped_and_freed_when_its_lock_file_closes() {
         let base = tempfile::tempdir().unwrap();
-        let (first, held) = try_slots(base.path()).unwrap().unwrap();
-        assert!(first.ends_with("slot-0"));
-        let (second, other) = try_slots(base.path()).unwrap().unwrap();
-        assert!(second.ends_with("slot-1"));
-        assert!(try_slots(base.path()).unwrap().is_none(), "both slots held");
-        drop(held);
+        let mut held: Vec<_> = (0..SLOTS)
+            .map(|n| {
+                let (slot, lock) = try_slots(base.path()).unwrap().unwrap();
+                assert!(slot.ends_with(format!("slot-{n}")), "{}", slot.display());
+                lock
+            })
+            .collect();
+        assert!(try_slots(base.path()).unwrap().is_none(), "every slot held");
+        drop(held.remove(0));
         let (again, _) = try_slots(base.path()).unwrap().unwrap();
         assert!(again.ends_with("slot-0"));
-        drop(other);
     }
 }
