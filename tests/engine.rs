@@ -307,7 +307,12 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
     }
     let home = inventory::home();
     let root = common::root();
-    let out = std::env::temp_dir().join(format!("dindcheck-engine-kill-{}", std::process::id()));
+    // Removed when the test ends, whether it passes or not.
+    let scratch = tempfile::Builder::new()
+        .prefix("dindcheck-engine-kill-")
+        .tempdir()
+        .unwrap();
+    let out = scratch.path().join("out");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dindcheck"))
         .current_dir(root)
         .args(["run", "--runsc-network", "none", "--launcher", "engine"])
@@ -360,7 +365,6 @@ fn after_sigkill_the_next_run_ends_the_dead_runs_engine() {
     assert!(still.is_empty(), "left after the reaping: {still:?}");
     // The trial's scratch directory goes the way of every dead run's.
     dindcheck::trial::launch::scratch::reap_stale(&home);
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 fn cmdline(pid: u32) -> String {

@@ -12,9 +12,9 @@
 //! free but whose dockerd still runs was left by a process that died: its engine and
 //! everything under its exec-root are ended before the slot is used again.
 //!
-//! Everything but the data-root (exec-root, socket, pidfile, `daemon.json`) is removed when
-//! the engine stops, on every path: [`OuterEngine::stop`], its `Drop`, or
-//! [`stop_own_engines`] from a signal handler.
+//! Everything but the data-root (exec-root, temporary directory, socket, pidfile,
+//! `daemon.json`) is removed when the engine stops, on every path: [`OuterEngine::stop`], its
+//! `Drop`, or [`stop_own_engines`] from a signal handler.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -97,7 +97,7 @@ impl OuterEngine {
         if socket.as_os_str().len() >= 100 {
             return Err(EngineError::SocketTooLong(socket));
         }
-        for d in ["data", "exec"] {
+        for d in ["data", "exec", "tmp"] {
             mkdir(&slot.join(d))?;
         }
         let mut set: Vec<EngineRuntime> = runtimes.to_vec();
@@ -126,6 +126,11 @@ impl OuterEngine {
             "--ip6tables=false",
             "--ip-forward=false",
         ])
+        // Its temporary directory, and its containerd's, in the slot: when dockerd ends a
+        // containerd that stopped answering (under the test suite's load), containerd first
+        // writes a dump of its goroutines, `containerd.<pid>.stacks.log`, there; in /tmp it
+        // would outlive the engine.
+        .env("TMPDIR", slot.join("tmp"))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

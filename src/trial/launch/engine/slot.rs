@@ -1,9 +1,9 @@
 //! Engine slots: `<home>/engine/slot-<n>/`, each held by one process at a time with an
 //! exclusive `flock` on `slot-<n>.lock`. A slot's data-root persists between runs; everything
-//! else of an engine (exec-root, socket, pidfile, `daemon.json`) is removed when it stops,
-//! and a slot whose lock is free but whose dockerd still runs was left by a process that
-//! died: its engine and everything under its exec-root are ended before the slot is used
-//! again.
+//! else of an engine (exec-root, temporary directory, socket, pidfile, `daemon.json`) is
+//! removed when it stops, and a slot whose lock is free but whose dockerd still runs was
+//! left by a process that died: its engine and everything under its exec-root are ended
+//! before the slot is used again.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -195,7 +195,7 @@ pub(super) fn stop_slot(slot: &Path, child: Option<Child>) -> Vec<String> {
     let exec = slot.join("exec");
     let leaked = sweep::end_processes_naming(&exec.to_string_lossy());
     crate::trial::launch::scratch::unmount_below(&exec);
-    for f in ["exec", "docker.sock", "dockerd.pid", "daemon.json"] {
+    for f in ["exec", "tmp", "docker.sock", "dockerd.pid", "daemon.json"] {
         let p = slot.join(f);
         let _ = if p.is_dir() {
             std::fs::remove_dir_all(&p)
