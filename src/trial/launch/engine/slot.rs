@@ -319,4 +319,19 @@ mod tests {
         let (again, _) = try_slots(base.path()).unwrap().unwrap();
         assert!(again.ends_with("slot-0"));
     }
+
+    /// nextest runs as many engine tests at once as there are slots (a test that found every
+    /// slot taken would hold one of the suite's places while it waited); nextest's file
+    /// cannot name the constant, so this says when the two part.
+    #[test]
+    fn the_test_suites_engine_group_is_as_wide_as_the_slots() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.config/nextest.toml");
+        let config: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
+        let width = config["test-groups"]["engines"]["max-threads"].as_integer();
+        assert_eq!(
+            width,
+            Some(SLOTS as i64),
+            "{path}: test-groups.engines.max-threads"
+        );
+    }
 }
