@@ -3,7 +3,7 @@
 //! Every struct denies unknown keys, so a typo is an error with its line and column rather
 //! than a silently ignored setting. Every key has a default so that a case that `extend`s
 //! another can be parsed (and checked) on its own; the keys a runnable case must have are
-//! checked after `extend` is resolved ([`Case::check_complete`]).
+//! checked after `extend` is resolved (`finish` and `check` in `load.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -13,8 +13,9 @@ use super::check::{Check, Topic};
 use super::facts::{self, KernelVersion};
 use crate::inventory::{Inventory, RunscBinary};
 
-/// How long a platform may take to run a trivial process. kvm hangs on hosts without
-/// (nested) virtualisation; this bounds how long doctor waits to say so.
+/// How long a platform may take to run a trivial process, unless told otherwise
+/// ([`super::DoctorOptions::platform_timeout`]). kvm hangs on hosts without (nested)
+/// virtualisation; this bounds how long doctor waits to say so.
 pub const PLATFORM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Any other probe sandbox (they take well under a second when they work).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub sandboxes: Arc<Semaphore>,
     /// The root filesystem probes run on (the first one present).
     pub probe_rootfs: Option<PathBuf>,
+    /// How long a platform check waits for its sandbox to start.
+    pub platform_timeout: Duration,
 }
 
 impl Ctx {

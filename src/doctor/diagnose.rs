@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
 use super::check::{Check, Diagnosis, Topic};
-use super::checks::{self, Ctx};
+use super::checks::{self, Ctx, PLATFORM_TIMEOUT};
 use super::discover;
 use super::facts;
 use super::runsc_checks;
@@ -37,6 +37,10 @@ pub struct DoctorOptions {
     pub extra_runsc: Vec<RunscBinary>,
     /// The host Docker's configuration, where runsc runtimes may be registered.
     pub daemon_json: PathBuf,
+    /// How long a platform check waits for its sandbox to start before it calls the platform
+    /// hung ([`PLATFORM_TIMEOUT`]). A hung sandbox (kvm without nested virtualisation) keeps
+    /// a core busy until it is killed: the test suite waits less.
+    pub platform_timeout: Duration,
 }
 
 impl DoctorOptions {
@@ -50,6 +54,7 @@ impl DoctorOptions {
             sandboxes: 2,
             extra_runsc: Vec::new(),
             daemon_json: PathBuf::from(discover::DAEMON_JSON),
+            platform_timeout: PLATFORM_TIMEOUT,
         }
     }
 }
@@ -129,6 +134,7 @@ pub async fn diagnose(options: &DoctorOptions) -> Diagnosis {
         kernel_release: kernel_release.clone(),
         sandboxes: Arc::new(Semaphore::new(options.sandboxes.max(1))),
         probe_rootfs: rootfs.iter().map(|r| r.path.clone()).find(|p| p.is_dir()),
+        platform_timeout: options.platform_timeout,
     };
 
     let per_runsc = join_all(binaries.iter().map(|b| runsc_checks(&ctx, b, options)));

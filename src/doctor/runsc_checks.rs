@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::check::{Check, Topic};
-use super::checks::{Ctx, PLATFORM_TIMEOUT, PROBE_TIMEOUT, run_command, runsc_subject, timed};
+use super::checks::{Ctx, PROBE_TIMEOUT, run_command, runsc_subject, timed};
 use super::facts::{self, Release, RunscFlags};
 use super::probe::{Ending, Probe, ProbeRun};
 use crate::inventory::RunscBinary;
@@ -161,7 +161,7 @@ pub async fn sandbox_starts(ctx: &Ctx, bin: &RunscBinary, default: Option<&str>)
     timed(c.evidence(run.evidence()), started)
 }
 
-/// One platform: starts, fails, or hangs (within [`PLATFORM_TIMEOUT`]).
+/// One platform: starts, fails, or hangs (within [`Ctx::platform_timeout`]).
 pub async fn platform(
     ctx: &Ctx,
     bin: &RunscBinary,
@@ -182,7 +182,7 @@ pub async fn platform(
     let started = Instant::now();
     let mut probe = Probe::new(&bin.path, rootfs, &format!("platform {platform}"), "true");
     probe.flags.platform = Some(platform.to_string());
-    probe.timeout = PLATFORM_TIMEOUT;
+    probe.timeout = ctx.platform_timeout;
     let run = probe.run(&ctx.home).await;
     let others: Vec<&str> = known
         .iter()
@@ -209,7 +209,7 @@ pub async fn platform(
         c.fail(
             format!(
                 "hangs: no start within {} s (killed and deleted)",
-                PLATFORM_TIMEOUT.as_secs()
+                ctx.platform_timeout.as_secs()
             ),
             why,
         )

@@ -5,7 +5,7 @@
 //! in decreasing order of their earlier wall time, the short trials fill the gaps at the end
 //! (the longest-processing-time rule). A trial with no earlier time (a new case, a new
 //! runtime) may be the slowest of all: those start first. The order changes no outcome, and
-//! the results are put back in the plan's order ([`super::Session::results`]).
+//! the results are put back in the plan's order ([`super::Run::results`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

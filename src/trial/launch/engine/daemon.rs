@@ -6,15 +6,16 @@
 //! between runs, so that a root filesystem is imported as an image once (about 11 s for
 //! 500 MB) rather than once per trial: nextest runs every conformance trial in its own
 //! process, and each starts its own engine (under a second). An exclusive `flock` on
-//! `slot-<n>.lock` gives a slot to one process at a time; [`SLOTS`] slots let as many engine
-//! trials run at once as nextest's `engines` test group allows (`.config/nextest.toml`), so
-//! that no test holds a place in the suite while it waits for a slot. A slot whose lock is
+//! `slot-<n>.lock` gives a slot to one process at a time; [`SLOTS`](super::slot::SLOTS)
+//! slots let as many engine trials run at once as nextest's `engines` test group allows
+//! (`.config/nextest.toml`), so that no test holds a place in the suite while it waits for a
+//! slot. A slot whose lock is
 //! free but whose dockerd still runs was left by a process that died: its engine and
 //! everything under its exec-root are ended before the slot is used again.
 //!
 //! Everything but the data-root (exec-root, temporary directory, socket, pidfile,
 //! `daemon.json`) is removed when the engine stops, on every path: [`OuterEngine::stop`], its
-//! `Drop`, or [`stop_own_engines`] from a signal handler.
+//! `Drop`, or [`stop_own_engines`](super::slot::stop_own_engines) from a signal handler.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
