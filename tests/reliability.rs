@@ -348,23 +348,21 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
 }
 
 /// Two runs given one `--out` do not overwrite each other: the second is refused, naming
-/// the first's pid, before it runs anything. One trial, readiness only: the first run need
-/// only be running when the second starts.
+/// the first's pid, before it runs anything. The first run holds the directory through three
+/// hanging trials one after another (a sleeping sandbox each, ended at its 3 s timeout:
+/// next to no CPU), so the second starts well within it.
 #[test]
 fn a_second_run_with_the_same_output_directory_is_refused() {
     let Some(out) = output_or_skip("shared-out") else {
         return;
     };
-    let one = [
-        "--case",
-        "gvisor-tutorial",
-        "--launcher",
-        "oci",
-        "--no-probes",
+    let hang = common::root().join("tests/fixtures/hang10");
+    let three = [
+        "--case", "hang-01", "--case", "hang-02", "--case", "hang-03", "--jobs", "1",
     ];
-    let mut first = spawn_corpus_run(&out, &one);
+    let mut first = spawn_run(&hang, &out, &three);
     wait_for_sandbox(first.id());
-    let mut second = spawn_corpus_run(&out, &one);
+    let mut second = spawn_run(&hang, &out, &three);
     let status = wait_exit(&mut second, Duration::from_secs(60));
     let stderr = stderr_of(&mut second);
     assert!(!status.success(), "{stderr}");
