@@ -125,16 +125,19 @@ fn stderr_of(child: &mut Child) -> String {
     stderr
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dindcheck-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A directory of the test `tag` in the temporary directory, removed when it is dropped: at
+/// the test's end, and when one of its assertions fails (CI compares the temporary directory
+/// before and after the suite).
+fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("dindcheck-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A fresh output directory for the run of the test `tag`, or `None` (with a note) when this
 /// host cannot run one.
-fn output_or_skip(tag: &str) -> Option<PathBuf> {
+fn output_or_skip(tag: &str) -> Option<tempfile::TempDir> {
     inventory()?;
     Some(tempdir(tag))
 }
@@ -182,10 +185,11 @@ fn a_hung_platform_is_killed_at_the_timeout() {
 /// ^C in the middle of a run: the sandbox is removed and the report says it is incomplete.
 #[test]
 fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
-    let Some(out) = output_or_skip("sigint") else {
+    let Some(out_dir) = output_or_skip("sigint") else {
         return;
     };
-    let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), &out, &[]);
+    let out = out_dir.path();
+    let mut child = spawn_run(&common::root().join("tests/fixtures/hang"), out, &[]);
     let pid = child.id();
     wait_for_sandbox(pid);
     dindcheck::trial::launch::procs::signal(pid as i32, rustix::process::Signal::INT);
@@ -197,24 +201,26 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
         dirs.is_empty(),
         "scratch directories left after ^C: {dirs:?}"
     );
-    let results = results_in(&out);
+    let results = results_in(out);
     assert_eq!(results["complete"], false);
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(md.contains("**Incomplete**"), "{md}");
-    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// SIGKILL cannot be caught: the sandbox outlives the harness, and the next run finds it by
 /// its scratch directory and removes it.
 #[test]
 fn after_sigkill_the_next_run_removes_what_was_left() {
-    let Some(out) = output_or_skip("sigkill") else {
+    let Some(out_dir) = output_or_skip("sigkill") else {
         return;
     };
+    let out = out_dir.path();
     // A home of its own (the inventory's paths are absolute): every run reaps what dead runs
     // left in its home when it starts, and another test's run starting meanwhile must not
     // reap this one's leftovers before the test looks at them.
-    let home = tempdir("sigkill-home");
+    let home_dir = tempdir("sigkill-home");
+    let home = home_dir.path();
     std::fs::copy(
         inventory::home().join("inventory.toml"),
         home.join("inventory.toml"),
@@ -223,27 +229,27 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
     let home_arg = home.to_string_lossy().to_string();
     let mut child = spawn_run(
         &common::root().join("tests/fixtures/hang"),
-        &out,
+        out,
         &["--home", &home_arg, "--launcher", "oci"],
     );
     let pid = child.id();
     wait_for_sandbox(pid);
     child.kill().unwrap();
     child.wait().unwrap();
-    let (procs, dirs) = remains_in(&home, pid);
+    let (procs, dirs) = remains_in(home, pid);
     assert!(
         !procs.is_empty() && !dirs.is_empty(),
         "SIGKILL should have left the sandbox"
     );
 
-    let reaped = scratch::reap_stale(&home);
+    let reaped = scratch::reap_stale(home);
     assert!(
         reaped
             .iter()
             .any(|s| s.trial == "hang-in-setup::oci::runsc-20240729"),
         "the dead run's trial was not found: {reaped:?}"
     );
-    let (procs, dirs) = remains_in(&home, pid);
+    let (procs, dirs) = remains_in(home, pid);
     assert!(
         procs.is_empty(),
         "processes left after the reaping: {procs:?}"
@@ -252,8 +258,23 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         dirs.is_empty(),
         "directories left after the reaping: {dirs:?}"
     );
-    std::fs::remove_dir_all(&out).unwrap();
-    std::fs::remove_dir_all(&home).unwrap();
+    // A runsc command the killed run had begun to start (forked: its command line still the
+    // dead run's own, which names no scratch directory) escapes the reaping, then writes its
+    // debug log under the home, recreating the directories the reaping removed (one
+    // fresh-clone CI run found this test's home in /tmp afterwards, holding a `runsc start`
+    // log). It ends by itself, its container gone; wait for it before the home is removed.
+    let named = home.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !scratch::processes_mentioning(&named).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let late = scratch::processes_mentioning(&named);
+    assert!(
+        late.is_empty(),
+        "processes naming the home 10 s after the reaping: {late:?}"
+    );
+    std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(home).unwrap();
 }
 
 /// Two runs at once on one machine never share a runsc root, socket, scratch directory or
@@ -272,13 +293,16 @@ fn two_concurrent_runs_both_complete() {
         "note-attempt-4-five-flags",
     ];
     let outs = [tempdir("concurrent-a"), tempdir("concurrent-b")];
-    let mut children: Vec<Child> = outs.iter().map(|o| spawn_corpus_run(o, &cases)).collect();
+    let mut children: Vec<Child> = outs
+        .iter()
+        .map(|o| spawn_corpus_run(o.path(), &cases))
+        .collect();
     let mut verdicts = Vec::new();
     for (child, out) in children.iter_mut().zip(&outs) {
         let pid = child.id();
         let status = wait_exit(child, Duration::from_secs(300));
         assert!(status.success(), "a concurrent run failed: {status}");
-        let results = results_in(out);
+        let results = results_in(out.path());
         let v: Vec<(String, String)> = results["outcomes"]
             .as_array()
             .unwrap()
@@ -302,18 +326,19 @@ fn two_concurrent_runs_both_complete() {
 /// nothing of any of them is left.
 #[test]
 fn ten_hanging_cases_all_time_out_and_leave_nothing() {
-    let Some(out) = output_or_skip("hang10") else {
+    let Some(out_dir) = output_or_skip("hang10") else {
         return;
     };
+    let out = out_dir.path();
     let mut child = spawn_run(
         &common::root().join("tests/fixtures/hang10"),
-        &out,
+        out,
         &["--jobs", "2"],
     );
     let pid = child.id();
     let status = wait_exit(&mut child, Duration::from_secs(300));
     assert!(status.success(), "the run failed: {status}");
-    let results = results_in(&out);
+    let results = results_in(out);
     let verdicts: Vec<&str> = results["outcomes"]
         .as_array()
         .unwrap()
@@ -322,7 +347,7 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         .collect();
     assert_eq!(verdicts, vec!["timeout"; 10]);
     assert_nothing_left(pid);
-    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// The output directory is checked before the first trial: one that cannot be written ends
@@ -332,7 +357,8 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     if inventory().is_none() {
         return;
     }
-    let dir = tempdir("unwritable-out");
+    let dir_dir = tempdir("unwritable-out");
+    let dir = dir_dir.path();
     let file = dir.join("a-file");
     std::fs::write(&file, "").unwrap();
     let out = file.join("out");
@@ -344,7 +370,7 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
     assert_nothing_left(pid);
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Two runs given one `--out` do not overwrite each other: the second is refused, naming
@@ -353,16 +379,17 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
 /// next to no CPU), so the second starts well within it.
 #[test]
 fn a_second_run_with_the_same_output_directory_is_refused() {
-    let Some(out) = output_or_skip("shared-out") else {
+    let Some(out_dir) = output_or_skip("shared-out") else {
         return;
     };
+    let out = out_dir.path();
     let hang = common::root().join("tests/fixtures/hang10");
     let three = [
         "--case", "hang-01", "--case", "hang-02", "--case", "hang-03", "--jobs", "1",
     ];
-    let mut first = spawn_run(&hang, &out, &three);
+    let mut first = spawn_run(&hang, out, &three);
     wait_for_sandbox(first.id());
-    let mut second = spawn_run(&hang, &out, &three);
+    let mut second = spawn_run(&hang, out, &three);
     let status = wait_exit(&mut second, Duration::from_secs(60));
     let stderr = stderr_of(&mut second);
     assert!(!status.success(), "{stderr}");
@@ -373,7 +400,7 @@ fn a_second_run_with_the_same_output_directory_is_refused() {
     let status = wait_exit(&mut first, Duration::from_secs(300));
     assert!(status.success(), "the first run failed: {status}");
     assert!(out.join("results.json").exists() && out.join("REPORT.md").exists());
-    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// ^C while the outer engine imports a root filesystem (seconds of work, before any trial)
@@ -385,7 +412,8 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
         return;
     };
     // A home of its own, so that the engine slot has no image yet and must import one.
-    let home = tempdir("import-interrupt");
+    let home_dir = tempdir("import-interrupt");
+    let home = home_dir.path();
     let text = std::fs::read_to_string(inv.home.join("inventory.toml")).unwrap();
     let text = text.replace(
         &format!("home = \"{}\"", inv.home.display()),
@@ -422,19 +450,20 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
     );
     let left = scratch::processes_mentioning(&needle);
     assert!(left.is_empty(), "left running: {left:?}");
-    scratch::unmount_below(&home);
-    std::fs::remove_dir_all(&home).unwrap();
+    scratch::unmount_below(home);
+    std::fs::remove_dir_all(home).unwrap();
 }
 
 /// `--repeat N` runs each trial N times and reports how its outcome varied: one outcome per
 /// trial in results.json, and its stability (runs, variants with counts).
 #[test]
 fn a_repeated_run_reports_each_trials_stability() {
-    let Some(out) = output_or_skip("repeat") else {
+    let Some(out_dir) = output_or_skip("repeat") else {
         return;
     };
+    let out = out_dir.path();
     let mut child = spawn_corpus_run(
-        &out,
+        out,
         &[
             "--case",
             "note-attempt-4-five-flags",
@@ -446,7 +475,7 @@ fn a_repeated_run_reports_each_trials_stability() {
     );
     let status = wait_exit(&mut child, Duration::from_secs(300));
     assert!(status.success(), "the run failed: {status}");
-    let results = results_in(&out);
+    let results = results_in(out);
     assert_eq!(results["outcomes"].as_array().unwrap().len(), 1);
     let stability = results["stability"].as_array().expect("a stability list");
     assert_eq!(stability.len(), 1);
@@ -460,5 +489,5 @@ fn a_repeated_run_reports_each_trials_stability() {
     assert_eq!(counted, 3);
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("## Stability"), "{report}");
-    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
 }
