@@ -205,7 +205,6 @@ fn sigint_mid_run_leaves_nothing_and_marks_the_report_incomplete() {
     assert_eq!(results["complete"], false);
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(md.contains("**Incomplete**"), "{md}");
-    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// SIGKILL cannot be caught: the sandbox outlives the harness, and the next run finds it by
@@ -262,7 +261,8 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
     // dead run's own, which names no scratch directory) escapes the reaping, then writes its
     // debug log under the home, recreating the directories the reaping removed (one
     // fresh-clone CI run found this test's home in /tmp afterwards, holding a `runsc start`
-    // log). It ends by itself, its container gone; wait for it before the home is removed.
+    // log). It ends by itself, its container gone; wait for it before the home is removed
+    // (when `home_dir` is dropped).
     let named = home.to_string_lossy().into_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !scratch::processes_mentioning(&named).is_empty() && Instant::now() < deadline {
@@ -273,8 +273,6 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         late.is_empty(),
         "processes naming the home 10 s after the reaping: {late:?}"
     );
-    std::fs::remove_dir_all(out).unwrap();
-    std::fs::remove_dir_all(home).unwrap();
 }
 
 /// Two runs at once on one machine never share a runsc root, socket, scratch directory or
@@ -317,7 +315,6 @@ fn two_concurrent_runs_both_complete() {
         assert_eq!(v.len(), 4, "2 cases × 2 launchers: {v:?}");
         verdicts.push(v);
         assert_nothing_left(pid);
-        std::fs::remove_dir_all(out).unwrap();
     }
     assert_eq!(verdicts[0], verdicts[1], "the two runs disagree");
 }
@@ -347,7 +344,6 @@ fn ten_hanging_cases_all_time_out_and_leave_nothing() {
         .collect();
     assert_eq!(verdicts, vec!["timeout"; 10]);
     assert_nothing_left(pid);
-    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// The output directory is checked before the first trial: one that cannot be written ends
@@ -357,8 +353,8 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     if inventory().is_none() {
         return;
     }
-    let dir_dir = tempdir("unwritable-out");
-    let dir = dir_dir.path();
+    let scratch = tempdir("unwritable-out");
+    let dir = scratch.path();
     let file = dir.join("a-file");
     std::fs::write(&file, "").unwrap();
     let out = file.join("out");
@@ -370,7 +366,6 @@ fn an_unwritable_output_directory_is_found_before_any_trial() {
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(!stderr.contains("ready"), "a trial ran: {stderr}");
     assert_nothing_left(pid);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Two runs given one `--out` do not overwrite each other: the second is refused, naming
@@ -400,7 +395,6 @@ fn a_second_run_with_the_same_output_directory_is_refused() {
     let status = wait_exit(&mut first, Duration::from_secs(300));
     assert!(status.success(), "the first run failed: {status}");
     assert!(out.join("results.json").exists() && out.join("REPORT.md").exists());
-    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// ^C while the outer engine imports a root filesystem (seconds of work, before any trial)
@@ -451,7 +445,6 @@ fn an_interrupt_during_the_engine_import_stops_the_run() {
     let left = scratch::processes_mentioning(&needle);
     assert!(left.is_empty(), "left running: {left:?}");
     scratch::unmount_below(home);
-    std::fs::remove_dir_all(home).unwrap();
 }
 
 /// `--repeat N` runs each trial N times and reports how its outcome varied: one outcome per
@@ -489,5 +482,4 @@ fn a_repeated_run_reports_each_trials_stability() {
     assert_eq!(counted, 3);
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("## Stability"), "{report}");
-    std::fs::remove_dir_all(out).unwrap();
 }

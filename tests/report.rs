@@ -254,7 +254,12 @@ fn partitioned_real_runs_merge_to_the_full_run() {
         runtimes.drain(1..runtimes.len() - 1);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tmp = std::env::temp_dir().join(format!("dindcheck-merge-{}", std::process::id()));
+    // Removed when the test ends, whether it passes or not.
+    let scratch = tempfile::Builder::new()
+        .prefix("dindcheck-merge-")
+        .tempdir()
+        .unwrap();
+    let tmp = scratch.path();
     let run = |out: &str, extra: &[&str]| {
         let status = Command::new(env!("CARGO_BIN_EXE_dindcheck"))
             .current_dir(root)
@@ -302,7 +307,6 @@ fn partitioned_real_runs_merge_to_the_full_run() {
         v
     };
     let (full, merged) = (verdicts("full"), verdicts("merged"));
-    std::fs::remove_dir_all(&tmp).unwrap();
     let runsc = runtimes.len();
     assert_eq!(
         full.len(),

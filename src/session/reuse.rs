@@ -4,8 +4,8 @@
 //! binary, the root filesystem, the host's kernel, the harness (its version and the sha256
 //! of the sources it was built from, the error catalogue among them: build.rs) and the
 //! probes it runs. Their sha256 is the trial's [`digest`](Inputs::digest), recorded in
-//! `results.json`. A run given earlier results takes an earlier
-//! outcome as it is when its digest is the same and the earlier run did not see it vary
+//! `results.json`. A run given earlier results takes an earlier outcome as it is when its
+//! digest is the same and the earlier run did not see it vary
 //! (its Stability section): it re-measures only what a change could have changed. The
 //! report marks each reused outcome with the run and the date it came from
 //! ([`crate::trial::outcome::Reused`]). A change the digest does not see (the host's own state, a

@@ -9,9 +9,9 @@
 //! `slot-<n>.lock` gives a slot to one process at a time; [`SLOTS`](super::slot::SLOTS)
 //! slots let as many engine trials run at once as nextest's `engines` test group allows
 //! (`.config/nextest.toml`), so that no test holds a place in the suite while it waits for a
-//! slot. A slot whose lock is
-//! free but whose dockerd still runs was left by a process that died: its engine and
-//! everything under its exec-root are ended before the slot is used again.
+//! slot. A slot whose lock is free but whose dockerd still runs was left by a process that
+//! died: its engine and everything under its exec-root are ended before the slot is used
+//! again.
 //!
 //! Everything but the data-root (exec-root, temporary directory, socket, pidfile,
 //! `daemon.json`) is removed when the engine stops, on every path: [`OuterEngine::stop`], its
